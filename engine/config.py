@@ -1,0 +1,94 @@
+"""Frozen, JSON-serialisable configurations for the engine's jobs.
+
+A value of ``"auto"`` (or ``0`` for sizes) means "let :mod:`engine.auto` decide";
+the run folder stores the resolved config, so a run can be repeated exactly.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+METHODS = ("auto", "simclr", "byol", "vicreg", "dino")
+BACKBONES = (
+    "auto", "smallcnn", "resnet18", "resnet34", "resnet50",
+    "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0",
+)
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of range or unknown; the message says which."""
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    data_dir: str
+    out_dir: str = ""            # parent folder of run folders; "" = the user data dir
+    method: str = "auto"
+    backbone: str = "auto"
+    image_size: int = 0          # 0 = native size of the data, capped (see engine.auto)
+    epochs: int = 10
+    minutes: Optional[float] = None   # a time budget instead of epochs
+    batch_size: int = 0          # global batch; 0 = auto
+    lr: float = 0.0              # 0 = the method's default, scaled by batch size
+    weight_decay: float = 1e-4
+    warmup_fraction: float = 0.05
+    device: str = "auto"
+    precision: str = "auto"
+    seed: int = 0
+    checkpoint_every: int = 200  # steps
+    pretrained: bool = False     # start from torchvision ImageNet weights when available
+    compile: bool = False        # torch.compile the backbone (CUDA)
+    cache_dir: str = ""          # "" = the user cache dir
+    embed_dim: int = 0           # projection output; 0 = the method's default
+
+    def validate(self) -> "PretrainConfig":
+        """Raise :class:`ConfigError` with a one-line reason for the first bad field."""
+        if self.method not in METHODS:
+            raise ConfigError(f"unknown method '{self.method}'; choose one of {', '.join(METHODS)}")
+        if self.backbone not in BACKBONES:
+            raise ConfigError(f"unknown backbone '{self.backbone}'; choose one of {', '.join(BACKBONES)}")
+        if self.device not in DEVICES and not self.device.startswith("cuda:"):
+            raise ConfigError(f"unknown device '{self.device}'; choose one of {', '.join(DEVICES)}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision '{self.precision}'; choose one of {', '.join(PRECISIONS)}")
+        if self.image_size != 0 and not 16 <= self.image_size <= 1024:
+            raise ConfigError(f"image size must be between 16 and 1024 pixels, not {self.image_size}")
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be at least 1, not {self.epochs}")
+        if self.minutes is not None and not self.minutes > 0:
+            raise ConfigError(f"minutes must be positive, not {self.minutes}")
+        if self.batch_size < 0 or self.batch_size == 1:
+            raise ConfigError(f"batch size must be at least 2, not {self.batch_size}")
+        if self.lr < 0:
+            raise ConfigError(f"learning rate must be positive, not {self.lr}")
+        if self.checkpoint_every < 1:
+            raise ConfigError(f"checkpoint interval must be at least 1 step, not {self.checkpoint_every}")
+        if not 0 <= self.warmup_fraction < 1:
+            raise ConfigError(f"warmup fraction must be in [0, 1), not {self.warmup_fraction}")
+        return self
+
+    def replace(self, **changes) -> "PretrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PretrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
+        return cls(**data)
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True))
+
+    @classmethod
+    def load(cls, path: Path) -> "PretrainConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))
