@@ -9,14 +9,15 @@ Heavy modules (torch) load on first use, so importing ``engine`` stays cheap.
 """
 from __future__ import annotations
 
+import engine.scan  # noqa: F401  (loaded first, so the function below keeps the name `scan`)
 from engine.config import ConfigError, PretrainConfig
 from engine.events import (
-    CancelToken, Cancelled, CheckpointSaved, EpochEnded, Finished, Progress, Started, Warning,
+    CancelToken, Cancelled, CheckpointSaved, EpochEnded, Finished, Preview, Progress, Started, Warning,
 )
 
 __all__ = [
     "scan", "pretrain", "PretrainConfig", "ConfigError", "CancelToken", "Cancelled",
-    "Started", "Progress", "EpochEnded", "CheckpointSaved", "Warning", "Finished",
+    "Started", "Progress", "EpochEnded", "CheckpointSaved", "Preview", "Warning", "Finished",
 ]
 
 

@@ -32,6 +32,8 @@ class Progress:
 
 @dataclass(frozen=True)
 class EpochEnded:
+    """Epoch ``epoch`` (counted from 0) ended at optimiser step ``step``."""
+
     epoch: int
     step: int
     metrics: dict = field(default_factory=dict)
@@ -48,6 +50,17 @@ class Warning:  # noqa: A001 - the event name is part of the engine API
     """Something the user should know that does not stop the job."""
 
     message: str
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A few augmented view pairs, so a person sees what the model sees.
+
+    ``pairs`` is a tuple of (view_a, view_b) uint8 arrays of shape (H, W, C).
+    """
+
+    step: int
+    pairs: tuple = ()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,125 @@
+"""``pretext-studio-cli``: the engine's headless commands.
+
+    pretext-studio-cli scan DIR
+    pretext-studio-cli pretrain DIR [--method ... --epochs N | --minutes M ...]
+    pretext-studio-cli pretrain --sample
+    pretext-studio-cli pretrain --resume RUN_DIR
+
+Bad arguments or folders print one line and exit with code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from engine.config import BACKBONES, DEVICES, METHODS, PRECISIONS, ConfigError, PretrainConfig
+from engine.console import ConsoleProgress
+
+USAGE_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that prints one line, not the usage block, before exiting with code 2."""
+
+    def error(self, message: str) -> None:
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pretext-studio-cli", description="Self-supervised pretraining on an image folder.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    scan = commands.add_parser("scan", help="index a folder and report the files that cannot be used")
+    scan.add_argument("folder", type=Path)
+    scan.add_argument("--quick", action="store_true", help="read headers only (does not find truncated files)")
+
+    pre = commands.add_parser("pretrain", help="pretrain a backbone with self-supervised learning")
+    source = pre.add_mutually_exclusive_group()
+    source.add_argument("folder", nargs="?", type=Path, help="the image folder")
+    source.add_argument("--sample", action="store_true", help="use the bundled sample dataset")
+    source.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped run")
+    pre.add_argument("--method", choices=METHODS, default="auto")
+    pre.add_argument("--backbone", choices=BACKBONES, default="auto")
+    length = pre.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=int, default=10)
+    length.add_argument("--minutes", type=float, help="a time budget instead of epochs")
+    pre.add_argument("--batch-size", type=int, default=0, help="global batch size (0 = auto)")
+    pre.add_argument("--image-size", type=int, default=0, help="training resolution in px (0 = auto)")
+    pre.add_argument("--lr", type=float, default=0.0, help="peak learning rate (0 = the method's default)")
+    pre.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)} or cuda:N")
+    pre.add_argument("--precision", choices=PRECISIONS, default="auto")
+    pre.add_argument("--seed", type=int, default=0)
+    pre.add_argument("--checkpoint-every", type=int, default=200, metavar="STEPS")
+    pre.add_argument("--pretrained", action="store_true", help="start from torchvision ImageNet weights if available")
+    pre.add_argument("--compile", action="store_true", help="torch.compile the model (GPU)")
+    pre.add_argument("--out", type=Path, help="parent folder for run folders (default: the user data dir)")
+    pre.add_argument("--cache-dir", type=Path, help="where decoded images are cached (default: the user cache dir)")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "scan":
+            return _scan(args)
+        return _pretrain(args)
+    except (ValueError, OSError) as error:   # bad input: config, folder, run folder, disk
+        print(f"pretext-studio-cli: error: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+def _scan(args) -> int:
+    from engine.scan import scan_folder
+
+    progress = ConsoleProgress()
+    report = scan_folder(args.folder, on_event=progress, verify=not args.quick)
+    progress.close()
+    print(report.summary_text())
+    return 0
+
+
+def _pretrain(args) -> int:
+    from engine.train import run_pretraining
+
+    if args.resume is None:
+        folder = _data_folder(args)
+        cfg = PretrainConfig(
+            data_dir=str(folder), out_dir=str(args.out or ""), method=args.method, backbone=args.backbone,
+            image_size=args.image_size, epochs=args.epochs, minutes=args.minutes, batch_size=args.batch_size,
+            lr=args.lr, device=args.device, precision=args.precision, seed=args.seed,
+            checkpoint_every=args.checkpoint_every, pretrained=args.pretrained, compile=args.compile,
+            cache_dir=str(args.cache_dir or ""),
+        ).validate()
+    else:
+        cfg = None
+    progress = ConsoleProgress()
+    try:
+        result = run_pretraining(cfg, on_event=progress, cancel=progress.cancel_token, resume=args.resume)
+    finally:
+        progress.close()
+    loss = f"{result.final_loss:.4f}" if result.final_loss is not None else "n/a"
+    print(f"{result.status}: step {result.step}/{result.total_steps}, final loss {loss}")
+    print(f"run folder: {result.run_dir}")
+    if result.status == "cancelled":
+        print(f"resume with: pretext-studio-cli pretrain --resume {result.run_dir}")
+        return 130
+    return 0
+
+
+def _data_folder(args) -> Path:
+    if args.sample:
+        from resources import SAMPLE_DIR
+
+        return SAMPLE_DIR
+    if args.folder is None:
+        raise ConfigError("give an image folder, --sample or --resume RUN_DIR")
+    return args.folder
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Learning-rate schedule: linear warm-up, then cosine decay to a floor."""
+from __future__ import annotations
+
+import math
+
+
+class WarmupCosine:
+    """lr(step) = peak · warm-up ramp, then cosine to ``floor · peak`` at ``total_steps``.
+
+    The total can be changed while training (a time budget sets it once the speed is
+    known); ``state_dict`` keeps what a resumed run needs.
+    """
+
+    def __init__(self, optimizer, peak_lr: float, total_steps: int, warmup_fraction: float = 0.05,
+                 floor: float = 0.01) -> None:
+        self.optimizer = optimizer
+        self.peak_lr = peak_lr
+        self.total_steps = max(1, total_steps)
+        self.warmup_fraction = warmup_fraction
+        self.floor = floor
+
+    def lr_at(self, step: int) -> float:
+        warmup = max(1, int(self.warmup_fraction * self.total_steps))
+        if step < warmup:
+            return self.peak_lr * (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, self.total_steps - warmup))
+        cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+        return self.peak_lr * (self.floor + (1.0 - self.floor) * cosine)
+
+    def apply(self, step: int) -> float:
+        """Set every parameter group's lr for ``step``; return it."""
+        lr = self.lr_at(step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * group.get("lr_scale", 1.0)
+        return lr
+
+    def state_dict(self) -> dict:
+        return {"peak_lr": self.peak_lr, "total_steps": self.total_steps,
+                "warmup_fraction": self.warmup_fraction, "floor": self.floor}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.peak_lr = state["peak_lr"]
+        self.total_steps = state["total_steps"]
+        self.warmup_fraction = state["warmup_fraction"]
+        self.floor = state["floor"]

@@ -1,0 +1,164 @@
+"""Everything a pretraining run is built from: data store, model, optimiser, schedule.
+
+:func:`build_session` goes from a config to a ready :class:`TrainingSession`; the
+session also knows how to save itself into a checkpoint and restore from one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import torch
+
+from engine import auto
+from engine.augment import ViewSpec, augment_views, default_mean_std
+from engine.backbones import build_backbone
+from engine.cache import ImageStore, build_store
+from engine.config import PretrainConfig
+from engine.device import available_devices
+from engine.events import Warning
+from engine.loop_state import LoopState
+from engine.methods import build_method
+from engine.methods.base import SSLMethod, collapse_metric
+from engine.scan import ScanError, ScanReport, scan_folder
+from engine.schedule import WarmupCosine
+
+GPU_STORE_FRACTION = 0.25    # keep the uint8 images on the GPU when they take at most this share
+MOMENTUM = 0.9
+CHECKPOINT_VERSION = 1
+
+
+class Augmenter:
+    """Normalised augmented views on the images' own device; also maps views back to [0, 1]."""
+
+    def __init__(self, channels: int) -> None:
+        self.mean, self.std = default_mean_std(channels)
+
+    def __call__(self, images_u8: torch.Tensor, spec: ViewSpec, generator: torch.Generator) -> torch.Tensor:
+        return augment_views(images_u8, spec, generator, self.mean, self.std)
+
+    def denormalize(self, views: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) normalised → (B, C, H, W) in [0, 1]."""
+        mean = torch.tensor(self.mean, device=views.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=views.device).view(1, -1, 1, 1)
+        return views.float() * std + mean
+
+
+@dataclass
+class TrainingSession:
+    cfg: PretrainConfig
+    device: torch.device
+    device_label: str
+    precision: str
+    report: ScanReport
+    store: ImageStore
+    method: SSLMethod
+    model: torch.nn.Module          # the method, possibly compiled or wrapped for DDP
+    optimizer: torch.optim.Optimizer
+    schedule: WarmupCosine
+    scaler: torch.amp.GradScaler
+    augment: Augmenter
+    reasons: dict
+    rank: int = 0
+    world_size: int = 1
+    feature_dim: int = 0
+    images_on_device: torch.Tensor | None = None
+    collapse_healthy: float = 0.0
+
+    def local_slice(self, indices: torch.Tensor) -> torch.Tensor:
+        """This rank's share of a global batch of indices."""
+        local = len(indices) // self.world_size
+        return indices[self.rank * local:(self.rank + 1) * local]
+
+    def load_batch(self, indices: torch.Tensor) -> torch.Tensor:
+        """uint8 (b, C, S, S) images on the training device."""
+        if self.images_on_device is not None:
+            return self.images_on_device[indices.to(self.device)]
+        batch = self.store.batch(indices)
+        if self.device.type == "cuda":
+            return batch.pin_memory().to(self.device, non_blocking=True)
+        return batch.to(self.device)
+
+    def collapse(self, embeddings: torch.Tensor) -> float:
+        self.collapse_healthy = 1.0 / math.sqrt(embeddings.shape[1])
+        return collapse_metric(embeddings)
+
+    def state_dict(self, state: LoopState) -> dict:
+        rng = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "version": CHECKPOINT_VERSION, "config": self.cfg.to_dict(), "loop": state.to_dict(),
+            "model": self.method.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(), "scaler": self.scaler.state_dict(), "rng": rng,
+        }
+
+    def restore(self, saved: dict) -> LoopState:
+        self.method.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.schedule.load_state_dict(saved["schedule"])
+        self.scaler.load_state_dict(saved["scaler"])
+        torch.set_rng_state(saved["rng"]["torch"].cpu())
+        if "cuda" in saved["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(saved["rng"]["cuda"].cpu(), self.device)
+        return LoopState.from_dict(saved["loop"])
+
+    def backbone_export(self) -> dict:
+        """What later steps (fine-tuning, export) need to rebuild the backbone."""
+        mean, std = default_mean_std(self.store.channels)
+        return {
+            "backbone": self.cfg.backbone, "method": self.cfg.method, "image_size": self.cfg.image_size,
+            "in_channels": self.store.channels, "feature_dim": self.feature_dim,
+            "mean": list(mean), "std": list(std), "config": self.cfg.to_dict(),
+            "state_dict": self.method.backbone.state_dict(),
+        }
+
+
+def build_session(cfg: PretrainConfig, device: torch.device, precision: str, emit, cancel,
+                  resolve: bool = True) -> TrainingSession:
+    """Scan, decode, and build the model; ``resolve`` fills the config's "auto" fields."""
+    report = scan_folder(cfg.data_dir, on_event=emit, cancel=cancel, verify=False).require_usable()
+    info = next(d for d in available_devices() if d.name == str(device) or d.kind == str(device))
+    reasons: dict = {}
+    if resolve:
+        cfg, reasons = auto.resolve(cfg, report.usable, report.median_side(), device, precision, info.memory_gb)
+    store, problems = build_store(report, cfg.image_size, report.channels, cache_dir=cfg.cache_dir or None,
+                                  on_event=emit, cancel=cancel)
+    if problems:
+        report = report.without(problems)
+        names = ", ".join(p.path for p in problems[:5]) + (" …" if len(problems) > 5 else "")
+        emit(Warning(f"{len(problems)} image(s) could not be decoded and were left out: {names}"))
+    if len(store) < 2:
+        raise ScanError(f"{cfg.data_dir} has fewer than 2 usable images; pretraining needs more")
+
+    torch.manual_seed(cfg.seed)
+    backbone, feature_dim = build_backbone(cfg.backbone, report.channels, cfg.image_size,
+                                           pretrained=cfg.pretrained, on_warning=lambda m: emit(Warning(m)))
+    method = build_method(cfg.method, backbone, feature_dim, cfg.image_size, report.channels,
+                          embed_dim=cfg.embed_dim).to(device)
+    if device.type == "cuda":
+        method = method.to(memory_format=torch.channels_last)
+    batch = min(cfg.batch_size, len(store))
+    if cfg.lr == 0:
+        cfg = dataclasses.replace(cfg, lr=method.base_lr * batch / 256)
+    params = [p for p in method.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=MOMENTUM, weight_decay=cfg.weight_decay)
+    schedule = WarmupCosine(optimizer, cfg.lr, 1, cfg.warmup_fraction)
+    model = torch.compile(method) if cfg.compile else method
+    rank, world = _rank_and_world()
+    session = TrainingSession(
+        cfg=cfg, device=device, device_label=info.label, precision=precision, report=report, store=store,
+        method=method, model=model, optimizer=optimizer, schedule=schedule,
+        scaler=torch.amp.GradScaler(device.type, enabled=precision == "fp16"), augment=Augmenter(report.channels),
+        reasons=reasons, rank=rank, world_size=world, feature_dim=feature_dim)
+    if device.type == "cuda" and store.images.numel() < GPU_STORE_FRACTION * info.memory_gb * 1e9:
+        session.images_on_device = store.images.to(device)
+    return session
+
+
+def _rank_and_world() -> tuple[int, int]:
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1

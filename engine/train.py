@@ -1,0 +1,231 @@
+"""The pretraining loop: scan → decode cache → batched augmentation → SSL step, with events.
+
+One call, :func:`run_pretraining`, runs or resumes a run. The loop is written so that DDP
+can wrap it: ``batch_size`` is global, each rank takes its slice of every batch, and
+only rank 0 writes files.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from engine import auto, checkpoint
+from engine.config import PretrainConfig
+from engine.device import autocast, choose_device, choose_precision, is_out_of_memory
+from engine.events import (
+    CancelToken, Cancelled, CheckpointSaved, EpochEnded, Finished, Progress, Started, Warning,
+    ignore_events,
+)
+from engine.loop_state import LoopState, batch_generator, epoch_permutation
+from engine.preview import preview_pairs
+from engine.runs import RunFolder, create_run_folder, open_run_folder, prepare_runs_dir
+from engine.session import TrainingSession, build_session
+
+ETA_SMOOTHING = 0.9
+MIN_STEPS_BEFORE_BUDGET = 5
+
+
+@dataclass(frozen=True)
+class PretrainResult:
+    run_dir: str
+    status: str            # "completed" or "cancelled"
+    step: int
+    total_steps: int
+    final_loss: Optional[float]
+    backbone_path: Optional[str]
+
+
+def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Optional[CancelToken] = None,
+                    resume=None) -> PretrainResult:
+    """Pretrain on ``cfg.data_dir`` (or resume the run folder ``resume``); return the result.
+
+    Raises ValueError subclasses for bad input (config, folder, run folder), Cancelled
+    never escapes: a cancelled run returns ``status="cancelled"`` with a checkpoint.
+    """
+    emit = on_event or ignore_events
+    cancel = cancel or CancelToken()
+    run: Optional[RunFolder] = open_run_folder(resume) if resume else None
+    if run is not None:
+        cfg = run.config()
+    cfg.validate()
+    if run is None and is_main_process():
+        prepare_runs_dir(cfg.out_dir)   # fail before the slow scan and decode
+    device = choose_device(cfg.device)
+    precision = choose_precision(cfg.precision, device)
+    session = build_session(cfg, device, precision, emit, cancel, resolve=run is None)
+    cfg = session.cfg
+    if is_main_process():
+        if run is None:
+            run = create_run_folder(cfg.out_dir, cfg.method, cfg.backbone)
+            cfg.save(run.config_path)
+            session.report.save(run.scan_path)
+        checkpoint.remove_stale_temps(run.checkpoint_dir)
+    state = LoopState.fresh(cfg, len(session.store))
+    if run is not None and run.checkpoint_path.is_file():
+        state = session.restore(checkpoint.load(run.checkpoint_path, map_location=device))
+    emit(Started("pretrain", state.total_steps, {
+        "run_dir": str(run.path) if run else "", "device": str(device), "device_label": session.device_label,
+        "precision": precision, "method": cfg.method, "backbone": cfg.backbone,
+        "image_size": cfg.image_size, "batch_size": state.batch_size, "images": len(session.store),
+        "reasons": session.reasons, "resumed_from_step": state.step, "config": cfg.to_dict(),
+    }))
+    trainer = _Trainer(session, state, run, emit, cancel)
+    try:
+        trainer.train()
+    except Cancelled:
+        trainer.save_checkpoint()
+        emit(Finished("pretrain", "cancelled", trainer.summary()))
+        return trainer.result("cancelled")
+    trainer.save_checkpoint()
+    backbone_path = trainer.save_backbone()
+    emit(Finished("pretrain", "completed", trainer.summary()))
+    return trainer.result("completed", backbone_path)
+
+
+def is_main_process() -> bool:
+    dist = torch.distributed
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+class _Trainer:
+    """Holds the moving parts of one run's loop; every method is one phase of a step."""
+
+    def __init__(self, session: TrainingSession, state: LoopState, run: Optional[RunFolder], emit, cancel) -> None:
+        self.session, self.state, self.run, self.emit, self.cancel = session, state, run, emit, cancel
+        self.last_loss: Optional[float] = None
+        self.images_per_s = 0.0
+        self.started_at = time.monotonic()
+        self.budget_s = session.cfg.minutes * 60 if session.cfg.minutes else None
+
+    def train(self) -> None:
+        cfg = self.session.cfg
+        self.session.schedule.total_steps = self.state.total_steps
+        self._emit_preview()
+        while not self.state.done:
+            self.cancel.check()
+            started = time.perf_counter()
+            views = self._next_views()
+            data_s = time.perf_counter() - started
+            loss, collapse = self._optimise(views)
+            if loss is None:          # out of memory: the batch was halved, redo the step
+                continue
+            step_s = time.perf_counter() - started
+            self._after_step(loss, collapse, data_s, step_s)
+            if self.run is not None and self.state.step % cfg.checkpoint_every == 0:
+                self.save_checkpoint()
+            if self.state.position == 0:
+                self._end_epoch()
+
+    def _next_views(self) -> list[torch.Tensor]:
+        """Augmented views of this step's images: a list of (b, C, s, s) float tensors."""
+        s, state = self.session, self.state
+        order = epoch_permutation(s.cfg.seed, state.epoch, len(s.store))
+        indices = order[state.position * state.batch_size:(state.position + 1) * state.batch_size]
+        indices = s.local_slice(indices)
+        images = s.load_batch(indices)
+        generator = batch_generator(s.cfg.seed, state.step, s.device)
+        return [s.augment(images, spec, generator) for spec in s.method.view_specs()]
+
+    def _optimise(self, views):
+        """One optimiser step; return (loss, collapse) or (None, None) after an OOM retry."""
+        s = self.session
+        s.schedule.apply(self.state.step)
+        try:
+            with autocast(s.device, s.precision):
+                loss, embeddings = s.model(views)
+            s.optimizer.zero_grad(set_to_none=True)
+            s.scaler.scale(loss).backward()
+            s.scaler.step(s.optimizer)
+            s.scaler.update()
+        except (RuntimeError, torch.cuda.OutOfMemoryError) as error:
+            if not is_out_of_memory(error):
+                raise
+            self._halve_batch()
+            return None, None
+        s.method.after_step(self.state.step / max(1, self.state.total_steps))
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            raise FloatingPointError(f"the loss became {loss_value} at step {self.state.step}; "
+                                     "try a lower learning rate")
+        return loss_value, s.collapse(embeddings.detach())
+
+    def _halve_batch(self) -> None:
+        s, state = self.session, self.state
+        s.optimizer.zero_grad(set_to_none=True)
+        if s.device.type == "cuda":
+            torch.cuda.empty_cache()
+        if state.batch_size // 2 < max(2, s.world_size):
+            raise RuntimeError(f"out of memory even at batch size {state.batch_size}; "
+                               "choose a smaller image size or backbone")
+        old = state.batch_size
+        self.state = state.with_batch_size(old // 2, len(s.store))
+        s.schedule.total_steps = self.state.total_steps
+        self.emit(Warning(f"Out of memory at batch size {old}: continuing with batch size {old // 2}."))
+
+    def _after_step(self, loss: float, collapse: float, data_s: float, step_s: float) -> None:
+        s = self.session
+        self.state = self.state.advanced()
+        state = self.state
+        self.last_loss = loss
+        rate = state.batch_size / max(step_s, 1e-9)
+        self.images_per_s = rate if self.images_per_s == 0 else (
+            ETA_SMOOTHING * self.images_per_s + (1 - ETA_SMOOTHING) * rate)
+        self._apply_time_budget()
+        steps_per_s = self.images_per_s / state.batch_size
+        metrics = {
+            "loss": loss, "lr": s.optimizer.param_groups[0]["lr"], "images_per_s": self.images_per_s,
+            "data_wait": data_s / max(step_s, 1e-9), "collapse": collapse,
+            "collapse_healthy": s.collapse_healthy, "epoch": state.epoch + state.position / state.steps_per_epoch,
+            "eta_s": (state.total_steps - state.step) / max(steps_per_s, 1e-9), "batch_size": state.batch_size,
+        }
+        self.emit(Progress("pretrain", state.step, state.total_steps, metrics))
+        if self.run is not None:
+            self.run.append_metrics({"step": state.step, **metrics})
+
+    def _apply_time_budget(self) -> None:
+        """With a time budget, fix the schedule's length once the speed is known."""
+        if self.budget_s is None or self.state.step < MIN_STEPS_BEFORE_BUDGET:
+            return
+        elapsed = time.monotonic() - self.started_at
+        if elapsed >= self.budget_s:
+            self.state = dataclasses.replace(self.state, total_steps=self.state.step)
+        elif self.state.step == MIN_STEPS_BEFORE_BUDGET:
+            steps = int(self.state.step * self.budget_s / max(elapsed, 1e-9))
+            self.state = dataclasses.replace(self.state, total_steps=max(self.state.step + 1, steps))
+        self.session.schedule.total_steps = self.state.total_steps
+
+    def _end_epoch(self) -> None:
+        metrics = {"loss": self.last_loss, "images_per_s": self.images_per_s}
+        finished_epoch = self.state.epoch - 1
+        self.emit(EpochEnded(finished_epoch, self.state.step, metrics))
+        if self.run is not None:
+            self.run.append_metrics({"epoch_end": finished_epoch, "step": self.state.step, **metrics})
+        self._emit_preview()
+
+    def _emit_preview(self) -> None:
+        s = self.session
+        self.emit(preview_pairs(s.store, s.method.view_specs(), s.augment, s.cfg.seed, self.state.step))
+
+    def save_checkpoint(self) -> None:
+        if self.run is None:
+            return
+        path = checkpoint.save_atomic(self.session.state_dict(self.state), self.run.checkpoint_path)
+        self.emit(CheckpointSaved(str(path), self.state.step))
+
+    def save_backbone(self) -> Optional[str]:
+        if self.run is None:
+            return None
+        return str(checkpoint.save_atomic(self.session.backbone_export(), self.run.backbone_path))
+
+    def summary(self) -> dict:
+        return {"run_dir": str(self.run.path) if self.run else "", "step": self.state.step,
+                "total_steps": self.state.total_steps, "final_loss": self.last_loss}
+
+    def result(self, status: str, backbone_path: Optional[str] = None) -> PretrainResult:
+        return PretrainResult(str(self.run.path) if self.run else "", status, self.state.step,
+                              self.state.total_steps, self.last_loss, backbone_path)

@@ -1,0 +1,69 @@
+"""Backbone factory: every name builds for 1 and 3 channels and returns pooled features."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from engine import backbones
+from engine.backbones import BACKBONE_NAMES, build_backbone
+
+
+@pytest.mark.parametrize("name", BACKBONE_NAMES)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_builds_and_returns_pooled_features(name, channels):
+    model, dim = build_backbone(name, channels, 32)
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, channels, 32, 32))
+    assert out.shape == (2, dim)
+    assert torch.isfinite(out).all()
+
+
+def test_smallcnn_is_small():
+    model, dim = build_backbone("smallcnn", 3, 32)
+    assert dim == 256
+    assert sum(p.numel() for p in model.parameters()) < 1_000_000
+
+
+def test_small_stem_is_automatic_and_overridable():
+    auto_small, _ = build_backbone("resnet18", 3, 32)
+    auto_large, _ = build_backbone("resnet18", 3, 128)
+    forced, _ = build_backbone("resnet18", 3, 32, small_stem=False)
+    assert auto_small.conv1.kernel_size == (3, 3) and auto_small.conv1.stride == (1, 1)
+    assert isinstance(auto_small.maxpool, nn.Identity)
+    assert auto_large.conv1.kernel_size == (7, 7) and isinstance(auto_large.maxpool, nn.MaxPool2d)
+    assert forced.conv1.stride == (2, 2)
+    mobile, _ = build_backbone("mobilenet_v3_small", 1, 32)
+    assert mobile.features[0][0].stride == (1, 1) and mobile.features[0][0].in_channels == 1
+
+
+def test_unknown_name_lists_choices():
+    with pytest.raises(ValueError, match="resnet18"):
+        build_backbone("vgg11", 3, 32)
+
+
+def test_pretrained_offline_warns_and_keeps_random_init(monkeypatch):
+    def offline(_name):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(backbones, "_load_pretrained_state", offline)
+    messages = []
+    model, dim = build_backbone("resnet18", 3, 32, pretrained=True, on_warning=messages.append)
+    assert dim == 512 and len(messages) == 1
+    assert "random init" in messages[0] and "unreachable" in messages[0]
+
+
+def test_pretrained_weights_load_with_summed_gray_stem(monkeypatch):
+    reference, _ = build_backbone("resnet18", 3, 224)
+    state = {k: v.clone() for k, v in reference.state_dict().items()}
+    state["fc.weight"] = torch.zeros(1000, 512)   # the classifier is dropped, not an error
+    monkeypatch.setattr(backbones, "_load_pretrained_state", lambda _name: state)
+    messages = []
+    gray, _ = build_backbone("resnet18", 1, 224, pretrained=True, on_warning=messages.append)
+    assert messages == []
+    torch.testing.assert_close(gray.conv1.weight, state["conv1.weight"].sum(dim=1, keepdim=True))
+    torch.testing.assert_close(gray.layer4[1].conv2.weight, state["layer4.1.conv2.weight"])
+    small, _ = build_backbone("resnet18", 3, 32, pretrained=True, on_warning=messages.append)
+    assert len(messages) == 1 and "stem" in messages[0]
+    torch.testing.assert_close(small.layer1[0].conv1.weight, state["layer1.0.conv1.weight"])

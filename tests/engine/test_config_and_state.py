@@ -1,0 +1,83 @@
+"""Config validation and JSON round trip; loop bookkeeping; the schedule."""
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine import auto
+from engine.config import ConfigError, PretrainConfig
+from engine.loop_state import LoopState, epoch_permutation
+from engine.schedule import WarmupCosine
+
+
+def test_config_json_round_trip(tmp_path: Path):
+    cfg = PretrainConfig(data_dir="/data", method="byol", minutes=2.5, seed=7)
+    cfg.save(tmp_path / "config.json")
+    assert PretrainConfig.load(tmp_path / "config.json") == cfg
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"method": "mae"}, "unknown method"),
+    ({"backbone": "vgg"}, "unknown backbone"),
+    ({"epochs": 0}, "epochs"),
+    ({"batch_size": 1}, "batch size"),
+    ({"image_size": 4}, "image size"),
+    ({"minutes": -1.0}, "minutes"),
+    ({"device": "tpu"}, "unknown device"),
+])
+def test_bad_config_values_are_named(change, words):
+    with pytest.raises(ConfigError, match=words):
+        PretrainConfig(data_dir="/data", **change).validate()
+
+
+def test_unknown_keys_in_a_config_file_are_rejected():
+    with pytest.raises(ConfigError, match="unknown config keys: colour"):
+        PretrainConfig.from_dict({"data_dir": "/x", "colour": "red"})
+
+
+def test_loop_state_walks_epochs_and_halving_keeps_the_data_position():
+    state = LoopState.fresh(PretrainConfig(data_dir="/x", epochs=2, batch_size=4), image_count=10)
+    assert (state.steps_per_epoch, state.total_steps) == (2, 4)
+    state = state.advanced().advanced()
+    assert (state.step, state.epoch, state.position) == (2, 1, 0)
+    state = state.advanced()
+    halved = state.with_batch_size(2, image_count=10)
+    assert halved.position * halved.batch_size == state.position * state.batch_size
+    assert halved.total_steps == state.step + 2 * (state.total_steps - state.step)
+
+
+def test_epoch_order_depends_on_seed_and_epoch_only():
+    torch.testing.assert_close(epoch_permutation(3, 1, 50), epoch_permutation(3, 1, 50))
+    assert not torch.equal(epoch_permutation(3, 1, 50), epoch_permutation(3, 2, 50))
+    assert sorted(epoch_permutation(0, 0, 50).tolist()) == list(range(50))
+
+
+def test_warmup_then_cosine_to_floor():
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    schedule = WarmupCosine(optimizer, peak_lr=1.0, total_steps=100, warmup_fraction=0.1, floor=0.01)
+    assert schedule.lr_at(0) == pytest.approx(0.1)
+    assert schedule.lr_at(9) == pytest.approx(1.0)
+    assert schedule.lr_at(100) == pytest.approx(0.01)
+    assert schedule.apply(50) == optimizer.param_groups[0]["lr"]
+    assert schedule.lr_at(30) > schedule.lr_at(60) > schedule.lr_at(90)
+
+
+def test_auto_picks_small_cnn_at_native_size_on_cpu():
+    cfg, reasons = auto.resolve(PretrainConfig(data_dir="/x"), image_count=1500, median_side=28,
+                                device=torch.device("cpu"), precision="fp32")
+    assert (cfg.backbone, cfg.image_size, cfg.batch_size, cfg.method) == ("smallcnn", 28, 128, "simclr")
+    assert set(reasons) == {"backbone", "image_size", "batch_size", "method"}
+
+
+def test_auto_caps_resolution_on_cpu_and_uses_byol_for_tiny_sets():
+    cfg, _ = auto.resolve(PretrainConfig(data_dir="/x"), image_count=40, median_side=500,
+                          device=torch.device("cpu"), precision="fp32")
+    assert cfg.image_size == auto.CPU_MAX_SIZE
+    assert cfg.batch_size == 20 and cfg.method == "byol"
+
+
+def test_auto_keeps_explicit_choices():
+    explicit = PretrainConfig(data_dir="/x", method="vicreg", backbone="resnet18", image_size=48, batch_size=64)
+    cfg, reasons = auto.resolve(explicit, 1000, 28, torch.device("cpu"), "fp32")
+    assert (cfg.method, cfg.backbone, cfg.image_size, cfg.batch_size) == ("vicreg", "resnet18", 48, 64)
+    assert reasons == {}

@@ -1,0 +1,151 @@
+"""The pretraining loop end to end on tiny data: every method, cancel/resume, repeatability."""
+import math
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine import CancelToken, Cancelled, PretrainConfig, Preview, Progress, Warning, pretrain
+from engine import session as session_module
+from engine.runs import RunFolderError, find_resumable, open_run_folder
+from engine.scan import ScanError
+
+
+def tiny_config(folder: Path, tmp_path: Path, **changes) -> PretrainConfig:
+    base = dict(data_dir=str(folder), out_dir=str(tmp_path / "runs"), cache_dir=str(tmp_path / "cache"),
+                backbone="smallcnn", method="simclr", image_size=16, batch_size=12, epochs=1,
+                device="cpu", seed=0, checkpoint_every=1)
+    base.update(changes)
+    return PretrainConfig(**base)
+
+
+def losses_of(events) -> list[float]:
+    return [e.metrics["loss"] for e in events if isinstance(e, Progress) and e.stage == "pretrain"]
+
+
+@pytest.mark.parametrize("method", ["simclr", "byol", "vicreg", "dino"])
+def test_two_steps_of_each_method_write_a_complete_run_folder(image_folder, tmp_path, method):
+    events = []
+    result = pretrain(tiny_config(image_folder, tmp_path, method=method), on_event=events.append)
+    assert (result.status, result.step, result.total_steps) == ("completed", 2, 2)
+    assert all(math.isfinite(loss) for loss in losses_of(events)) and len(losses_of(events)) == 2
+    run = open_run_folder(result.run_dir)
+    assert run.config().method == method and run.config().lr > 0
+    assert [m["step"] for m in run.read_metrics() if "loss" in m and "epoch_end" not in m] == [1, 2]
+    assert run.checkpoint_path.is_file() and run.finished
+    saved = torch.load(result.backbone_path, weights_only=True)
+    assert saved["backbone"] == "smallcnn" and saved["in_channels"] == 3 and saved["image_size"] == 16
+    progress = [e for e in events if isinstance(e, Progress) and e.stage == "pretrain"][-1]
+    assert {"lr", "images_per_s", "data_wait", "collapse", "eta_s"} <= set(progress.metrics)
+
+
+def test_preview_pairs_are_uint8_pictures(gray_folder, tmp_path):
+    events = []
+    pretrain(tiny_config(gray_folder, tmp_path, batch_size=8), on_event=events.append)
+    preview = next(e for e in events if isinstance(e, Preview))
+    view_a, view_b = preview.pairs[0]
+    assert view_a.dtype == np.uint8 and view_a.shape == (16, 16, 1) and view_b.shape == (16, 16, 1)
+    assert not np.array_equal(view_a, view_b)
+
+
+def test_cancel_then_resume_reaches_the_same_result_as_an_uninterrupted_run(image_folder, tmp_path):
+    straight = []
+    full = pretrain(tiny_config(image_folder, tmp_path, epochs=2, batch_size=8), on_event=straight.append)
+    assert full.step == 6
+
+    token, first = CancelToken(), []
+
+    def cancel_at_step_two(event):
+        first.append(event)
+        if isinstance(event, Progress) and event.stage == "pretrain" and event.step == 2:
+            token.cancel()
+
+    stopped = pretrain(tiny_config(image_folder, tmp_path, epochs=2, batch_size=8),
+                       on_event=cancel_at_step_two, cancel=token)
+    assert (stopped.status, stopped.step) == ("cancelled", 2)
+    assert [r.path for r in find_resumable(image_folder, tmp_path / "runs")] == [Path(stopped.run_dir)]
+
+    rest = []
+    resumed = pretrain(None, on_event=rest.append, resume=stopped.run_dir)
+    assert (resumed.status, resumed.step, resumed.run_dir) == ("completed", 6, stopped.run_dir)
+    assert losses_of(first) + losses_of(rest) == pytest.approx(losses_of(straight), rel=1e-5)
+
+
+def test_same_seed_gives_identical_losses(image_folder, tmp_path):
+    runs = []
+    for _ in range(2):
+        events = []
+        pretrain(tiny_config(image_folder, tmp_path, epochs=2), on_event=events.append)
+        runs.append(losses_of(events))
+    assert runs[0] == runs[1]
+    other = []
+    pretrain(tiny_config(image_folder, tmp_path, epochs=2, seed=1), on_event=other.append)
+    assert losses_of(other) != runs[0]
+
+
+def test_out_of_memory_halves_the_batch_and_the_run_finishes(image_folder, tmp_path, monkeypatch):
+    real_build = session_module.build_method
+
+    def build_method_that_runs_out_of_memory(*args, **kwargs):
+        method = real_build(*args, **kwargs)
+        real_forward = method.forward
+
+        def forward(views):
+            if views[0].shape[0] > 6:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return real_forward(views)
+
+        method.forward = forward
+        return method
+
+    monkeypatch.setattr(session_module, "build_method", build_method_that_runs_out_of_memory)
+    events = []
+    result = pretrain(tiny_config(image_folder, tmp_path), on_event=events.append)
+    warnings = [e.message for e in events if isinstance(e, Warning)]
+    assert any("batch size 12" in w and "batch size 6" in w for w in warnings)
+    assert result.status == "completed" and result.total_steps == 4
+    assert {e.metrics["batch_size"] for e in events if isinstance(e, Progress) and e.stage == "pretrain"} == {6}
+
+
+def test_pause_blocks_the_engine_until_resume_and_cancel_wakes_it():
+    token, passed = CancelToken(), threading.Event()
+    token.pause()
+    worker = threading.Thread(target=lambda: (token.check(), passed.set()))
+    worker.start()
+    assert not passed.wait(0.2)
+    token.resume()
+    worker.join(5)
+    assert passed.is_set()
+
+    token.pause()
+    outcome = []
+
+    def wait_then_record():
+        try:
+            token.check()
+        except Cancelled:
+            outcome.append("cancelled")
+
+    worker = threading.Thread(target=wait_then_record)
+    worker.start()
+    token.cancel()
+    worker.join(5)
+    assert outcome == ["cancelled"]
+
+
+def test_bad_folders_and_output_paths_raise_clear_errors(tmp_path, image_folder):
+    with pytest.raises(ScanError, match="folder not found"):
+        pretrain(tiny_config(tmp_path / "missing", tmp_path))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no images here")
+    with pytest.raises(ScanError, match="no usable images"):
+        pretrain(tiny_config(empty, tmp_path))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(RunFolderError, match="cannot write runs"):
+        pretrain(tiny_config(image_folder, tmp_path, out_dir=str(blocker / "runs")))
+    with pytest.raises(RunFolderError, match="not a run folder"):
+        pretrain(None, resume=tmp_path)
