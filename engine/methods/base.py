@@ -44,7 +44,7 @@ class SSLMethod(nn.Module):
 def collapse_metric(embeddings: Tensor) -> float:
     """Mean over dimensions of the batch std of L2-normalised ``(B, d)`` embeddings:
     about ``1/sqrt(d)`` when healthy, 0 when every sample maps to one point
-    (Grill et al. 2020, lightly's collapse check)."""
+    (Chen & He 2021, SimSiam, section 4.1)."""
     z = nn.functional.normalize(embeddings.detach().float(), dim=1)
     return z.std(dim=0).mean().item()
 

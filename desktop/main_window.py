@@ -1,0 +1,217 @@
+"""The window shell: a sidebar of workflow steps, their pages, menus, and a safe close."""
+from __future__ import annotations
+
+import os
+from importlib import metadata
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QSize, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QStackedWidget, QWidget,
+)
+
+from desktop.pages.data_page import DataPage
+from desktop.pages.pretrain_page import PretrainPage
+from desktop.settings import RecentFolders, app_settings
+from desktop.theme import themed_icon
+from desktop.thumbnails import ThumbnailLoader
+
+# (key, title, icon, what unlocks it); the last two steps arrive with their own issues
+STEPS = (
+    ("data", "Data", "data", ""),
+    ("pretrain", "Pretrain", "pretrain", "Open a folder of images first"),
+    ("label", "Label & Fine-tune", "label", "Coming after pretraining"),
+    ("export", "Export", "export", "Coming after pretraining"),
+)
+TRAINING_LOCK = "Pretraining is running on this folder. Stop it before opening another folder."
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings | None = None, thumbnail_cache: Path | None = None) -> None:
+        super().__init__()
+        self.settings = settings or app_settings()
+        self.recent = RecentFolders(self.settings, self)
+        self.setWindowTitle("Pretext Studio")
+        self.setAcceptDrops(True)
+        self._closing = False
+        self.done_steps: set[str] = set()
+
+        self.data_page = DataPage(self.recent, ThumbnailLoader(thumbnail_cache, self))
+        self.pretrain_page = PretrainPage(self.settings)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.data_page)
+        self.pages.addWidget(self.pretrain_page)
+        self.sidebar = QListWidget(objectName="sidebar")
+        self.sidebar.setFixedWidth(220)
+        self.sidebar.setIconSize(QSize(20, 20))
+        for key, title, icon, reason in STEPS:
+            item = QListWidgetItem(themed_icon(icon), title)
+            item.setData(Qt.ItemDataRole.UserRole, key)
+            self.sidebar.addItem(item)
+            if reason:
+                self._set_step_enabled(key, False)
+        self.sidebar.currentRowChanged.connect(self._on_step_changed)
+        self.sidebar.setCurrentRow(0)
+
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.sidebar)
+        layout.addWidget(self.pages, 1)
+        self.setCentralWidget(central)
+        self._build_menus()
+        self.statusBar()
+
+        self.data_page.project_opened.connect(self._on_project_opened)
+        self.data_page.continue_requested.connect(lambda: self.go_to("pretrain"))
+        self.pretrain_page.running_changed.connect(self._on_training_changed)
+        self.pretrain_page.completed.connect(lambda _result: self.set_step_done("pretrain", True))
+        if not self.restoreGeometry(self.settings.value("window/geometry", b"")):
+            self.resize(1280, 820)
+
+    # --- menus -----------------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(file_menu, "&Open Folder…", self.data_page.choose_folder, QKeySequence.StandardKey.Open)
+        self._action(file_menu, "Open &Sample Dataset", self.open_sample)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addSeparator()
+        quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        view_menu = self.menuBar().addMenu("&View")
+        self.full_screen_action = self._action(view_menu, "&Full Screen", self._toggle_full_screen, "F11")
+        self.full_screen_action.setCheckable(True)
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&About Pretext Studio", self.show_about).setMenuRole(QAction.MenuRole.AboutRole)
+
+    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
+        action = menu.addAction(text)
+        action.triggered.connect(slot)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        return action
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        folders = self.recent.existing()
+        for path in folders:
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _checked=False, p=path: self.open_folder(p))
+        if not folders:
+            self.recent_menu.addAction("No recent folders").setEnabled(False)
+            return
+        self.recent_menu.addSeparator()
+        self.recent_menu.addAction("Clear Recent Folders").triggered.connect(self.recent.clear)
+
+    def _toggle_full_screen(self, checked: bool) -> None:
+        self.showFullScreen() if checked else self.showNormal()
+
+    def show_about(self) -> None:
+        try:
+            version = metadata.version("pretext-studio")
+        except metadata.PackageNotFoundError:
+            version = "development"
+        QMessageBox.about(self, "About Pretext Studio", (
+            f"<h3>Pretext Studio {version}</h3>"
+            "<p>Self-supervised pretraining, few-label fine-tuning and ONNX export for image models.</p>"
+            "<p>Bundled sample: a subset of Fashion-MNIST (MIT licence), © Zalando SE.</p>"))
+
+    # --- steps -----------------------------------------------------------------------------
+    def _item(self, key: str) -> QListWidgetItem:
+        return self.sidebar.item([step[0] for step in STEPS].index(key))
+
+    def _set_step_enabled(self, key: str, enabled: bool) -> None:
+        item = self._item(key)
+        flags = item.flags() | Qt.ItemFlag.ItemIsEnabled if enabled else item.flags() & ~Qt.ItemFlag.ItemIsEnabled
+        item.setFlags(flags)
+        reason = next(step[3] for step in STEPS if step[0] == key)
+        item.setToolTip("" if enabled else reason)
+
+    def is_step_enabled(self, key: str) -> bool:
+        return bool(self._item(key).flags() & Qt.ItemFlag.ItemIsEnabled)
+
+    def set_step_done(self, key: str, done: bool) -> None:
+        """Show a check mark on ``key``'s sidebar entry."""
+        self.done_steps.discard(key)
+        if done:
+            self.done_steps.add(key)
+        icon = next(step[2] for step in STEPS if step[0] == key)
+        self._item(key).setIcon(themed_icon("done" if done else icon))
+
+    def go_to(self, key: str) -> None:
+        if self.is_step_enabled(key):
+            self.sidebar.setCurrentItem(self._item(key))
+
+    def current_step(self) -> str:
+        return STEPS[self.sidebar.currentRow()][0]
+
+    def _on_step_changed(self, row: int) -> None:
+        if 0 <= row < self.pages.count():
+            self.pages.setCurrentIndex(row)
+
+    # --- project ---------------------------------------------------------------------------
+    def open_folder(self, path: str) -> bool:
+        self.go_to("data")
+        return self.data_page.open_folder(path)
+
+    def open_sample(self) -> None:
+        self.go_to("data")
+        self.data_page.open_sample()
+
+    def _on_project_opened(self, root: str, report) -> None:
+        self.setWindowTitle(f"{os.path.basename(root) or root} — Pretext Studio")
+        self.set_step_done("data", True)
+        self.set_step_done("pretrain", False)
+        self._set_step_enabled("pretrain", True)
+        self.pretrain_page.set_project(root, report)
+        self.statusBar().showMessage(f"{report.usable:,} images ready in {root}", 8000)
+
+    def _on_training_changed(self, running: bool) -> None:
+        self.data_page.set_locked(TRAINING_LOCK if running else None)
+
+    # --- drops anywhere in the window go to the Data step -----------------------------------
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
+        event.acceptProposedAction()
+        self.go_to("data")
+        self.data_page.open_drop(event.mimeData())
+
+    # --- closing ---------------------------------------------------------------------------
+    def confirm_stop_training(self) -> bool:
+        answer = QMessageBox.question(
+            self, "Stop Pretraining?",
+            "Pretraining is still running. Stop it and quit?\n\n"
+            "A checkpoint is saved, so you can resume the run when you open this folder again.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def running_jobs(self) -> list:
+        return self.data_page.running_jobs() + self.pretrain_page.running_jobs()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        """Cancel running work, wait for it (never terminate) and close once every thread has ended."""
+        jobs = self.running_jobs()
+        if not self._closing and self.pretrain_page.is_training() and not self.confirm_stop_training():
+            event.ignore()
+            return
+        if jobs:
+            if not self._closing:
+                self._closing = True
+                self.setEnabled(False)
+                self.statusBar().showMessage("Stopping: saving a checkpoint…")
+                for job in jobs:
+                    job.finished.connect(self.close)
+                    job.cancel()
+            event.ignore()
+            return
+        self.data_page.shutdown()
+        self.pretrain_page.form.save(self.settings)
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.sync()
+        event.accept()

@@ -1,0 +1,1 @@
+"""The workflow's pages, one per step: Data, Pretrain."""

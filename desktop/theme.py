@@ -1,0 +1,102 @@
+"""Look and feel: Fusion with a light or dark palette that follows the system, the style sheet, icons."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QImage, QPainter, QPalette, QPixmap
+from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtWidgets import QApplication
+
+from resources import RESOURCES_DIR
+
+ICONS_DIR = RESOURCES_DIR / "icons"
+ACCENT = QColor("#5b5bd6")
+THEMES = ("system", "light", "dark")
+
+_DARK = {
+    QPalette.ColorRole.Window: "#202227", QPalette.ColorRole.WindowText: "#e8e8ea",
+    QPalette.ColorRole.Base: "#17181c", QPalette.ColorRole.AlternateBase: "#25272d",
+    QPalette.ColorRole.Text: "#e8e8ea", QPalette.ColorRole.Button: "#2b2e35",
+    QPalette.ColorRole.ButtonText: "#e8e8ea", QPalette.ColorRole.ToolTipBase: "#2b2e35",
+    QPalette.ColorRole.ToolTipText: "#e8e8ea", QPalette.ColorRole.PlaceholderText: "#8b8f98",
+    QPalette.ColorRole.Light: "#3b3f47", QPalette.ColorRole.Midlight: "#33363d",
+    QPalette.ColorRole.Mid: "#4a4e57", QPalette.ColorRole.Dark: "#111215",
+    QPalette.ColorRole.Shadow: "#000000", QPalette.ColorRole.BrightText: "#ffffff",
+    QPalette.ColorRole.Link: "#8e8ef0", QPalette.ColorRole.HighlightedText: "#ffffff",
+}
+_LIGHT = {
+    QPalette.ColorRole.Window: "#f4f5f7", QPalette.ColorRole.AlternateBase: "#eceef2",
+    QPalette.ColorRole.Base: "#ffffff", QPalette.ColorRole.PlaceholderText: "#6b7079",
+    QPalette.ColorRole.Midlight: "#e1e3e8", QPalette.ColorRole.Link: "#4545c0",
+    QPalette.ColorRole.HighlightedText: "#ffffff",
+}
+
+
+def app_icon() -> QIcon:
+    """The application icon at every rendered size."""
+    icon = QIcon()
+    for png in sorted(ICONS_DIR.glob("app-*.png")):
+        icon.addFile(str(png))
+    return icon
+
+
+@lru_cache(maxsize=64)
+def _svg_pixmap(name: str, color: str, size: int) -> QPixmap:
+    svg = (ICONS_DIR / f"{name}.svg").read_text(encoding="utf-8").replace("currentColor", color)
+    renderer = QSvgRenderer(QByteArray(svg.encode("utf-8")))
+    image = QImage(size, size, QImage.Format.Format_ARGB32_Premultiplied)
+    image.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(image)
+    renderer.render(painter)
+    painter.end()
+    return QPixmap.fromImage(image)
+
+
+def themed_icon(name: str, palette: QPalette | None = None) -> QIcon:
+    """A line icon from resources/icons/<name>.svg drawn in the palette's text colour."""
+    palette = palette or QGuiApplication.palette()
+    normal = palette.color(QPalette.ColorRole.WindowText).name()
+    disabled = palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText).name()
+    selected = palette.color(QPalette.ColorRole.HighlightedText).name()
+    icon = QIcon()
+    for size in (16, 24, 32, 48):
+        icon.addPixmap(_svg_pixmap(name, normal, size), QIcon.Mode.Normal)
+        icon.addPixmap(_svg_pixmap(name, disabled, size), QIcon.Mode.Disabled)
+        icon.addPixmap(_svg_pixmap(name, selected, size), QIcon.Mode.Selected)
+    return icon
+
+
+def is_dark(palette: QPalette) -> bool:
+    return palette.color(QPalette.ColorRole.Window).lightness() < 128
+
+
+def _palette(dark: bool) -> QPalette:
+    palette = QApplication.style().standardPalette()
+    for role, color in (_DARK if dark else _LIGHT).items():
+        palette.setColor(role, QColor(color))
+    palette.setColor(QPalette.ColorRole.Highlight, ACCENT)
+    palette.setColor(QPalette.ColorRole.Accent, ACCENT)
+    if dark:
+        muted = QColor("#6d717a")
+        for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
+            palette.setColor(QPalette.ColorGroup.Disabled, role, muted)
+    return palette
+
+
+def system_prefers_dark(app: QGuiApplication) -> bool:
+    return app.styleHints().colorScheme() == Qt.ColorScheme.Dark
+
+
+def apply_theme(app: QApplication, theme: str = "system") -> None:
+    """Fusion, a palette for ``theme`` ("system" follows the desktop, live), and the style sheet."""
+    app.setStyle("Fusion")
+
+    def refresh() -> None:
+        dark = theme == "dark" or (theme == "system" and system_prefers_dark(app))
+        app.setPalette(_palette(dark))
+        app.setStyleSheet((RESOURCES_DIR / "style.qss").read_text(encoding="utf-8"))
+
+    refresh()
+    if theme == "system":
+        app.styleHints().colorSchemeChanged.connect(lambda _scheme: refresh())

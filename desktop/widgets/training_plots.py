@@ -1,0 +1,166 @@
+"""Live training curves: the data grows per step, the screen repaints on a timer (~4 Hz)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from desktop.theme import ACCENT
+
+REFRESH_MS = 250
+EMA_BETA = 0.95
+TEAL = QColor("#1e9e8f")
+ORANGE = QColor("#d9822b")
+
+
+class Series:
+    """A growing (x, y) series in amortised O(1) per point."""
+
+    def __init__(self) -> None:
+        self._data = np.empty((2, 1024))
+        self.size = 0
+
+    def append(self, x: float, y: float) -> None:
+        if self.size == self._data.shape[1]:
+            self._data = np.concatenate([self._data, np.empty_like(self._data)], axis=1)
+        self._data[:, self.size] = (x, y)
+        self.size += 1
+
+    @property
+    def x(self) -> np.ndarray:
+        return self._data[0, :self.size]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self._data[1, :self.size]
+
+    def clear(self) -> None:
+        self.size = 0
+
+
+class TrainingPlots(QWidget):
+    """Loss (raw and smoothed), learning rate, images/s, data-wait % and the collapse metric."""
+
+    SERIES = ("loss", "loss_ema", "lr", "images_per_s", "data_wait", "collapse")
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        pg.setConfigOptions(antialias=True)
+        self.series = {name: Series() for name in self.SERIES}
+        self._ema = 0.0
+        self._ema_weight = 0.0
+        self._dirty = False
+        self.collapse_healthy = 0.0
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.ci.setSpacing(10)
+        self._plots: dict[str, pg.PlotItem] = {}
+        top, bottom = self.view.ci.addLayout(row=0, col=0), self.view.ci.addLayout(row=1, col=0)
+        loss = self._plot(top, 0, "loss", "Loss", stretch=2)
+        loss.addLegend(offset=(-10, 10))
+        self._plot(top, 1, "lr", "Learning rate")
+        self._plot(bottom, 0, "images_per_s", "Images / s")
+        self._plot(bottom, 1, "data_wait", "Waiting for data (%)")
+        self._plot(bottom, 2, "collapse", "Embedding spread (collapse → 0)")
+        self.curves = {
+            "loss": loss.plot(name="loss", pen=pg.mkPen(QColor(ACCENT.red(), ACCENT.green(), ACCENT.blue(), 90))),
+            "loss_ema": loss.plot(name="smoothed", pen=pg.mkPen(ACCENT, width=2.5)),
+            "lr": self._plots["lr"].plot(pen=pg.mkPen(TEAL, width=2)),
+            "images_per_s": self._plots["images_per_s"].plot(pen=pg.mkPen(TEAL, width=2)),
+            "data_wait": self._plots["data_wait"].plot(pen=pg.mkPen(ORANGE, width=2)),
+            "collapse": self._plots["collapse"].plot(pen=pg.mkPen(ACCENT, width=2)),
+        }
+        self._plots["data_wait"].setYRange(0, 100)
+        self.healthy_line = pg.InfiniteLine(angle=0, movable=False,
+                                            pen=pg.mkPen(TEAL, width=1, style=Qt.PenStyle.DashLine),
+                                            label="healthy", labelOpts={"position": 0.1, "color": TEAL})
+        self.healthy_line.hide()
+        self._plots["collapse"].addItem(self.healthy_line)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.view)
+        self._apply_palette()
+        self.timer = QTimer(self, interval=REFRESH_MS)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start()
+
+    def _plot(self, row: pg.GraphicsLayout, col: int, name: str, title: str, stretch: int = 1) -> pg.PlotItem:
+        plot = row.addPlot(col=col, title=title)
+        row.layout.setColumnStretchFactor(col, stretch)
+        plot.setDownsampling(auto=True, mode="peak")
+        plot.setClipToView(True)
+        plot.showGrid(x=True, y=True, alpha=0.15)
+        plot.setMenuEnabled(False)
+        plot.getViewBox().setMouseEnabled(x=True, y=False)
+        plot.setLabel("bottom", "step")
+        self._plots[name] = plot
+        return plot
+
+    def add(self, step: int, metrics: dict) -> None:
+        """Record one step's metrics; nothing is drawn until the next refresh."""
+        loss = metrics.get("loss")
+        if loss is not None and math.isfinite(loss):
+            self._ema = EMA_BETA * self._ema + (1 - EMA_BETA) * loss
+            self._ema_weight = EMA_BETA * self._ema_weight + (1 - EMA_BETA)
+            self.series["loss"].append(step, loss)
+            self.series["loss_ema"].append(step, self._ema / self._ema_weight)
+        for name, scale in (("lr", 1.0), ("images_per_s", 1.0), ("data_wait", 100.0), ("collapse", 1.0)):
+            value = metrics.get(name)
+            if value is not None and math.isfinite(value):
+                self.series[name].append(step, value * scale)
+        healthy = metrics.get("collapse_healthy")
+        if healthy:
+            self.collapse_healthy = healthy
+        self._dirty = True
+
+    def load(self, rows: list[dict]) -> None:
+        """Add a run's recorded history (``metrics.jsonl`` rows that have a step and a loss)."""
+        for row in rows:
+            if "step" in row and "lr" in row:
+                self.add(int(row["step"]), row)
+        self.refresh()
+
+    def clear(self) -> None:
+        for series in self.series.values():
+            series.clear()
+        self._ema = self._ema_weight = 0.0
+        self.collapse_healthy = 0.0
+        self._dirty = True
+        self.refresh()
+
+    def drawn_points(self) -> int:
+        """How many loss points the plot currently shows."""
+        x, _y = self.curves["loss"].getData()
+        return 0 if x is None else len(x)
+
+    def refresh(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        for name, curve in self.curves.items():
+            series = self.series[name]
+            curve.setData(series.x, series.y)  # views: recorded points never change
+        if self.collapse_healthy:
+            self.healthy_line.setValue(self.collapse_healthy)
+            self.healthy_line.show()
+        else:
+            self.healthy_line.hide()
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_palette()
+
+    def _apply_palette(self) -> None:
+        palette = self.palette()
+        self.view.setBackground(palette.color(QPalette.ColorRole.Base))
+        text = palette.color(QPalette.ColorRole.Text)
+        muted = palette.color(QPalette.ColorRole.PlaceholderText)
+        for plot in self._plots.values():
+            plot.setTitle(plot.titleLabel.text, color=text.name(), size="10pt")
+            for axis in ("left", "bottom"):
+                plot.getAxis(axis).setPen(muted)
+                plot.getAxis(axis).setTextPen(muted)

@@ -1,0 +1,99 @@
+"""Desktop fixtures: an isolated settings file, cache and runs folder, and a main window."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QEvent, QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from desktop.main_window import MainWindow
+from desktop.theme import apply_theme
+
+TINY = dict(backbone="smallcnn", image_size=16, batch_size=8)
+SCREEN = {"screens": [{"name": "test", "x": 0, "y": 0, "width": 1600, "height": 1000, "logicalDpi": 96}]}
+
+
+@pytest.fixture(scope="session")
+def qapp_args(tmp_path_factory) -> list[str]:
+    """An offscreen screen the size of a desktop (the default, 800 × 600, is smaller than the window)."""
+    config = tmp_path_factory.mktemp("qpa") / "screen.json"
+    config.write_text(json.dumps(SCREEN))
+    return ["pytest-qt", "-platform", f"offscreen:configfile={config}"]
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path: Path, monkeypatch) -> Path:
+    """Keep caches, run folders and QSettings of the tests out of the user's home."""
+    home = tmp_path / "home"
+    for name in ("XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME"):
+        monkeypatch.setenv(name, str(home / name.lower()))
+    return home
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> QSettings:
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def runs_dir(tmp_path: Path) -> Path:
+    return tmp_path / "runs"
+
+
+@pytest.fixture
+def make_window(qtbot, settings, tmp_path):
+    """Build main windows that close cleanly at the end of the test, training or not."""
+    windows = []
+    apply_theme(QApplication.instance(), "light")
+
+    def make(settings_override: QSettings | None = None) -> MainWindow:
+        window = MainWindow(settings_override or settings, thumbnail_cache=tmp_path / "thumbnails")
+        window.confirm_stop_training = lambda: True
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitExposed(window)
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+        qtbot.waitUntil(lambda w=window: not w.running_jobs() and not w.isVisible(), timeout=60_000)
+
+
+@pytest.fixture
+def window(make_window) -> MainWindow:
+    return make_window()
+
+
+def drop_paths(widget, paths) -> tuple[QDragEnterEvent, QDropEvent]:
+    """Send a drag-enter and a drop of ``paths`` (as file URLs) onto ``widget``."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
+    centre = widget.rect().center()
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    try:
+        enter = QDragEnterEvent(QPointF(centre), *args)
+    except TypeError:   # PySide6 before 6.12 only takes a QPoint
+        enter = QDragEnterEvent(centre, *args)
+    QApplication.sendEvent(widget, enter)
+    drop = QDropEvent(QPointF(centre), *args, QEvent.Type.Drop)
+    QApplication.sendEvent(widget, drop)
+    return enter, drop
+
+
+def open_and_scan(qtbot, window: MainWindow, folder: Path) -> None:
+    """Drop ``folder`` on the Data page and wait for its scan to be shown."""
+    with qtbot.waitSignal(window.data_page.project_opened, timeout=30_000):
+        drop_paths(window.data_page, [folder])
+    qtbot.waitUntil(lambda: not window.data_page.is_scanning())
+
+
+def tiny_settings(window: MainWindow, runs_dir: Path, epochs: int = 1) -> None:
+    """Make the Pretrain form train a tiny model for a few steps."""
+    form = window.pretrain_page.form
+    cfg = form.config("").replace(out_dir=str(runs_dir), epochs=epochs, **TINY)
+    form.set_config(cfg)

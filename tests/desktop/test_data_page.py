@@ -1,0 +1,124 @@
+"""The Data step: dropping folders (and things that are not one folder), scan results, thumbnails."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPersistentModelIndex
+
+from tests.conftest import write_shape_images
+from tests.desktop.conftest import drop_paths, open_and_scan
+
+
+def test_dropping_a_folder_scans_it_and_shows_the_counts(qtbot, window, image_folder):
+    with qtbot.waitSignal(window.data_page.project_opened, timeout=30_000) as opened:
+        enter, _drop = drop_paths(window.data_page, [image_folder])
+        assert enter.isAccepted()
+    page = window.data_page
+    assert opened.args[0] == str(image_folder)
+    assert page.root == str(image_folder)
+    assert page.counts.images.text() == "24"
+    assert page.counts.broken.text() == "0"
+    assert page.model.rowCount() == 24
+    assert page.details.sizes.text() == "32 × 32 (24)"
+    assert page.details.modes.text() == "RGB (24)"
+    assert "data" in window.done_steps
+    assert window.is_step_enabled("pretrain")
+    assert window.recent.folders() == [str(image_folder)]
+
+
+def test_scan_lists_each_problem_with_its_reason(qtbot, window, tmp_path):
+    folder = tmp_path / "mixed"
+    write_shape_images(folder, 5)
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "notes.jpg").write_text("not a picture")
+    (folder / "readme.txt").write_text("skipped")
+    (folder / ".hidden.png").write_bytes(b"")
+    open_and_scan(qtbot, window, folder)
+    page = window.data_page
+    assert page.counts.images.text() == "5"
+    assert page.counts.broken.text() == "2"
+    assert page.counts.skipped.text() == "2"
+    rows = {page.details.problems_model.index(r, 0).data(): page.details.problems_model.index(r, 1).data()
+            for r in range(page.details.problems_model.rowCount())}
+    assert rows == {"empty.png": "empty", "notes.jpg": "not an image"}
+    assert page.details.problems.isVisibleTo(page)
+    assert page.banner.kind() == "warning" and "2 files could not be used" in page.banner.text()
+
+
+@pytest.mark.parametrize("case", ["file", "missing", "several"])
+def test_a_drop_that_is_not_one_folder_explains_and_keeps_the_project(qtbot, window, image_folder, tmp_path, case):
+    open_and_scan(qtbot, window, image_folder)
+    page = window.data_page
+    other = tmp_path / "other"
+    write_shape_images(other, 3)
+    paths = {
+        "file": [image_folder / "a" / "img_0000.png"],
+        "missing": [tmp_path / "does-not-exist"],
+        "several": [image_folder, other],
+    }[case]
+    drop_paths(page, paths)
+    expected = {"file": "is a file", "missing": "does not exist", "several": "one folder at a time"}[case]
+    assert page.banner.kind() == "error"
+    assert expected in page.banner.text()
+    assert not page.is_scanning()
+    assert page.root == str(image_folder)
+    assert page.model.rowCount() == 24
+
+
+def test_unreadable_folder_is_refused(qtbot, window, tmp_path, monkeypatch):
+    locked = tmp_path / "locked"
+    write_shape_images(locked, 2)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if Path(path) == locked else real_access(path, mode))
+    drop_paths(window.data_page, [locked])
+    assert "not allowed to read" in window.data_page.banner.text()
+    assert not window.data_page.is_scanning()
+
+
+def test_a_folder_without_images_is_an_error_and_changes_nothing(qtbot, window, image_folder, tmp_path):
+    open_and_scan(qtbot, window, image_folder)
+    empty = tmp_path / "no-images"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("hello")
+    page = window.data_page
+    drop_paths(page, [empty])
+    assert page.is_scanning()
+    qtbot.waitUntil(lambda: not page.is_scanning(), timeout=30_000)
+    assert page.banner.kind() == "error" and "No usable images" in page.banner.text()
+    assert page.root == str(image_folder)
+
+
+def test_thumbnails_load_off_thread_and_are_cached_on_disk(qtbot, window, image_folder, tmp_path):
+    open_and_scan(qtbot, window, image_folder)
+    page = window.data_page
+    qtbot.waitUntil(lambda: page.model.loaded_count() >= 8, timeout=20_000)
+    cached = list((tmp_path / "thumbnails").rglob("*.jpg"))
+    assert len(cached) >= 8
+    dialog = page.show_preview(QPersistentModelIndex(page.model.index(3)))
+    qtbot.waitUntil(dialog.has_image, timeout=10_000)
+    assert dialog.windowTitle().endswith("img_0003.png")
+    dialog.close()
+
+
+def test_the_welcome_state_offers_recent_folders_and_the_sample(qtbot, make_window, settings, image_folder):
+    settings.setValue("recent/folders", [str(image_folder), "/nowhere/at/all"])
+    window = make_window()
+    welcome = window.data_page.welcome
+    assert window.data_page.stack.currentWidget() is welcome
+    assert welcome.recent.count() == 1   # the missing folder is left out
+    with qtbot.waitSignal(window.data_page.project_opened, timeout=30_000):
+        welcome.recent.itemActivated.emit(welcome.recent.item(0))
+    assert window.data_page.root == str(image_folder)
+
+
+def test_the_sample_dataset_opens(qtbot, window):
+    from resources import SAMPLE_DIR
+
+    if not Path(SAMPLE_DIR).is_dir():
+        pytest.skip("the sample dataset is not bundled in this checkout")
+    with qtbot.waitSignal(window.data_page.project_opened, timeout=60_000) as opened:
+        window.data_page.welcome.sample_button.click()
+    assert opened.args[1].usable > 100
+    assert opened.args[1].grayscale

@@ -1,0 +1,63 @@
+"""The small pure pieces of the GUI: error messages, the collapse alarm, thumbnail cache keys, jobs."""
+from __future__ import annotations
+
+import errno
+
+import engine
+from desktop.pages.pretrain_page import collapse_alarm, format_duration
+from desktop.thumbnails import Request, cache_path
+from desktop.workers import EngineJob, describe_error
+
+
+def test_describe_error_says_what_to_do():
+    assert describe_error(RuntimeError("CUDA out of memory. Tried to allocate 2 GiB")).startswith(
+        "The device ran out of memory. Choose a smaller batch size")
+    full = OSError(errno.ENOSPC, "No space left on device", "/runs/x/last.pt")
+    assert describe_error(full) == "The disk is full (/runs/x/last.pt). Free some space and resume the run."
+    missing = FileNotFoundError(errno.ENOENT, "No such file or directory", "/data/img.png")
+    assert describe_error(missing) == "A file or folder is missing (/data/img.png). Was it moved or deleted?"
+    assert describe_error(ValueError("folder not found: /x")) == "Folder not found: /x"
+    assert describe_error(KeyError("lr")) == "KeyError: 'lr'"
+
+
+def test_collapse_alarm_only_when_the_spread_falls_far_below_healthy():
+    healthy = {"collapse": 0.08, "collapse_healthy": 0.09}
+    collapsed = {"collapse": 0.01, "collapse_healthy": 0.09}
+    assert collapse_alarm(100, healthy) is None
+    assert collapse_alarm(5, collapsed) is None          # too early to judge
+    assert "collapsing" in collapse_alarm(100, collapsed)
+    assert collapse_alarm(100, {"loss": 1.0}) is None
+
+
+def test_format_duration():
+    assert format_duration(59.6) == "1:00"
+    assert format_duration(3725) == "1:02:05"
+    assert format_duration(-3) == "0:00"
+
+
+def test_thumbnail_cache_key_changes_with_size_and_mtime(tmp_path):
+    base = Request("/data/a.png", 100, 1.5, 3, 112)
+    others = (Request("/data/a.png", 101, 1.5, 3, 112), Request("/data/a.png", 100, 2.5, 3, 112),
+              Request("/data/b.png", 100, 1.5, 3, 112))
+    paths = {cache_path(tmp_path, request) for request in (base, *others)}
+    assert len(paths) == 4
+    assert cache_path(tmp_path, base) == cache_path(tmp_path, Request("/data/a.png", 100, 1.5, 3, 112))
+
+
+def test_an_engine_failure_arrives_as_a_readable_signal(qtbot, tmp_path):
+    job = EngineJob(engine.scan, str(tmp_path / "missing"))
+    with qtbot.waitSignal(job.failed, timeout=10_000) as failed, qtbot.waitSignal(job.finished, timeout=10_000):
+        job.start()
+    assert failed.args[0].startswith("Folder not found")
+    assert "ScanError" in failed.args[1]
+    assert not job.is_running() and job.wait(1000)
+
+
+def test_a_job_cancelled_before_it_starts_reports_cancelled(qtbot, image_folder):
+    job = EngineJob(engine.scan, str(image_folder))
+    results = []
+    job.succeeded.connect(results.append)
+    job.cancel()
+    with qtbot.waitSignal(job.cancelled, timeout=10_000), qtbot.waitSignal(job.finished, timeout=10_000):
+        job.start()
+    assert results == []

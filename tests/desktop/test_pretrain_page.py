@@ -1,0 +1,108 @@
+"""The Pretrain step with the real engine: live progress and plots, pause / resume / stop, errors."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from tests.desktop.conftest import open_and_scan, tiny_settings
+
+LONG = 10_000   # epochs: a run that only ends when the test stops it
+
+
+def _is_training_step(event) -> bool:
+    return event.stage == "pretrain"
+
+
+def start_run(qtbot, window, folder: Path, runs_dir: Path, epochs: int):
+    """Scan ``folder``, start a tiny run, and wait for its first training step."""
+    open_and_scan(qtbot, window, folder)
+    window.go_to("pretrain")
+    tiny_settings(window, runs_dir, epochs=epochs)
+    page = window.pretrain_page
+    assert page.start()
+    with qtbot.waitSignal(page.job.progress, check_params_cb=_is_training_step, timeout=60_000):
+        pass
+    return page
+
+
+def test_a_run_draws_live_curves_and_completes(qtbot, window, image_folder, runs_dir):
+    open_and_scan(qtbot, window, image_folder)
+    window.go_to("pretrain")
+    tiny_settings(window, runs_dir, epochs=2)
+    page = window.pretrain_page
+    completed = qtbot.waitSignal(page.completed, timeout=120_000)
+    assert page.start()
+    assert page.state == "running" and not page.form.isEnabled()
+    with qtbot.waitSignal(page.job.progress, check_params_cb=_is_training_step, timeout=60_000):
+        pass
+    qtbot.waitUntil(lambda: page.plots.drawn_points() > 0, timeout=5_000)
+    completed.wait()
+    result = completed.args[0]
+    assert result.status == "completed"
+    assert Path(result.backbone_path).is_file()
+    qtbot.waitUntil(lambda: page.state == "idle")
+    assert page.plots.drawn_points() == result.step
+    assert page.pairs.pairs_shown > 0
+    assert page.banner.kind() == "success"
+    assert "pretrain" in window.done_steps
+    assert page.start_button.isEnabled()
+
+
+def test_pause_resume_stop_then_resume_from_the_checkpoint(qtbot, window, image_folder, runs_dir):
+    page = start_run(qtbot, window, image_folder, runs_dir, epochs=LONG)
+    job = page.job
+    with qtbot.waitSignal(job.paused, timeout=30_000):
+        page.pause_button.click()
+    assert page.state == "paused" and page.pause_button.text() == "Resume"
+    paused_at = page.step
+    page.pause_button.click()
+    assert page.state == "running"
+    with qtbot.waitSignal(job.progress, check_params_cb=lambda e: e.step > paused_at, timeout=30_000):
+        pass
+    with qtbot.waitSignal(job.finished, timeout=60_000):
+        page.stop_button.click()
+    result = page.last_result
+    assert result.status == "cancelled"
+    assert (Path(result.run_dir) / "checkpoints" / "last.pt").is_file()
+    assert not (Path(result.run_dir) / "backbone.pt").exists()
+    assert page.state == "idle"
+    resume_button = page.banner.action_buttons()[0]
+    assert resume_button.text() == "Resume"
+    resume_button.click()
+    assert page.state == "running"
+    assert page.plots.drawn_points() >= result.step   # the recorded curve is back
+    with qtbot.waitSignal(page.job.progress, check_params_cb=lambda e: e.step > result.step, timeout=60_000):
+        pass
+    with qtbot.waitSignal(page.job.finished, timeout=60_000):
+        page.stop()
+
+
+def test_invalid_settings_are_explained_and_nothing_starts(qtbot, window, image_folder, runs_dir):
+    open_and_scan(qtbot, window, image_folder)
+    tiny_settings(window, runs_dir)
+    page = window.pretrain_page
+    page.form.image_size.setValue(8)
+    assert not page.start()
+    assert page.job is None
+    assert page.banner.kind() == "error" and "between 16 and 1024" in page.banner.text()
+
+
+def test_an_engine_error_is_readable_and_the_app_stays_usable(qtbot, window, image_folder, runs_dir):
+    open_and_scan(qtbot, window, image_folder)
+    tiny_settings(window, runs_dir)
+    page = window.pretrain_page
+    moved = image_folder.with_name("moved")
+    shutil.move(image_folder, moved)
+    assert page.start()
+    with qtbot.waitSignal(page.job.failed, timeout=60_000) as failed:
+        pass
+    message, details = failed.args
+    assert str(image_folder) in message
+    qtbot.waitUntil(lambda: page.state == "idle")
+    assert page.banner.kind() == "error" and page.banner.text() == message
+    assert "Traceback" in page.banner.details()
+    shutil.move(moved, image_folder)
+    completed = qtbot.waitSignal(page.completed, timeout=120_000)
+    assert page.start()
+    completed.wait()
+    assert completed.args[0].status == "completed"

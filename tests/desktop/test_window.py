@@ -1,0 +1,102 @@
+"""The shell: start-up and quit, menus, closing during training, settings that persist."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from PySide6.QtGui import QKeySequence
+
+from engine.runs import find_resumable
+from tests.desktop.conftest import open_and_scan, tiny_settings
+from tests.desktop.test_pretrain_page import LONG, start_run
+
+REPO = Path(__file__).resolve().parents[2]
+LAUNCH = """
+import sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+import desktop.app as app
+
+def shown_then_quit():
+    window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, app.MainWindow))
+    print("window shown; torch imported:", "torch" in sys.modules, flush=True)
+    QTimer.singleShot(200, window.close)
+
+app.create_app(sys.argv)
+QTimer.singleShot(0, shown_then_quit)
+sys.exit(app.main(["pretext-studio", sys.argv[1]]))
+"""
+
+
+def test_launch_and_quit(tmp_path, image_folder):
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"),
+               XDG_CACHE_HOME=str(tmp_path / "cache"), XDG_DATA_HOME=str(tmp_path / "data"))
+    done = subprocess.run([sys.executable, "-c", LAUNCH, str(image_folder)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "window shown; torch imported: False" in done.stdout
+    assert "QThread" not in done.stderr
+    assert (tmp_path / "config" / "PretextStudio" / "Pretext Studio.conf").is_file()
+
+
+def test_sidebar_menus_and_shortcuts(window):
+    titles = [window.sidebar.item(i).text() for i in range(window.sidebar.count())]
+    assert titles == ["Data", "Pretrain", "Label & Fine-tune", "Export"]
+    assert not window.is_step_enabled("pretrain")
+    assert not window.is_step_enabled("label") and not window.is_step_enabled("export")
+    assert window.sidebar.item(2).toolTip() == "Coming after pretraining"
+    shortcuts = {action.text(): action.shortcut() for menu in window.menuBar().findChildren(type(window.recent_menu))
+                 for action in menu.actions()}
+    assert shortcuts["&Open Folder…"] == QKeySequence(QKeySequence.StandardKey.Open)
+    assert shortcuts["&Quit"] == QKeySequence(QKeySequence.StandardKey.Quit)
+    assert shortcuts["&Full Screen"] == QKeySequence("F11")
+
+
+def test_closing_during_training_asks_stops_and_leaves_a_resumable_checkpoint(
+        qtbot, make_window, image_folder, runs_dir):
+    window = make_window()
+    asked = []
+    window.confirm_stop_training = lambda: asked.append(True) or True
+    page = start_run(qtbot, window, image_folder, runs_dir, epochs=LONG)
+    job = page.job
+    finished = qtbot.waitSignal(job.finished, timeout=60_000)
+    assert not window.close()            # the window waits for the engine to stop
+    assert asked == [True]
+    finished.wait()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
+    assert window.running_jobs() == []
+    runs = find_resumable(image_folder, runs_dir)
+    assert len(runs) == 1 and runs[0].checkpoint_path.is_file()
+
+    reopened = make_window()
+    tiny_settings(reopened, runs_dir)
+    open_and_scan(qtbot, reopened, image_folder)
+    offer = reopened.pretrain_page.resume_banner
+    assert "unfinished run" in offer.text()
+    assert [button.text() for button in offer.action_buttons()] == ["Resume"]
+
+
+def test_declining_to_close_keeps_training(qtbot, window, image_folder, runs_dir):
+    window.confirm_stop_training = lambda: False
+    page = start_run(qtbot, window, image_folder, runs_dir, epochs=LONG)
+    assert not window.close()
+    assert window.isVisible() and page.job is not None and page.state == "running"
+    with qtbot.waitSignal(page.job.finished, timeout=60_000):
+        page.stop()
+
+
+def test_geometry_recent_folders_and_settings_persist(qtbot, make_window, settings, image_folder):
+    window = make_window()
+    window.resize(1100, 760)
+    open_and_scan(qtbot, window, image_folder)
+    window.pretrain_page.form.epochs.setValue(7)
+    window.close()
+    qtbot.waitUntil(lambda: not window.isVisible())
+
+    again = make_window()
+    assert (again.width(), again.height()) == (1100, 760)
+    assert again.recent.folders() == [str(image_folder)]
+    assert again.data_page.welcome.recent.count() == 1
+    assert again.pretrain_page.form.epochs.value() == 7
