@@ -73,7 +73,7 @@ class TwoViewFolder(Dataset):
 def reference_loop(root: Path, steps: int, warmup: int, workers: int) -> float:
     """Images/s of the plain loop after ``warmup`` steps."""
     torch.manual_seed(0)
-    backbone, dim = build_backbone("resnet18", 3, SIZE)
+    backbone, dim = build_backbone("resnet18", 3, SIZE, small_stem=False)
     model = build_method("simclr", backbone, dim, SIZE, 3)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.06, momentum=0.9, weight_decay=5e-4)
     loader = DataLoader(TwoViewFolder(root), batch_size=BATCH, shuffle=True, drop_last=True,
@@ -103,7 +103,7 @@ def engine_loop(root: Path, steps: int, warmup: int, out: Path, precision: str) 
 
     epochs = -(-(warmup + steps) // (IMAGES // BATCH))
     cfg = PretrainConfig(data_dir=str(root), out_dir=str(out / "runs"), cache_dir=str(out / "cache"),
-                         method="simclr", backbone="resnet18", image_size=SIZE, batch_size=BATCH,
+                         method="simclr", backbone="resnet18", stem="standard", image_size=SIZE, batch_size=BATCH,
                          epochs=epochs, device="cpu", precision=precision, checkpoint_every=10**6)
     pretrain(cfg, on_event=on_event)
     return steps * BATCH / (stamps[warmup + steps] - stamps[warmup])

@@ -4,6 +4,10 @@
     pretext-studio-cli pretrain DIR [--method ... --epochs N | --minutes M ...]
     pretext-studio-cli pretrain --sample
     pretext-studio-cli pretrain --resume RUN_DIR
+    pretext-studio-cli export RUN_OR_PROJECT --out model.onnx [--raw-input] [--fp16] [--embedding]
+    pretext-studio-cli predict model.onnx IMAGE_OR_DIR [--csv out.csv]
+    pretext-studio-cli suggest RUN_DIR [--n 20] [--labels labels.csv]
+    pretext-studio-cli finetune RUN_DIR --labels labels.csv [--mode auto|linear|full|semi] [--minutes M] [--out DIR]
 
 Bad arguments or folders print one line and exit with code 2.
 """
@@ -14,7 +18,8 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from engine.config import BACKBONES, DEVICES, METHODS, PRECISIONS, ConfigError, PretrainConfig
+from engine import cli_export, cli_finetune
+from engine.config import BACKBONES, DEVICES, METHODS, PRECISIONS, STEMS, ConfigError, PretrainConfig
 from engine.console import ConsoleProgress
 
 USAGE_ERROR = 2
@@ -52,10 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--precision", choices=PRECISIONS, default="auto")
     pre.add_argument("--seed", type=int, default=0)
     pre.add_argument("--checkpoint-every", type=int, default=200, metavar="STEPS")
+    pre.add_argument("--stem", choices=STEMS, default="auto", help="small: stride-1 stem for images ≤ 64 px")
     pre.add_argument("--pretrained", action="store_true", help="start from torchvision ImageNet weights if available")
     pre.add_argument("--compile", action="store_true", help="torch.compile the model (GPU)")
     pre.add_argument("--out", type=Path, help="parent folder for run folders (default: the user data dir)")
     pre.add_argument("--cache-dir", type=Path, help="where decoded images are cached (default: the user cache dir)")
+    cli_export.add_parsers(commands)
+    cli_finetune.add_parsers(commands)
     return parser
 
 
@@ -64,6 +72,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.command == "scan":
             return _scan(args)
+        if args.command in cli_export.COMMANDS:
+            return cli_export.run(args)
+        if args.command in cli_finetune.COMMANDS:
+            return cli_finetune.run(args)
         return _pretrain(args)
     except (ValueError, OSError) as error:   # bad input: config, folder, run folder, disk
         print(f"pretext-studio-cli: error: {error}", file=sys.stderr)
@@ -84,6 +96,17 @@ def _scan(args) -> int:
 
 
 def _pretrain(args) -> int:
+    from engine import distributed
+
+    if distributed.launched_by_torchrun():
+        distributed.init_from_env()
+    try:
+        return _run_pretraining(args, quiet=not distributed.is_main_process())
+    finally:
+        distributed.shutdown()
+
+
+def _run_pretraining(args, quiet: bool) -> int:
     from engine.train import run_pretraining
 
     if args.resume is None:
@@ -93,15 +116,17 @@ def _pretrain(args) -> int:
             image_size=args.image_size, epochs=args.epochs, minutes=args.minutes, batch_size=args.batch_size,
             lr=args.lr, device=args.device, precision=args.precision, seed=args.seed,
             checkpoint_every=args.checkpoint_every, pretrained=args.pretrained, compile=args.compile,
-            cache_dir=str(args.cache_dir or ""),
+            cache_dir=str(args.cache_dir or ""), stem=args.stem,
         ).validate()
     else:
         cfg = None
-    progress = ConsoleProgress()
+    progress = ConsoleProgress(quiet=quiet)
     try:
         result = run_pretraining(cfg, on_event=progress, cancel=progress.cancel_token, resume=args.resume)
     finally:
         progress.close()
+    if quiet:
+        return 0 if result.status == "completed" else 130
     loss = f"{result.final_loss:.4f}" if result.final_loss is not None else "n/a"
     print(f"{result.status}: step {result.step}/{result.total_steps}, final loss {loss}")
     print(f"run folder: {result.run_dir}")

@@ -18,6 +18,7 @@ BACKBONES = (
 )
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+STEMS = ("auto", "small", "standard")
 
 
 class ConfigError(ValueError):
@@ -45,6 +46,7 @@ class PretrainConfig:
     compile: bool = False        # torch.compile the backbone (CUDA)
     cache_dir: str = ""          # "" = the user cache dir
     embed_dim: int = 0           # projection output; 0 = the method's default
+    stem: str = "auto"           # "small": stride-1 stem for ≤ 64 px images; "auto" decides by size
 
     def validate(self) -> "PretrainConfig":
         """Raise :class:`ConfigError` with a one-line reason for the first bad field."""
@@ -56,6 +58,8 @@ class PretrainConfig:
             raise ConfigError(f"unknown device '{self.device}'; choose one of {', '.join(DEVICES)}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"unknown precision '{self.precision}'; choose one of {', '.join(PRECISIONS)}")
+        if self.stem not in STEMS:
+            raise ConfigError(f"unknown stem '{self.stem}'; choose one of {', '.join(STEMS)}")
         if self.image_size != 0 and not 16 <= self.image_size <= 1024:
             raise ConfigError(f"image size must be between 16 and 1024 pixels, not {self.image_size}")
         if self.epochs < 1:

@@ -19,10 +19,14 @@ REDRAW_INTERVAL_S = 0.2
 
 
 class ConsoleProgress:
-    """An ``on_event`` sink that draws one updating status line on stderr."""
+    """An ``on_event`` sink that draws one updating status line on stderr.
 
-    def __init__(self, stream=None) -> None:
+    ``quiet`` keeps the Ctrl+C handling but prints nothing (ranks other than 0 under torchrun).
+    """
+
+    def __init__(self, stream=None, quiet: bool = False) -> None:
         self.stream = stream or sys.stderr
+        self.quiet = quiet
         self.cancel_token = CancelToken()
         self._last_draw = 0.0
         self._line_open = False
@@ -31,6 +35,8 @@ class ConsoleProgress:
             self._previous_handler = signal.signal(signal.SIGINT, self._on_interrupt)
 
     def __call__(self, event) -> None:
+        if self.quiet:
+            return
         if isinstance(event, Started) and event.stage == "pretrain":
             info = event.info
             self._print(f"training {info['method']} / {info['backbone']} at {info['image_size']} px, "
@@ -79,6 +85,8 @@ class ConsoleProgress:
             return (f"step {event.step}/{event.total}  loss {m['loss']:.4f}  lr {m['lr']:.2e}  "
                     f"{m['images_per_s']:.0f} img/s  data {100 * m['data_wait']:.0f}%  "
                     f"collapse {m['collapse']:.3f}  eta {int(eta) // 60}:{int(eta) % 60:02d}")
+        if event.stage == "finetune":
+            return f"fine-tune step {event.step}/{event.total}  loss {m['loss']:.4f}  accuracy {m['accuracy']:.0%}"
         if event.total:
             return f"{event.stage}: {event.step}/{event.total}"
         return f"{event.stage}: {event.step} files"
@@ -97,4 +105,5 @@ class ConsoleProgress:
         if self.cancel_token.cancelled:
             raise KeyboardInterrupt
         self.cancel_token.cancel()
-        self._print("stopping after this step (Ctrl+C again to abort at once)…")
+        if not self.quiet:
+            self._print("stopping after this step (Ctrl+C again to abort at once)…")

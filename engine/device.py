@@ -43,14 +43,25 @@ def choose_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
+def cpu_has_fast_bf16() -> bool:
+    """True when oneDNN runs bf16 natively on this CPU (AVX512-BF16 or AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def choose_precision(requested: str, device: torch.device) -> str:
-    """"auto" gives bf16 on CUDA when supported, else fp16 on CUDA, else fp32."""
+    """"auto": bf16 on CUDA when supported, else fp16; on a CPU bf16 where it runs natively
+    (about 2× faster convolutions with channels_last), else fp32."""
     if requested != "auto":
         if requested == "fp16" and device.type == "cpu":
             raise ValueError("fp16 autocast is only available on a GPU; use bf16 or fp32 on the CPU")
         return requested
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if device.type == "cpu" and cpu_has_fast_bf16():
+        return "bf16"
     return "fp32"
 
 

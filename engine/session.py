@@ -13,10 +13,11 @@ import torch
 
 from engine import auto
 from engine.augment import ViewSpec, augment_views, default_mean_std
-from engine.backbones import build_backbone
+from engine.backbones import SMALL_IMAGE_MAX, build_backbone
 from engine.cache import ImageStore, build_store
 from engine.config import PretrainConfig
 from engine.device import available_devices
+from engine.distributed import rank_and_world, wrap_for_ddp
 from engine.events import Warning
 from engine.loop_state import LoopState
 from engine.methods import build_method
@@ -63,6 +64,7 @@ class TrainingSession:
     rank: int = 0
     world_size: int = 1
     feature_dim: int = 0
+    small_stem: bool = False
     images_on_device: torch.Tensor | None = None
     collapse_healthy: float = 0.0
 
@@ -110,7 +112,7 @@ class TrainingSession:
         return {
             "backbone": self.cfg.backbone, "method": self.cfg.method, "image_size": self.cfg.image_size,
             "in_channels": self.store.channels, "feature_dim": self.feature_dim,
-            "mean": list(mean), "std": list(std), "config": self.cfg.to_dict(),
+            "mean": list(mean), "std": list(std), "config": self.cfg.to_dict(), "small_stem": self.small_stem,
             "state_dict": self.method.backbone.state_dict(),
         }
 
@@ -133,32 +135,30 @@ def build_session(cfg: PretrainConfig, device: torch.device, precision: str, emi
         raise ScanError(f"{cfg.data_dir} has fewer than 2 usable images; pretraining needs more")
 
     torch.manual_seed(cfg.seed)
-    backbone, feature_dim = build_backbone(cfg.backbone, report.channels, cfg.image_size,
-                                           pretrained=cfg.pretrained, on_warning=lambda m: emit(Warning(m)))
+    small_stem = {"auto": None, "small": True, "standard": False}[cfg.stem]
+    backbone, feature_dim = build_backbone(cfg.backbone, report.channels, cfg.image_size, pretrained=cfg.pretrained,
+                                           on_warning=lambda m: emit(Warning(m)), small_stem=small_stem)
     method = build_method(cfg.method, backbone, feature_dim, cfg.image_size, report.channels,
                           embed_dim=cfg.embed_dim).to(device)
-    if device.type == "cuda":
-        method = method.to(memory_format=torch.channels_last)
+    method = method.to(memory_format=torch.channels_last)
     batch = min(cfg.batch_size, len(store))
     if cfg.lr == 0:
         cfg = dataclasses.replace(cfg, lr=method.base_lr * batch / 256)
     params = [p for p in method.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=MOMENTUM, weight_decay=cfg.weight_decay)
     schedule = WarmupCosine(optimizer, cfg.lr, 1, cfg.warmup_fraction)
-    model = torch.compile(method) if cfg.compile else method
-    rank, world = _rank_and_world()
+    rank, world = rank_and_world()
+    if cfg.batch_size < 2 * world:
+        raise ValueError(f"the global batch size {cfg.batch_size} is too small for {world} processes")
+    model = wrap_for_ddp(method, device) if world > 1 else method
+    model = torch.compile(model) if cfg.compile else model
     session = TrainingSession(
         cfg=cfg, device=device, device_label=info.label, precision=precision, report=report, store=store,
         method=method, model=model, optimizer=optimizer, schedule=schedule,
         scaler=torch.amp.GradScaler(device.type, enabled=precision == "fp16"), augment=Augmenter(report.channels),
-        reasons=reasons, rank=rank, world_size=world, feature_dim=feature_dim)
+        reasons=reasons, rank=rank, world_size=world, feature_dim=feature_dim,
+        small_stem=cfg.image_size <= SMALL_IMAGE_MAX if small_stem is None else small_stem)
     if device.type == "cuda" and store.images.numel() < GPU_STORE_FRACTION * info.memory_gb * 1e9:
         session.images_on_device = store.images.to(device)
     return session
 
-
-def _rank_and_world() -> tuple[int, int]:
-    dist = torch.distributed
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1

@@ -17,6 +17,7 @@ import torch
 from engine import auto, checkpoint
 from engine.config import PretrainConfig
 from engine.device import autocast, choose_device, choose_precision, is_out_of_memory
+from engine.distributed import any_rank, is_main_process, local_device
 from engine.events import (
     CancelToken, Cancelled, CheckpointSaved, EpochEnded, Finished, Progress, Started, Warning,
     ignore_events,
@@ -49,25 +50,28 @@ def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Option
     """
     emit = on_event or ignore_events
     cancel = cancel or CancelToken()
-    run: Optional[RunFolder] = open_run_folder(resume) if resume else None
-    if run is not None:
-        cfg = run.config()
+    resumed: Optional[RunFolder] = open_run_folder(resume) if resume else None
+    if resumed is not None:
+        cfg = resumed.config()
     cfg.validate()
-    if run is None and is_main_process():
+    if resumed is None and is_main_process():
         prepare_runs_dir(cfg.out_dir)   # fail before the slow scan and decode
-    device = choose_device(cfg.device)
+    device = local_device(choose_device(cfg.device))
     precision = choose_precision(cfg.precision, device)
-    session = build_session(cfg, device, precision, emit, cancel, resolve=run is None)
+    session = build_session(cfg, device, precision, emit, cancel, resolve=resumed is None)
     cfg = session.cfg
+    run = resumed   # the folder this process writes to: rank 0 only
     if is_main_process():
         if run is None:
             run = create_run_folder(cfg.out_dir, cfg.method, cfg.backbone)
             cfg.save(run.config_path)
             session.report.save(run.scan_path)
         checkpoint.remove_stale_temps(run.checkpoint_dir)
+    else:
+        run = None
     state = LoopState.fresh(cfg, len(session.store))
-    if run is not None and run.checkpoint_path.is_file():
-        state = session.restore(checkpoint.load(run.checkpoint_path, map_location=device))
+    if resumed is not None and resumed.checkpoint_path.is_file():
+        state = session.restore(checkpoint.load(resumed.checkpoint_path, map_location=device))
     emit(Started("pretrain", state.total_steps, {
         "run_dir": str(run.path) if run else "", "device": str(device), "device_label": session.device_label,
         "precision": precision, "method": cfg.method, "backbone": cfg.backbone,
@@ -87,11 +91,6 @@ def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Option
     return trainer.result("completed", backbone_path)
 
 
-def is_main_process() -> bool:
-    dist = torch.distributed
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
-
-
 class _Trainer:
     """Holds the moving parts of one run's loop; every method is one phase of a step."""
 
@@ -107,6 +106,8 @@ class _Trainer:
         self.session.schedule.total_steps = self.state.total_steps
         self._emit_preview()
         while not self.state.done:
+            if any_rank(self.cancel.cancelled, self.session.device):
+                raise Cancelled()
             self.cancel.check()
             started = time.perf_counter()
             views = self._next_views()
@@ -129,7 +130,8 @@ class _Trainer:
         indices = s.local_slice(indices)
         images = s.load_batch(indices)
         generator = batch_generator(s.cfg.seed, state.step, s.device)
-        return [s.augment(images, spec, generator) for spec in s.method.view_specs()]
+        return [s.augment(images, spec, generator).contiguous(memory_format=torch.channels_last)
+                for spec in s.method.view_specs()]
 
     def _optimise(self, views):
         """One optimiser step; return (loss, collapse) or (None, None) after an OOM retry."""

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from engine.augment import ViewSpec
+from engine.distributed import all_reduce_mean_
 from engine.methods.base import (
     SMALL_IMAGE, SSLMethod, cosine_momentum, ema_update, encode_views, frozen_copy, mlp,
 )
@@ -75,7 +76,7 @@ class DINO(SSLMethod):
         loss = dino_loss(student, teacher, self.center, self.student_temp, self.teacher_temp)
         with torch.no_grad():
             batch_center = torch.cat(teacher).float().mean(dim=0, keepdim=True)
-            self.center.lerp_(batch_center, 1.0 - self.center_momentum)
+            self.center.lerp_(all_reduce_mean_(batch_center), 1.0 - self.center_momentum)
         return loss, student[0].detach()
 
     def after_step(self, progress: float) -> None:
