@@ -144,6 +144,7 @@ class PretrainPage(QWidget):
     def set_project(self, data_dir: str, report) -> None:
         """Point the page at a scanned folder and offer to resume its unfinished run."""
         self.data_dir = data_dir
+        self.form.set_data_dir(data_dir)
         kind = "grayscale" if report.grayscale else "colour"
         self.subtitle.setText(f"{os.path.basename(data_dir) or data_dir}  ·  {report.usable:,} {kind} images")
         self.banner.dismiss()

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (
     QPushButton, QRadioButton, QSpinBox, QToolButton, QVBoxLayout, QWidget,
 )
 
+from desktop.widgets.torchrun_box import TorchrunBox
 from engine.config import BACKBONES, METHODS, PRECISIONS, PretrainConfig
 
 METHOD_LABELS = {"auto": "Automatic", "simclr": "SimCLR", "byol": "BYOL", "vicreg": "VICReg", "dino": "DINO"}
@@ -91,7 +92,28 @@ class PretrainForm(QWidget):
         layout.addLayout(form)
         layout.addWidget(self.advanced_toggle)
         layout.addWidget(self.advanced)
+        self.data_dir = ""
         self.set_config(PretrainConfig(data_dir=""))
+        self._connect_changes()
+
+    def set_data_dir(self, data_dir: str) -> None:
+        """The folder the shown torchrun command trains on."""
+        self.data_dir = data_dir
+        self._refresh_command()
+
+    def _connect_changes(self) -> None:
+        for combo in (self.method, self.backbone, self.device, self.precision):
+            combo.currentIndexChanged.connect(self._refresh_command)
+        for spin in (self.image_size, self.epochs, self.minutes, self.batch_size, self.lr, self.weight_decay,
+                     self.seed, self.checkpoint_every):
+            spin.valueChanged.connect(self._refresh_command)
+        for box in (self.pretrained, self.compile, self.by_minutes):
+            box.toggled.connect(self._refresh_command)
+        self.out_dir.textChanged.connect(self._refresh_command)
+        self._refresh_command()
+
+    def _refresh_command(self) -> None:
+        self.torchrun.set_config(self.config(self.data_dir or "DIR"))
 
     def _advanced_section(self) -> QWidget:
         self.lr = QDoubleSpinBox(decimals=5, minimum=0.0, maximum=10.0, singleStep=0.001)
@@ -121,6 +143,8 @@ class PretrainForm(QWidget):
         form.addRow("", self.pretrained)
         form.addRow("", self.compile)
         form.addRow("Save runs in", out_row)
+        self.torchrun = TorchrunBox()
+        form.addRow("torchrun", self.torchrun)
         return section
 
     def set_devices(self, devices: list) -> None:

@@ -45,23 +45,26 @@ def runs_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def make_window(qtbot, settings, tmp_path):
-    """Build main windows that close cleanly at the end of the test, training or not."""
-    windows = []
+    """Build main windows that close cleanly at the end of the test, training or not.
+
+    pytest-qt deletes registered widgets at teardown; ``before_close_func`` first closes each
+    window the way a user would and waits until its threads have ended.
+    """
     apply_theme(QApplication.instance(), "light")
+
+    def close_and_wait(window: MainWindow) -> None:
+        window.close()
+        qtbot.waitUntil(lambda: not window.running_jobs() and not window.isVisible(), timeout=60_000)
 
     def make(settings_override: QSettings | None = None) -> MainWindow:
         window = MainWindow(settings_override or settings, thumbnail_cache=tmp_path / "thumbnails")
         window.confirm_stop_training = lambda: True
-        qtbot.addWidget(window)
+        qtbot.addWidget(window, before_close_func=close_and_wait)
         window.show()
         qtbot.waitExposed(window)
-        windows.append(window)
         return window
 
-    yield make
-    for window in windows:
-        window.close()
-        qtbot.waitUntil(lambda w=window: not w.running_jobs() and not w.isVisible(), timeout=60_000)
+    return make
 
 
 @pytest.fixture

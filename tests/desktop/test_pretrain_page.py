@@ -106,3 +106,16 @@ def test_an_engine_error_is_readable_and_the_app_stays_usable(qtbot, window, ima
     assert page.start()
     completed.wait()
     assert completed.args[0].status == "completed"
+
+
+def test_advanced_section_shows_the_torchrun_command_for_the_settings(qtbot, window, image_folder, runs_dir):
+    open_and_scan(qtbot, window, image_folder)
+    window.go_to("pretrain")
+    tiny_settings(window, runs_dir, epochs=3)
+    form = window.pretrain_page.form
+    form.torchrun.processes.setValue(4)
+    command = form.torchrun.text()
+    assert command.startswith("torchrun --nproc_per_node 4 -m engine.cli pretrain ")
+    assert str(image_folder) in command and "--backbone smallcnn" in command and "--epochs 3" in command
+    form.method.setCurrentIndex(form.method.findData("byol"))
+    assert "--method byol" in form.torchrun.text()
