@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from itertools import repeat
 from pathlib import Path
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 import numpy as np
 import torch
@@ -97,7 +97,8 @@ def _load(folder: Path, memory_limit_bytes: int) -> tuple[ImageStore, list[Probl
     return store, [Problem(**p) for p in meta["problems"]]
 
 
-def _decode_one(path: str, size: int, channels: int) -> Union[np.ndarray, imageio.UnusableImage]:
+def decode_one(path: str, size: int, channels: int) -> Union[np.ndarray, imageio.UnusableImage]:
+    """(C, size, size) uint8 via PIL, or the reason the file cannot be used."""
     try:
         return imageio.decode_resized(path, size, channels)
     except imageio.UnusableImage as exc:
@@ -106,9 +107,12 @@ def _decode_one(path: str, size: int, channels: int) -> Union[np.ndarray, imagei
 
 def _decode_all(
     report: ScanReport, out: np.ndarray, size: int, channels: int, emit: EventSink,
-    cancel: Optional[CancelToken],
+    cancel: Optional[CancelToken], batch_decoder: Optional[Callable] = None,
 ) -> tuple[list[str], list[Problem]]:
-    """Decode every image into ``out`` rows 0..k-1 (good ones only, in order)."""
+    """Decode every image into ``out`` rows 0..k-1 (good ones only, in order).
+
+    ``batch_decoder(paths)`` replaces the per-file thread pool when given (GPU JPEG decode).
+    """
     records = report.images
     kept: list[str] = []
     problems: list[Problem] = []
@@ -119,7 +123,9 @@ def _decode_all(
                 cancel.check()
             chunk = records[first:first + _CHUNK]
             paths = [os.path.join(report.root, r.path) for r in chunk]
-            for record, result in zip(chunk, pool.map(_decode_one, paths, repeat(size), repeat(channels))):
+            results = (batch_decoder(paths) if batch_decoder is not None
+                       else pool.map(decode_one, paths, repeat(size), repeat(channels)))
+            for record, result in zip(chunk, results):
                 if isinstance(result, imageio.UnusableImage):
                     problems.append(Problem(record.path, result.reason, result.detail))
                 else:
@@ -146,7 +152,7 @@ def _remove_quietly(path: Path) -> None:
 def build_store(
     report: ScanReport, size: int, channels: int, cache_dir: Union[str, Path, None] = None,
     on_event: Optional[EventSink] = None, cancel: Optional[CancelToken] = None,
-    memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT,
+    memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT, batch_decoder: Optional[Callable] = None,
 ) -> tuple[ImageStore, list[Problem]]:
     """Decode ``report``'s images to (N, C, size, size) uint8, or reuse the cached store.
 
@@ -185,7 +191,7 @@ def build_store(
         out = np.empty(shape, dtype=np.uint8)
     emit(Started(stage="cache", total=total, info={"reused": False, "path": str(folder) if tmp else ""}))
     try:
-        kept, problems = _decode_all(report, out, size, channels, emit, cancel)
+        kept, problems = _decode_all(report, out, size, channels, emit, cancel, batch_decoder)
     except BaseException as exc:
         del out
         if tmp is not None:

@@ -14,11 +14,12 @@ import torch
 from engine import auto
 from engine.augment import ViewSpec, augment_views, default_mean_std
 from engine.backbones import SMALL_IMAGE_MAX, build_backbone
-from engine.cache import ImageStore, build_store
+from engine.cache import ImageStore, build_store, decode_one
 from engine.config import PretrainConfig
 from engine.device import available_devices
 from engine.distributed import rank_and_world, wrap_for_ddp
 from engine.events import Warning
+from engine.gpu_decode import BatchedJpegDecoder
 from engine.loop_state import LoopState
 from engine.methods import build_method
 from engine.methods.base import SSLMethod, collapse_metric
@@ -125,8 +126,10 @@ def build_session(cfg: PretrainConfig, device: torch.device, precision: str, emi
     reasons: dict = {}
     if resolve:
         cfg, reasons = auto.resolve(cfg, report.usable, report.median_side(), device, precision, info.memory_gb)
+    jpeg_decoder = (BatchedJpegDecoder(cfg.image_size, report.channels, device, fallback=decode_one)
+                    if device.type == "cuda" else None)
     store, problems = build_store(report, cfg.image_size, report.channels, cache_dir=cfg.cache_dir or None,
-                                  on_event=emit, cancel=cancel)
+                                  on_event=emit, cancel=cancel, batch_decoder=jpeg_decoder)
     if problems:
         report = report.without(problems)
         names = ", ".join(p.path for p in problems[:5]) + (" …" if len(problems) > 5 else "")
