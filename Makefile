@@ -1,11 +1,12 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    installs into .venv and launches the app on the bundled sample
 #   make test   installs into .venv and runs the import contract and the test suite
+#   make bundle builds the PyInstaller onedir bundle into dist/ (slow; optional) and smoke-tests it
 VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench bundle clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -26,5 +27,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PYTHON) bench/pretrain_throughput.py
 
+bundle: $(STAMP)
+	$(PYTHON) -m pip install --quiet -e '.[package]'
+	packaging/smoke_test_bundle.sh
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info

@@ -5,26 +5,29 @@ import os
 from importlib import metadata
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QSize, Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QSettings, QSize, Qt, QUrl
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QStackedWidget, QWidget,
 )
 
+from desktop.app_logging import log_dir
 from desktop.pages.data_page import DataPage
+from desktop.pages.export_page import ExportPage
+from desktop.pages.label_page import LabelPage
 from desktop.pages.pretrain_page import PretrainPage
 from desktop.settings import RecentFolders, app_settings
 from desktop.theme import themed_icon
 from desktop.thumbnails import ThumbnailLoader
 
-# (key, title, icon, what unlocks it); the last two steps arrive with their own issues
+# (key, title, icon, what unlocks it)
 STEPS = (
     ("data", "Data", "data", ""),
     ("pretrain", "Pretrain", "pretrain", "Open a folder of images first"),
-    ("label", "Label & Fine-tune", "label", "Coming after pretraining"),
-    ("export", "Export", "export", "Coming after pretraining"),
+    ("label", "Label & Fine-tune", "label", "Finish a pretraining run first"),
+    ("export", "Export", "export", "Finish a pretraining run first"),
 )
-TRAINING_LOCK = "Pretraining is running on this folder. Stop it before opening another folder."
+TRAINING_LOCK = "Training is running on this folder. Stop it before opening another folder."
 
 
 class MainWindow(QMainWindow):
@@ -39,9 +42,11 @@ class MainWindow(QMainWindow):
 
         self.data_page = DataPage(self.recent, ThumbnailLoader(thumbnail_cache, self))
         self.pretrain_page = PretrainPage(self.settings)
+        self.label_page = LabelPage(self.data_page.model, self.data_page.loader)
+        self.export_page = ExportPage()
         self.pages = QStackedWidget()
-        self.pages.addWidget(self.data_page)
-        self.pages.addWidget(self.pretrain_page)
+        for page in (self.data_page, self.pretrain_page, self.label_page, self.export_page):
+            self.pages.addWidget(page)
         self.sidebar = QListWidget(objectName="sidebar")
         self.sidebar.setFixedWidth(220)
         self.sidebar.setIconSize(QSize(20, 20))
@@ -67,7 +72,10 @@ class MainWindow(QMainWindow):
         self.data_page.project_opened.connect(self._on_project_opened)
         self.data_page.continue_requested.connect(lambda: self.go_to("pretrain"))
         self.pretrain_page.running_changed.connect(self._on_training_changed)
-        self.pretrain_page.completed.connect(lambda _result: self.set_step_done("pretrain", True))
+        self.pretrain_page.completed.connect(self._on_pretrained)
+        self.label_page.models_changed.connect(self._on_models_changed)
+        self.label_page.running_changed.connect(self._on_training_changed)
+        self.export_page.exported.connect(lambda _result: self.set_step_done("export", True))
         if not self.restoreGeometry(self.settings.value("window/geometry", b"")):
             self.resize(1280, 820)
 
@@ -85,6 +93,7 @@ class MainWindow(QMainWindow):
         self.full_screen_action = self._action(view_menu, "&Full Screen", self._toggle_full_screen, "F11")
         self.full_screen_action.setCheckable(True)
         help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "Open &Log Folder", self.open_log_folder)
         self._action(help_menu, "&About Pretext Studio", self.show_about).setMenuRole(QAction.MenuRole.AboutRole)
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
@@ -118,6 +127,11 @@ class MainWindow(QMainWindow):
             f"<h3>Pretext Studio {version}</h3>"
             "<p>Self-supervised pretraining, few-label fine-tuning and ONNX export for image models.</p>"
             "<p>Bundled sample: a subset of Fashion-MNIST (MIT licence), © Zalando SE.</p>"))
+
+    def open_log_folder(self) -> bool:
+        folder = log_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        return QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
     # --- steps -----------------------------------------------------------------------------
     def _item(self, key: str) -> QListWidgetItem:
@@ -167,10 +181,26 @@ class MainWindow(QMainWindow):
         self.set_step_done("pretrain", False)
         self._set_step_enabled("pretrain", True)
         self.pretrain_page.set_project(root, report)
+        self.set_step_done("export", False)
+        self.label_page.set_project(root, (self.pretrain_page.form.out_dir.text().strip(),))
         self.statusBar().showMessage(f"{report.usable:,} images ready in {root}", 8000)
 
-    def _on_training_changed(self, running: bool) -> None:
-        self.data_page.set_locked(TRAINING_LOCK if running else None)
+    def _on_training_changed(self, _running: bool) -> None:
+        busy = self.pretrain_page.is_training() or self.label_page.is_busy()
+        self.data_page.set_locked(TRAINING_LOCK if busy else None)
+
+    def _on_pretrained(self, result) -> None:
+        self.set_step_done("pretrain", True)
+        self.label_page.set_pretrain_run(result.run_dir)
+
+    def _on_models_changed(self, pretrain_run: str, finetune_run: str) -> None:
+        """Label and Export open once a backbone exists; Label is done once a classifier does."""
+        for key in ("label", "export"):
+            self._set_step_enabled(key, bool(pretrain_run))
+        if pretrain_run:
+            self.set_step_done("pretrain", True)
+        self.set_step_done("label", bool(finetune_run))
+        self.export_page.set_models(self.label_page.root or "", pretrain_run, finetune_run)
 
     # --- drops anywhere in the window go to the Data step -----------------------------------
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
@@ -192,7 +222,8 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def running_jobs(self) -> list:
-        return self.data_page.running_jobs() + self.pretrain_page.running_jobs()
+        return (self.data_page.running_jobs() + self.pretrain_page.running_jobs() + self.label_page.running_jobs()
+                + self.export_page.running_jobs())
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         """Cancel running work, wait for it (never terminate) and close once every thread has ended."""
@@ -211,6 +242,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.data_page.shutdown()
+        self.label_page.close_project()
         self.pretrain_page.form.save(self.settings)
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.sync()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 import torch
 
@@ -15,12 +16,21 @@ TEMP_SUFFIX = ".partial"
 
 def save_atomic(payload: dict, path: Path) -> Path:
     """Write ``payload`` with ``torch.save`` to ``path`` atomically; return ``path``."""
+    return write_atomic(path, lambda handle: torch.save(payload, handle))
+
+
+def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> Path:
+    """Call ``write`` on a binary file beside ``path``, then swap it in; return ``path``.
+
+    On any failure (a full disk, a crash in ``write``) the temp file is removed and an
+    existing ``path`` is left as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
     try:
         with open(temp, "wb") as handle:
-            torch.save(payload, handle)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         replace_file(temp, path)

@@ -92,8 +92,9 @@ def prepare_runs_dir(out_dir: str | Path) -> Path:
     return parent
 
 
-def create_run_folder(out_dir: str | Path, method: str, backbone: str) -> RunFolder:
-    """Make a fresh, uniquely named run folder; raise RunFolderError if ``out_dir`` is unusable."""
+def create_run_folder(out_dir: str | Path, method: str, backbone: str, checkpoints: bool = True) -> RunFolder:
+    """Make a fresh, uniquely named run folder (``<stamp>-<method>-<backbone>``, with a
+    ``checkpoints`` folder unless told otherwise); raise RunFolderError if ``out_dir`` is unusable."""
     parent = prepare_runs_dir(out_dir)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     try:
@@ -105,7 +106,8 @@ def create_run_folder(out_dir: str | Path, method: str, backbone: str) -> RunFol
                 break
             except FileExistsError:
                 continue
-        (path / "checkpoints").mkdir()
+        if checkpoints:
+            (path / "checkpoints").mkdir()
     except OSError as error:
         raise RunFolderError(f"cannot write runs to {parent}: {error.strerror or error}") from error
     return RunFolder(path)

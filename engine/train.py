@@ -99,6 +99,7 @@ class _Trainer:
         self.last_loss: Optional[float] = None
         self.images_per_s = 0.0
         self.started_at = time.monotonic()
+        self.first_step = state.step
         self.budget_s = session.cfg.minutes * 60 if session.cfg.minutes else None
 
     def train(self) -> None:
@@ -190,15 +191,19 @@ class _Trainer:
             self.run.append_metrics({"step": state.step, **metrics})
 
     def _apply_time_budget(self) -> None:
-        """With a time budget, fix the schedule's length once the speed is known."""
+        """With a time budget, keep the schedule's progress equal to the share of the budget
+        spent: from step ``MIN_STEPS_BEFORE_BUDGET`` on, the total is re-planned every step
+        from the mean speed so far, so slow warm-up steps or a busy machine never leave the
+        cosine far from its floor when time runs out. A resumed run keeps its saved plan."""
         if self.budget_s is None or self.state.step < MIN_STEPS_BEFORE_BUDGET:
             return
         elapsed = time.monotonic() - self.started_at
+        step = self.state.step
         if elapsed >= self.budget_s:
-            self.state = dataclasses.replace(self.state, total_steps=self.state.step)
-        elif self.state.step == MIN_STEPS_BEFORE_BUDGET:
-            steps = int(self.state.step * self.budget_s / max(elapsed, 1e-9))
-            self.state = dataclasses.replace(self.state, total_steps=max(self.state.step + 1, steps))
+            self.state = dataclasses.replace(self.state, total_steps=step)
+        elif self.first_step == 0 or step == MIN_STEPS_BEFORE_BUDGET:
+            total = int(step * self.budget_s / max(elapsed, 1e-9))
+            self.state = dataclasses.replace(self.state, total_steps=max(step + 1, total))
         self.session.schedule.total_steps = self.state.total_steps
 
     def _end_epoch(self) -> None:

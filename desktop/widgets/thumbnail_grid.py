@@ -64,6 +64,10 @@ class ThumbnailModel(QAbstractListModel):
             return record
         return None
 
+    def records(self) -> list:
+        """The ``engine.scan.ImageRecord`` of every row (do not modify)."""
+        return self._records
+
     def absolute_path(self, record) -> str:
         return os.path.join(self._root, *record.path.split("/"))
 

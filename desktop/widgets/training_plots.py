@@ -46,11 +46,16 @@ class TrainingPlots(QWidget):
     """Loss (raw and smoothed), learning rate, images/s, data-wait % and the collapse metric."""
 
     SERIES = ("loss", "loss_ema", "lr", "images_per_s", "data_wait", "collapse")
+    PANELS = ("loss", "lr", "images_per_s", "data_wait", "collapse")
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, panels: tuple = PANELS, ema_beta: float = EMA_BETA,
+                 x_label: str = "step") -> None:
+        """``panels``: which plots to show (a subset of :attr:`PANELS`, e.g. ``("loss",)``)."""
         super().__init__(parent)
         pg.setConfigOptions(antialias=True)
         self.series = {name: Series() for name in self.SERIES}
+        self._ema_beta = ema_beta
+        self._x_label = x_label
         self._ema = 0.0
         self._ema_weight = 0.0
         self._dirty = False
@@ -58,27 +63,39 @@ class TrainingPlots(QWidget):
         self.view = pg.GraphicsLayoutWidget()
         self.view.ci.setSpacing(10)
         self._plots: dict[str, pg.PlotItem] = {}
-        top, bottom = self.view.ci.addLayout(row=0, col=0), self.view.ci.addLayout(row=1, col=0)
-        loss = self._plot(top, 0, "loss", "Loss", stretch=2)
-        loss.addLegend(offset=(-10, 10))
-        self._plot(top, 1, "lr", "Learning rate")
-        self._plot(bottom, 0, "images_per_s", "Images / s")
-        self._plot(bottom, 1, "data_wait", "Waiting for data (%)")
-        self._plot(bottom, 2, "collapse", "Embedding spread (collapse → 0)")
-        self.curves = {
-            "loss": loss.plot(name="loss", pen=pg.mkPen(QColor(ACCENT.red(), ACCENT.green(), ACCENT.blue(), 90))),
-            "loss_ema": loss.plot(name="smoothed", pen=pg.mkPen(ACCENT, width=2.5)),
-            "lr": self._plots["lr"].plot(pen=pg.mkPen(TEAL, width=2)),
-            "images_per_s": self._plots["images_per_s"].plot(pen=pg.mkPen(TEAL, width=2)),
-            "data_wait": self._plots["data_wait"].plot(pen=pg.mkPen(ORANGE, width=2)),
-            "collapse": self._plots["collapse"].plot(pen=pg.mkPen(ACCENT, width=2)),
+        rows = (self.view.ci.addLayout(row=0, col=0), None)
+        if set(panels) & {"images_per_s", "data_wait", "collapse"}:
+            rows = (rows[0], self.view.ci.addLayout(row=1, col=0))
+        titles = {"loss": "Loss", "lr": "Learning rate", "images_per_s": "Images / s",
+                  "data_wait": "Waiting for data (%)", "collapse": "Embedding spread (collapse → 0)"}
+        columns = [0, 0]
+        for name in self.PANELS:
+            if name in panels:
+                row = 0 if name in ("loss", "lr") else 1
+                self._plot(rows[row], columns[row], name, titles[name], stretch=2 if name == "loss" else 1)
+                columns[row] += 1
+        pens = {
+            "loss": pg.mkPen(QColor(ACCENT.red(), ACCENT.green(), ACCENT.blue(), 90)),
+            "loss_ema": pg.mkPen(ACCENT, width=2.5), "lr": pg.mkPen(TEAL, width=2),
+            "images_per_s": pg.mkPen(TEAL, width=2), "data_wait": pg.mkPen(ORANGE, width=2),
+            "collapse": pg.mkPen(ACCENT, width=2),
         }
-        self._plots["data_wait"].setYRange(0, 100)
+        if "loss" in self._plots:
+            self._plots["loss"].addLegend(offset=(-10, 10))
+        self.curves = {}
+        for name in self.SERIES:
+            plot = self._plots.get("loss" if name == "loss_ema" else name)
+            if plot is not None:
+                label = {"loss": "loss", "loss_ema": "smoothed"}.get(name)
+                self.curves[name] = plot.plot(name=label, pen=pens[name])
+        if "data_wait" in self._plots:
+            self._plots["data_wait"].setYRange(0, 100)
         self.healthy_line = pg.InfiniteLine(angle=0, movable=False,
                                             pen=pg.mkPen(TEAL, width=1, style=Qt.PenStyle.DashLine),
                                             label="healthy", labelOpts={"position": 0.1, "color": TEAL})
         self.healthy_line.hide()
-        self._plots["collapse"].addItem(self.healthy_line)
+        if "collapse" in self._plots:
+            self._plots["collapse"].addItem(self.healthy_line)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)
@@ -95,7 +112,7 @@ class TrainingPlots(QWidget):
         plot.showGrid(x=True, y=True, alpha=0.15)
         plot.setMenuEnabled(False)
         plot.getViewBox().setMouseEnabled(x=True, y=False)
-        plot.setLabel("bottom", "step")
+        plot.setLabel("bottom", self._x_label)
         self._plots[name] = plot
         return plot
 
@@ -103,8 +120,9 @@ class TrainingPlots(QWidget):
         """Record one step's metrics; nothing is drawn until the next refresh."""
         loss = metrics.get("loss")
         if loss is not None and math.isfinite(loss):
-            self._ema = EMA_BETA * self._ema + (1 - EMA_BETA) * loss
-            self._ema_weight = EMA_BETA * self._ema_weight + (1 - EMA_BETA)
+            beta = self._ema_beta
+            self._ema = beta * self._ema + (1 - beta) * loss
+            self._ema_weight = beta * self._ema_weight + (1 - beta)
             self.series["loss"].append(step, loss)
             self.series["loss_ema"].append(step, self._ema / self._ema_weight)
         for name, scale in (("lr", 1.0), ("images_per_s", 1.0), ("data_wait", 100.0), ("collapse", 1.0)):

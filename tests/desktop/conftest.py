@@ -28,7 +28,7 @@ def qapp_args(tmp_path_factory) -> list[str]:
 def isolated_dirs(tmp_path: Path, monkeypatch) -> Path:
     """Keep caches, run folders and QSettings of the tests out of the user's home."""
     home = tmp_path / "home"
-    for name in ("XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME"):
+    for name in ("XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME"):
         monkeypatch.setenv(name, str(home / name.lower()))
     return home
 

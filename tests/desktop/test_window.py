@@ -46,7 +46,7 @@ def test_sidebar_menus_and_shortcuts(window):
     assert titles == ["Data", "Pretrain", "Label & Fine-tune", "Export"]
     assert not window.is_step_enabled("pretrain")
     assert not window.is_step_enabled("label") and not window.is_step_enabled("export")
-    assert window.sidebar.item(2).toolTip() == "Coming after pretraining"
+    assert window.sidebar.item(2).toolTip() == "Finish a pretraining run first"
     shortcuts = {action.text(): action.shortcut() for menu in window.menuBar().findChildren(type(window.recent_menu))
                  for action in menu.actions()}
     assert shortcuts["&Open Folder…"] == QKeySequence(QKeySequence.StandardKey.Open)

@@ -1,0 +1,196 @@
+"""Label efficiency on Fashion-MNIST: how good a classifier do K labels per class give?
+
+5,000 training images are written as PNGs to a temporary folder (the unlabeled pool, as a
+user's folder would be) and the first 2,000 test images are the test set. Through the
+engine API we pretrain (CPU, a time budget), then fine-tune with K = 1, 5, 10 labels per
+class, picked at random with a seed, or picked by our suggestions (rounds of 10: the
+diverse set first, then the model's unsure images mixed with diversity, retraining after
+each round, the way a person would use the app). Side by side, with the same labels:
+
+- logistic regression on the raw pixels;
+- the same backbone without pretraining (random init), fine-tuned the same way;
+- ours: the pretrained backbone, fine-tuned.
+
+    python bench/label_efficiency.py [--minutes 8] [--ks 1 5 10] [--mode auto] [--seed 0]
+
+The budget covers pretraining plus one fine-tune; the script prints both times.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import random
+import struct
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine import PretrainConfig, pretrain  # noqa: E402
+from engine.backbones import build_backbone  # noqa: E402
+from engine.cache import ImageStore  # noqa: E402
+from engine.checkpoint import save_atomic  # noqa: E402
+from engine.embed import compute_features, embed_run  # noqa: E402
+from engine.finetune import read_predictions, run_finetune  # noqa: E402
+from engine.finetune_config import FinetuneConfig  # noqa: E402
+from engine.model_io import load_backbone, load_classifier  # noqa: E402
+from engine.probe import fit_linear  # noqa: E402
+from engine.suggest import suggest  # noqa: E402
+
+CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot")
+SOURCE = Path("/usr/share/datasets/fashion-mnist")
+FINETUNE_RESERVE_S = 45      # kept out of the pretraining budget for the fine-tune
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An idx(.gz) file as an array of shape (N,) or (N, H, W)."""
+    with gzip.open(path, "rb") as handle:
+        data = handle.read()
+    ndim = data[3]
+    shape = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def write_pool(folder: Path, images: np.ndarray, labels: np.ndarray) -> dict[str, str]:
+    """Write the images as PNGs; return {relative path: class}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    truth = {}
+    for i, (image, label) in enumerate(zip(images, labels)):
+        name = f"{i:05d}.png"
+        Image.fromarray(image, mode="L").save(folder / name)
+        truth[name] = CLASSES[label]
+    return truth
+
+
+def random_labels(truth: dict[str, str], k: int, seed: int) -> dict[str, str]:
+    rng = random.Random(seed)
+    picked = {}
+    for name in CLASSES:
+        members = sorted(p for p, c in truth.items() if c == name)
+        picked.update((p, name) for p in rng.sample(members, k))
+    return picked
+
+
+def write_untrained_run(folder: Path, pretrained_run: Path) -> Path:
+    """A run folder whose backbone.pt holds the same architecture, randomly initialised."""
+    _, meta = load_backbone(pretrained_run)
+    torch.manual_seed(0)
+    backbone, _ = build_backbone(meta["backbone"], meta["in_channels"], meta["image_size"],
+                                 small_stem=meta.get("small_stem"))
+    payload = {k: v for k, v in meta.items() if k not in ("path", "run_dir")}
+    save_atomic({**payload, "state_dict": backbone.state_dict()}, folder / "backbone.pt")
+    return folder
+
+
+def test_accuracy(run_dir: str, images: np.ndarray, labels: np.ndarray) -> float:
+    """Accuracy of a fine-tune run's classifier on uint8 (N, 28, 28) test images."""
+    classifier, meta = load_classifier(run_dir)
+    store = ImageStore(torch.from_numpy(images).unsqueeze(1), [""] * len(images), images.shape[-1], 1, False)
+    logits = compute_features(classifier, store, meta["mean"], meta["std"], torch.device("cpu"))
+    predicted = np.array([CLASSES.index(meta["classes"][i]) for i in logits.argmax(1).tolist()])
+    return float((predicted == labels).mean())
+
+
+def pixel_baseline(pool: np.ndarray, paths: list[str], labels: dict[str, str], test: np.ndarray,
+                   test_labels: np.ndarray) -> float:
+    """Logistic regression on standardised raw pixels with the same labels."""
+    x = torch.from_numpy(pool.reshape(len(pool), -1)).float() / 255
+    mean, std = x.mean(0), x.std(0).clamp_min(1e-3)
+    rows = [paths.index(p) for p in labels]
+    y = torch.tensor([CLASSES.index(c) for c in labels.values()])
+    head = fit_linear((x[rows] - mean) / std, y, len(CLASSES))
+    t = (torch.from_numpy(test.reshape(len(test), -1)).float() / 255 - mean) / std
+    return float((head(t).argmax(1).numpy() == test_labels).mean())
+
+
+def finetune(run_dir: Path, labels: dict[str, str], args, out: Path) -> tuple[str, float, str]:
+    started = time.monotonic()
+    cfg = FinetuneConfig(pretrain_run=str(run_dir), out_dir=str(out), mode=args.mode, device="cpu", seed=args.seed,
+                         cache_dir=str(args.work / "cache"))
+    result = run_finetune(cfg, labels)
+    return result.run_dir, time.monotonic() - started, result.mode
+
+
+def suggested_labels(run_dir: Path, truth: dict[str, str], k: int, args, out: Path) -> dict[str, str]:
+    """K rounds of 10 suggestions, labeled with the truth, retraining after each round."""
+    images = embed_run(run_dir, device="cpu", cache_dir=str(args.work / "cache"))
+    labels: dict[str, str] = {}
+    predictions: list = []
+    for _ in range(k):
+        picks = suggest(images.features, images.paths, len(CLASSES), labels, predictions, seed=args.seed)
+        labels.update((p.path, truth[p.path]) for p in picks)
+        if len(set(labels.values())) >= 2:
+            predictions = read_predictions(finetune(run_dir, labels, args, out)[0])
+    return labels
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=8.0, help="CPU budget: pretraining plus one fine-tune")
+    parser.add_argument("--ks", type=int, nargs="+", default=[1, 5, 10])
+    parser.add_argument("--mode", default="auto", choices=("auto", "linear", "semi", "full"))
+    parser.add_argument("--train", type=int, default=5000)
+    parser.add_argument("--test", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-suggested", action="store_true", help="skip the picks by suggestion")
+    parser.add_argument("--source", type=Path, default=SOURCE)
+    parser.add_argument("--work", type=Path, help="working folder (default: a temporary one)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="label-efficiency-") as temp:
+        args.work = args.work or Path(temp)
+        run(args)
+
+
+def run(args) -> None:
+    torch.manual_seed(args.seed)
+    pool = read_idx(args.source / "train-images-idx3-ubyte.gz")[:args.train]
+    pool_labels = read_idx(args.source / "train-labels-idx1-ubyte.gz")[:args.train]
+    test = read_idx(args.source / "t10k-images-idx3-ubyte.gz")[:args.test]
+    test_labels = read_idx(args.source / "t10k-labels-idx1-ubyte.gz")[:args.test]
+    truth = write_pool(args.work / "images", pool, pool_labels)
+    paths = sorted(truth)
+
+    started = time.monotonic()
+    cfg = PretrainConfig(data_dir=str(args.work / "images"), out_dir=str(args.work / "runs"),
+                         cache_dir=str(args.work / "cache"), minutes=max(0.1, args.minutes - FINETUNE_RESERVE_S / 60),
+                         device="cpu", seed=args.seed)
+    result = pretrain(cfg)
+    pretrain_s = time.monotonic() - started
+    ours = Path(result.run_dir)
+    untrained = write_untrained_run(args.work / "untrained", ours)
+    print(f"pretrained {result.step} steps in {pretrain_s:.0f} s ({load_backbone(ours)[1]['config']['method']}, "
+          f"{load_backbone(ours)[1]['backbone']}), final loss {result.final_loss:.3f}")
+
+    rows = []
+    picks = ["random"] + ([] if args.no_suggested else ["suggested"])
+    for k in args.ks:
+        for how in picks:
+            labels = random_labels(truth, k, args.seed) if how == "random" else \
+                suggested_labels(ours, truth, k, args, args.work / "suggest")
+            pixels = pixel_baseline(pool, paths, labels, test, test_labels)
+            plain_dir, _, _ = finetune(untrained, labels, args, args.work / "ft-untrained")
+            ours_dir, seconds, mode = finetune(ours, labels, args, args.work / "ft-ours")
+            rows.append((k, how, len(labels), pixels, test_accuracy(plain_dir, test, test_labels),
+                         test_accuracy(ours_dir, test, test_labels), mode, seconds))
+            print(_row(*rows[-1]), flush=True)
+    print()
+    print(f"{'K':>3} {'picked':>9} {'labels':>6} {'pixels':>7} {'no pretrain':>11} {'ours':>6}  mode  fine-tune")
+    for row in rows:
+        print(_row(*row))
+    longest = max(r[-1] for r in rows)
+    print(f"\npretraining {pretrain_s:.0f} s + longest fine-tune {longest:.0f} s = {(pretrain_s + longest) / 60:.1f} "
+          f"min (budget {args.minutes:g} min) on {torch.get_num_threads()} CPU threads")
+
+
+def _row(k, how, count, pixels, plain, ours, mode, seconds) -> str:
+    return (f"{k:>3} {how:>9} {count:>6} {pixels:>7.1%} {plain:>11.1%} {ours:>6.1%}  {mode:<5} {seconds:5.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,360 @@
+"""The Label & Fine-tune step: classes, click-to-label, suggestions, fine-tuning and predictions.
+
+The labels live in the folder's project store (:class:`engine.project.Project`, SQLite);
+every change goes there first and the grid is redrawn from it, so nothing is lost on a
+crash. Slow work (embeddings, suggestions, fine-tuning) runs in :class:`EngineJob` s.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import QLabel, QScrollArea, QSplitter, QVBoxLayout, QWidget
+
+from desktop import label_jobs
+from desktop.thumbnails import ThumbnailLoader
+from desktop.widgets.banner import Banner
+from desktop.widgets.class_panel import ClassPanel
+from desktop.widgets.finetune_panel import FinetunePanel
+from desktop.widgets.label_browser import LabelBrowser
+from desktop.widgets.label_grid import LabelInfo, RelPathRole
+from desktop.widgets.suggestion_list import SuggestionList
+from desktop.widgets.thumbnail_grid import ThumbnailModel
+from desktop.workers import EngineJob
+from engine.project import Project, ProjectError, project_db_path, restore_backup
+from engine.project_db import backup_path
+
+ACCEPTED = "accepted prediction"
+
+
+class LabelPage(QWidget):
+    models_changed = Signal(str, str)    # pretrain run, fine-tune run ("" when none)
+    finetuned = Signal(object)           # desktop.label_jobs.FinetuneOutcome of a completed run
+    running_changed = Signal(bool)
+
+    def __init__(self, source: ThumbnailModel, loader: ThumbnailLoader, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.root: Optional[str] = None
+        self._runs_dirs: tuple = ()
+        self.project: Optional[Project] = None
+        self.pretrain_run = ""
+        self.finetune_run = ""
+        self._load_job: EngineJob | None = None
+        self._suggested_once = False
+
+        self.title = QLabel("Label & Fine-tune")
+        self.title.setProperty("role", "title")
+        self.subtitle = QLabel("Finish a pretraining run first.")
+        self.subtitle.setProperty("role", "muted")
+        self.banner = Banner()
+        self.classes = ClassPanel()
+        self.suggestions = SuggestionList()
+        self.browser = LabelBrowser(source, loader)
+        self.model, self.grid = self.browser.model, self.browser.grid
+        self.finetune = FinetunePanel()
+
+        self.classes.add_requested.connect(self.add_class)
+        self.classes.rename_requested.connect(self.rename_class)
+        self.classes.recolour_requested.connect(lambda n, c: self._change(lambda p: p.recolour_class(n, c)))
+        self.classes.delete_requested.connect(self._delete_class)
+        self.classes.apply_requested.connect(lambda name: self.label_paths(self.grid.selected_paths(), name))
+        self.grid.painted.connect(self._on_painted)
+        self.grid.number_pressed.connect(self.label_selected_with_number)
+        self.grid.clear_pressed.connect(lambda: self.label_paths(self.grid.selected_paths(), None))
+        self.browser.undo_button.clicked.connect(self.undo)
+        QShortcut(QKeySequence.StandardKey.Undo, self, self.undo,
+                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.suggestions.picked.connect(self.browser.select_path)
+        self.suggestions.refresh_requested.connect(self.refresh_suggestions)
+        self.suggestions.failed.connect(lambda message, details: self.banner.show_message("error", message, details))
+        self.finetune.train_button.clicked.connect(self.train)
+        self.finetune.completed.connect(self._on_finetuned)
+        self.finetune.failed.connect(lambda message, details: self.banner.show_message("error", message, details))
+        self.finetune.warning.connect(lambda message: self.banner.show_message("warning", message))
+        self.finetune.accept_requested.connect(self.accept_predictions)
+        self.finetune.running_changed.connect(self.running_changed)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 16, 20, 16)
+        layout.addWidget(self.title)
+        layout.addWidget(self.subtitle)
+        layout.addWidget(self.banner)
+        splitter = QSplitter()
+        splitter.addWidget(self._left_column())
+        splitter.addWidget(self.browser)
+        splitter.addWidget(self._scrolled(self.finetune))
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([250, 700, 380])
+        layout.addWidget(splitter, 1)
+        self._set_enabled()
+
+    def _left_column(self) -> QWidget:
+        column = QWidget()
+        layout = QVBoxLayout(column)
+        layout.setContentsMargins(0, 8, 12, 0)
+        layout.setSpacing(16)
+        layout.addWidget(self.classes, 2)
+        layout.addWidget(self.suggestions, 3)
+        column.setMinimumWidth(230)
+        return column
+
+    def _scrolled(self, widget: QWidget) -> QScrollArea:
+        holder = QWidget()
+        inner = QVBoxLayout(holder)
+        inner.setContentsMargins(12, 8, 4, 0)
+        inner.addWidget(widget)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(holder)
+        scroll.setMinimumWidth(340)
+        return scroll
+
+    # --- project -------------------------------------------------------------------------------
+    def set_project(self, root: str, runs_dirs: tuple = ()) -> None:
+        """A folder was opened: open its project and look for its finished runs."""
+        self.close_project()
+        self.root, self._runs_dirs = root, tuple(runs_dirs)
+        self.pretrain_run = self.finetune_run = ""
+        self._suggested_once = False
+        self.suggestions.set_suggestions([], set())
+        self.suggestions.list.hide()
+        self.finetune.reset()
+        self.browser.set_predictions({})
+        self.banner.dismiss()
+        self._open_project()
+        self._find_models()
+
+    def _find_models(self) -> None:
+        """The newest finished pretraining run on the folder and the newest fine-tune on it."""
+        known = [run.path for run in self.project.runs("pretrain")] if self.project else []
+        runs = label_jobs.finished_pretrain_runs(self.root, self._runs_dirs, known)
+        if runs:
+            self._set_pretrain_run(runs[0])
+            candidates = [run.path for run in self.project.runs("finetune")] if self.project else []
+            chosen = self.project.chosen_model() if self.project else None
+            finetune = label_jobs.latest_finetune_run(([chosen] if chosen else []) + candidates, runs)
+            if finetune and finetune != self.finetune_run:
+                self._load_finetune(finetune)
+        self.models_changed.emit(self.pretrain_run, self.finetune_run)
+
+    def _open_project(self) -> bool:
+        try:
+            self.project = Project.open(self.root)
+        except ProjectError as error:
+            self.project = None
+            actions = [("Start an Empty Project", self._start_empty)]
+            if backup_path(project_db_path(self.root)).is_file():
+                actions.insert(0, ("Restore the Last Backup", self._restore_backup))
+            self.banner.show_message("error", f"The labels of this folder cannot be read: {error}. "
+                                     "Nothing was deleted.", actions=actions)
+            self.reload()
+            return False
+        self.reload()
+        return True
+
+    def _restore_backup(self) -> None:
+        try:
+            restore_backup(self.root)
+        except (ProjectError, OSError) as error:
+            self.banner.show_message("error", f"The backup cannot be restored: {error}")
+            return
+        if self._open_project():
+            self._find_models()
+            self.banner.show_message("success", "The last backup of the labels was restored.")
+
+    def _start_empty(self) -> None:
+        if self._open_project():
+            self._find_models()
+            self.banner.show_message("info", "Started an empty project; the damaged file was kept beside it.")
+
+    def set_pretrain_run(self, run_dir: str) -> None:
+        """A pretraining run on this folder has just finished."""
+        self._set_pretrain_run(run_dir)
+        self.models_changed.emit(self.pretrain_run, self.finetune_run)
+
+    def _set_pretrain_run(self, run_dir: str) -> None:
+        self.pretrain_run = run_dir
+        if self.project is not None:
+            self.project.add_run("pretrain", run_dir, {})
+        self.subtitle.setText(f"{os.path.basename(self.root or '')}  ·  backbone from {os.path.basename(run_dir)}")
+        self._set_enabled()
+
+    def _load_finetune(self, run_dir: str) -> None:
+        self.finetune_run = run_dir
+        job = self._load_job = EngineJob(label_jobs.load_finetune, run_dir, parent=self)
+        job.succeeded.connect(self._on_saved_loaded)
+        job.failed.connect(lambda message, details: self.banner.show_message("warning", "The last fine-tuned "
+                           f"model's predictions cannot be shown: {message}", details))
+        job.finished.connect(lambda: setattr(self, "_load_job", None) or job.deleteLater())
+        job.start()
+
+    def _on_saved_loaded(self, saved) -> None:
+        if saved.run_dir != self.finetune_run:
+            return
+        self.finetune.show_saved(saved)
+        self._set_predictions(saved.predictions)
+
+    def close_project(self) -> None:
+        if self.project is not None:
+            self.project.close()
+            self.project = None
+
+    def _set_enabled(self) -> None:
+        usable = self.project is not None
+        for widget in (self.classes, self.browser, self.suggestions):
+            widget.setEnabled(usable)
+        self.finetune.train_button.setEnabled(usable and bool(self.pretrain_run) and not self.finetune.is_running())
+        self.suggestions.set_available(usable and bool(self.pretrain_run))
+
+    # --- labels --------------------------------------------------------------------------------
+    def reload(self) -> None:
+        """Redraw classes, labels and counts from the project."""
+        classes = self.project.classes() if self.project else []
+        counts = self.project.label_counts() if self.project else {}
+        colours = {c.name: c.colour for c in classes}
+        labels = self.project.labels() if self.project else {}
+        self.model.set_labels({path: LabelInfo(label.label, colours.get(label.label, "#888888"),
+                                               label.source == ACCEPTED) for path, label in labels.items()})
+        self.classes.set_classes(classes, counts)
+        self.browser.set_class_names([c.name for c in classes])
+        self.browser.undo_button.setEnabled(bool(self.project and self.project.can_undo))
+        self.browser.update_count()
+        self._set_enabled()
+
+    def _change(self, action) -> bool:
+        """Run ``action(project)``; a refused change becomes a message, never a crash."""
+        if self.project is None:
+            return False
+        try:
+            action(self.project)
+        except ProjectError as error:
+            self.banner.show_message("error", str(error)[0].upper() + str(error)[1:])
+            return False
+        self.reload()
+        return True
+
+    def label_paths(self, paths: list[str], name: Optional[str]) -> bool:
+        """Give ``paths`` (relative) the class ``name``, or clear their labels (None); one undo step."""
+        if not paths:
+            return False
+        done = self._change(lambda p: p.assign({path: name for path in paths}))
+        if done and name is not None:
+            self.suggestions.drop(set(paths))
+        return done
+
+    def label_selected_with_number(self, number: int) -> bool:
+        names = self.classes.names()
+        if number > len(names):
+            self.banner.show_message("info", f"There is no class {number} yet: add classes on the left; the "
+                                     "first nine get the keys 1–9.")
+            return False
+        return self.label_paths(self.grid.selected_paths(), names[number - 1])
+
+    def _on_painted(self, row: int) -> None:
+        if self.classes.paint_mode():
+            self.label_paths([self.model.index(row).data(RelPathRole)], self.classes.current())
+
+    def add_class(self, name: str) -> bool:
+        """Add a class and choose it, so the next clicks label with it."""
+        if self._change(lambda p: p.add_class(name)):
+            self.classes.set_current(name.strip())
+            return True
+        return False
+
+    def rename_class(self, old: str, new: str) -> bool:
+        if self._change(lambda p: p.rename_class(old, new)):
+            self.classes.set_current(new.strip())
+            return True
+        return False
+
+    def _delete_class(self, name: str) -> None:
+        self._change(lambda p: p.delete_class(name))
+
+    def undo(self) -> list[str]:
+        if self.project is None:
+            return []
+        touched = self.project.undo()
+        self.reload()
+        if touched:
+            self.banner.show_message("info", f"Undid the last change ({len(touched)} image"
+                                     f"{'s' if len(touched) != 1 else ''}).")
+        return touched
+
+    def accept_predictions(self, threshold: float) -> int:
+        outcome = self.finetune.outcome
+        if self.project is None or outcome is None:
+            return 0
+        rows = [(p.path, p.prediction, p.confidence) for p in outcome.predictions.values()]
+        count = 0
+
+        def accept(project: Project) -> None:
+            nonlocal count
+            count = project.accept_predictions(rows, threshold)
+
+        if self._change(accept):
+            self.banner.show_message("success", f"Accepted {count:,} prediction{'s' if count != 1 else ''} at "
+                                     f"{threshold:.0%} or more as labels (dashed border). Ctrl+Z undoes it.")
+        return count
+
+    # --- suggestions -----------------------------------------------------------------------------
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if self.pretrain_run and not self._suggested_once:
+            self.refresh_suggestions()
+
+    def refresh_suggestions(self) -> bool:
+        if not self.pretrain_run or self.project is None:
+            return False
+        self._suggested_once = True
+        predictions = list(self.finetune.outcome.predictions.values()) if self.finetune.outcome else []
+        return self.suggestions.start(self.pretrain_run, self.root, set(self.project.labels()), predictions,
+                                      self._cache_dir())
+
+    def _cache_dir(self) -> str:
+        return label_jobs.run_config(Path(self.pretrain_run)).get("cache_dir", "")
+
+    # --- fine-tuning ------------------------------------------------------------------------------
+    def train(self) -> bool:
+        if self.project is None or not self.pretrain_run:
+            return False
+        from engine.finetune_config import FinetuneConfig
+
+        self.banner.dismiss()
+        labels = {path: label.label for path, label in self.project.labels().items()}
+        cfg = FinetuneConfig(pretrain_run=self.pretrain_run, data_dir=self.root, mode=self.finetune.chosen_mode(),
+                             classes=tuple(self.project.class_names()), cache_dir=self._cache_dir())
+        return self.finetune.start(cfg, labels)
+
+    def _on_finetuned(self, outcome) -> None:
+        result = outcome.result
+        self.finetune_run = result.run_dir
+        if self.project is not None:
+            self.project.add_run("finetune", result.run_dir, {"mode": result.mode,
+                                                              "accuracy": result.validation.get("accuracy")})
+            self.project.set_chosen_model(result.run_dir)
+        self._set_predictions(outcome.predictions)
+        accuracy = result.validation.get("accuracy")
+        estimate = f" Validation accuracy {accuracy:.0%} ({result.validation.get('scheme')})." if accuracy else ""
+        self.banner.show_message("success", f"The classifier is trained.{estimate} Its predictions are on the "
+                                 "grid; fix the wrong ones and train again, or export the model.")
+        self.models_changed.emit(self.pretrain_run, self.finetune_run)
+        self.finetuned.emit(outcome)
+        if self._suggested_once:
+            self.refresh_suggestions()
+
+    def _set_predictions(self, predictions: dict) -> None:
+        self.browser.set_predictions(predictions)
+        self.finetune.set_has_predictions(bool(predictions))
+
+    # --- shutdown -------------------------------------------------------------------------------
+    def is_busy(self) -> bool:
+        return self.finetune.is_running()
+
+    def running_jobs(self) -> list[EngineJob]:
+        jobs = [self._load_job] if self._load_job is not None and self._load_job.is_running() else []
+        return jobs + self.suggestions.running_jobs() + self.finetune.running_jobs()

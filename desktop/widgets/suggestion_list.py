@@ -1,0 +1,108 @@
+""""What should I label next?": the suggested images, each with the reason it was picked."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
+
+from desktop.label_jobs import compute_suggestions
+from desktop.workers import EngineJob
+
+
+class SuggestionList(QWidget):
+    """``picked(path)`` when a suggestion is clicked; ``refresh_requested`` from the button.
+    :meth:`start` computes suggestions in an :class:`EngineJob`; ``failed`` reports an error."""
+
+    picked = Signal(str)
+    refresh_requested = Signal()
+    failed = Signal(str, str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.job: EngineJob | None = None
+        self.labeled: set[str] = set()
+        heading = QLabel("What should I label next?")
+        heading.setProperty("role", "heading")
+        self.refresh_button = QPushButton("Suggest")
+        self.refresh_button.setToolTip("Pick the images whose labels would teach the model the most")
+        self.refresh_button.clicked.connect(self.refresh_requested)
+        self.status = QLabel("Images that cover the data (and, once a model exists, the ones it is "
+                             "unsure of) appear here.", wordWrap=True)
+        self.status.setProperty("role", "muted")
+        self.list = QListWidget()
+        self.list.setWordWrap(True)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.list.setMinimumHeight(140)
+        self.list.itemClicked.connect(lambda item: self.picked.emit(item.data(Qt.ItemDataRole.UserRole)))
+        self.list.itemActivated.connect(lambda item: self.picked.emit(item.data(Qt.ItemDataRole.UserRole)))
+        self.list.hide()
+        top = QHBoxLayout()
+        top.addWidget(heading, 1)
+        top.addWidget(self.refresh_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(self.status)
+        layout.addWidget(self.list, 1)
+
+    def start(self, pretrain_run: str, root: str, labeled: set[str], predictions: list, cache_dir: str) -> bool:
+        """Suggest images of ``root`` with the backbone of ``pretrain_run`` (and the model's predictions)."""
+        if self.job is not None:
+            return False
+        self.labeled = set(labeled)
+        job = self.job = EngineJob(compute_suggestions, pretrain_run, root, sorted(labeled), predictions,
+                                   cache_dir=cache_dir, parent=self)
+        job.progress.connect(self._on_progress)
+        job.succeeded.connect(lambda picks: self.set_suggestions(picks, self.labeled))
+        job.failed.connect(self._on_failed)
+        job.finished.connect(self._on_finished)
+        self.set_busy("Finding the images worth labeling…")
+        job.start()
+        return True
+
+    def running_jobs(self) -> list[EngineJob]:
+        return [self.job] if self.job is not None and self.job.is_running() else []
+
+    def _on_progress(self, event) -> None:
+        if event.total and event.stage == "embed":
+            self.status.setText(f"Reading the embeddings… {event.step:,} of {event.total:,}")
+
+    def _on_failed(self, message: str, details: str) -> None:
+        self.status.setText("No suggestions: see the message above.")
+        self.failed.emit(message, details)
+
+    def _on_finished(self) -> None:
+        job, self.job = self.job, None
+        job.deleteLater()
+        self.refresh_button.setEnabled(True)
+
+    def set_busy(self, text: str) -> None:
+        self.refresh_button.setEnabled(False)
+        self.status.setText(text)
+        self.status.show()
+
+    def set_available(self, available: bool) -> None:
+        self.refresh_button.setEnabled(available and self.job is None)
+
+    def set_suggestions(self, suggestions: list, labeled: set[str]) -> None:
+        """Show ``engine.suggest.Suggestion`` rows; already labeled ones are left out."""
+        self.list.clear()
+        for suggestion in suggestions:
+            if suggestion.path in labeled:
+                continue
+            item = QListWidgetItem(f"{suggestion.path}\n{suggestion.reason}")
+            item.setData(Qt.ItemDataRole.UserRole, suggestion.path)
+            item.setToolTip(f"{suggestion.path}\n{suggestion.kind}: {suggestion.reason}")
+            self.list.addItem(item)
+        count = self.list.count()
+        self.list.setVisible(count > 0)
+        self.status.setText(f"{count} images worth labeling, the most useful first. Click one to find it."
+                            if count else "Nothing left to suggest: every image has a label.")
+
+    def drop(self, paths: set[str]) -> None:
+        """Remove the suggestions that got a label."""
+        for row in reversed(range(self.list.count())):
+            if self.list.item(row).data(Qt.ItemDataRole.UserRole) in paths:
+                self.list.takeItem(row)
+
+    def paths(self) -> list[str]:
+        return [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())]

@@ -1,0 +1,106 @@
+"""The fine-tuning job's frozen, JSON-serialisable configuration, and what ``mode="auto"`` picks.
+
+Modes:
+
+- ``linear``: a logistic-regression head on the frozen backbone's features; seconds.
+- ``semi``: label propagation over the kNN graph of every image's features (Zhou et al.
+  2004; Iscen et al. 2019) turns the unlabeled pool into weighted pseudo-labels, then
+  the same linear head is fitted on both.
+- ``full``: the linear head first, then the whole network with light augmentation and a
+  lower backbone learning rate (LP-FT, Kumar et al. 2022).
+
+``auto`` follows the label count (the fewest labels of any class, ``m``): with
+``m < FULL_MIN_PER_CLASS`` the backbone cannot be trained without over-fitting the few
+labels, while the unlabeled images still hold the shape of the classes, so ``semi``
+(when the unlabeled pool is at least ``SEMI_MIN_POOL`` times the labels) else ``linear``.
+With many labels per class the labels carry enough signal to move the backbone: ``full``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from engine.config import DEVICES, ConfigError
+
+MODES = ("auto", "linear", "full", "semi")
+FULL_MIN_PER_CLASS = 50
+SEMI_MIN_POOL = 3
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    pretrain_run: str              # a pretraining run folder (or its backbone.pt)
+    out_dir: str = ""              # parent of fine-tune run folders; "" = <pretrain_run>/finetune
+    data_dir: str = ""             # "" = the folder the backbone was pretrained on
+    mode: str = "auto"
+    classes: tuple = ()            # class order (the logit order); () = sorted label names
+    steps: int = 0                 # full mode: optimiser steps; 0 = auto
+    minutes: Optional[float] = None   # full mode: a time budget for the final training
+    lr: float = 0.0                # full mode: head learning rate; 0 = auto
+    backbone_lr_scale: float = 0.1
+    weight_decay: float = 0.0      # linear head L2 strength; 0 = auto
+    folds: int = 5                 # k of k-fold validation (leave-one-out below 5 labels per class)
+    neighbours: int = 10           # semi mode: the kNN graph's degree
+    device: str = "auto"
+    seed: int = 0
+    cache_dir: str = ""
+
+    def validate(self) -> "FinetuneConfig":
+        """Raise :class:`ConfigError` with a one-line reason for the first bad field."""
+        if self.mode not in MODES:
+            raise ConfigError(f"unknown fine-tuning mode '{self.mode}'; choose one of {', '.join(MODES)}")
+        if self.device not in DEVICES and not self.device.startswith("cuda:"):
+            raise ConfigError(f"unknown device '{self.device}'; choose one of {', '.join(DEVICES)}")
+        if self.steps < 0:
+            raise ConfigError(f"steps must be 0 (auto) or more, not {self.steps}")
+        if self.minutes is not None and not self.minutes > 0:
+            raise ConfigError(f"minutes must be positive, not {self.minutes}")
+        if self.lr < 0 or self.weight_decay < 0:
+            raise ConfigError("learning rate and weight decay cannot be negative")
+        if not 0 < self.backbone_lr_scale <= 1:
+            raise ConfigError(f"backbone lr scale must be in (0, 1], not {self.backbone_lr_scale}")
+        if self.folds < 2:
+            raise ConfigError(f"validation needs at least 2 folds, not {self.folds}")
+        if self.neighbours < 1:
+            raise ConfigError(f"the kNN graph needs at least 1 neighbour, not {self.neighbours}")
+        if len(set(self.classes)) != len(self.classes):
+            raise ConfigError("a class is listed twice")
+        return self
+
+    def replace(self, **changes) -> "FinetuneConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["classes"] = list(self.classes)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FinetuneConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
+        return cls(**{**data, "classes": tuple(data.get("classes", ()))})
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True))
+
+    @classmethod
+    def load(cls, path: Path) -> "FinetuneConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def resolve_mode(mode: str, fewest_per_class: int, labeled: int, images: int) -> tuple[str, str]:
+    """The mode to run and the one-line reason for it (see the module docstring)."""
+    if mode != "auto":
+        return mode, f"{mode}: chosen"
+    if fewest_per_class >= FULL_MIN_PER_CLASS:
+        return "full", f"full fine-tune: every class has at least {FULL_MIN_PER_CLASS} labels"
+    if images - labeled >= SEMI_MIN_POOL * labeled:
+        return "semi", (f"semi-supervised: {fewest_per_class} label(s) in the smallest class, and "
+                        f"{images - labeled} unlabeled images to learn the classes' shape from")
+    return "linear", f"linear probe: few labels ({fewest_per_class} in the smallest class), few unlabeled images"

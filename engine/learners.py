@@ -1,0 +1,128 @@
+"""The three ways of fitting a classifier to a few labels, behind one small interface.
+
+A learner ``fit(rows, y)`` trains on the images at ``rows`` (indices into the folder's
+store, ``(n,)``) with classes ``y`` ``(n,)`` and returns a model; ``predict(model, rows)``
+gives class probabilities ``(len(rows), K)``; ``classifier(model)`` the exportable
+:class:`~engine.model_io.Classifier`. Validation calls ``fit`` once per fold.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from engine.cache import ImageStore
+from engine.embed import EmbeddedImages, compute_features
+from engine.finetune_full import train_full
+from engine.model_io import Classifier
+from engine.events import Progress
+from engine.probe import LBFGS_ITERATIONS, certainty, feature_statistics, fit_linear, knn_graph, propagate
+
+
+class LinearLearner:
+    """Logistic regression on the frozen, standardised features of every image."""
+
+    def __init__(self, images: EmbeddedImages, num_classes: int, l2: float) -> None:
+        self.images, self.num_classes, self.l2 = images, num_classes, l2
+        self.first_fit: Optional[nn.Module] = None
+        raw = torch.from_numpy(images.features)
+        self.mean, self.std = feature_statistics(raw)
+        with torch.no_grad():
+            self.x = self.new_classifier(images.backbone).standardize(raw)      # (N, D)
+
+    @property
+    def total_steps(self) -> int:
+        return LBFGS_ITERATIONS
+
+    def new_classifier(self, backbone: nn.Module) -> Classifier:
+        """A classifier around ``backbone`` with this folder's feature statistics and a blank head."""
+        classifier = Classifier(backbone, self.images.features.shape[1], self.num_classes)
+        classifier.feature_mean.copy_(self.mean)
+        classifier.feature_std.copy_(self.std)
+        return classifier
+
+    def fit(self, rows: Tensor, y: Tensor, on_event=None, budget_s: Optional[float] = None) -> nn.Module:
+        """Train on ``rows``/``y``; with ``on_event``, report each iteration as Progress("finetune").
+        Later fits (the validation folds) start from the first one's solution, to converge sooner."""
+        head = fit_linear(self.x[rows], y, self.num_classes, l2=self.l2, on_iteration=_reporter(on_event),
+                          init=self.first_fit)
+        if self.first_fit is None:
+            self.first_fit = head
+        return head
+
+    def predict(self, head: nn.Module, rows: Optional[Tensor] = None) -> Tensor:
+        x = self.x if rows is None else self.x[rows]
+        with torch.no_grad():
+            return head(x).softmax(1)
+
+    def classifier(self, head: nn.Module) -> Classifier:
+        classifier = self.new_classifier(self.images.backbone)
+        classifier.head.load_state_dict(head.state_dict())
+        return classifier.eval()
+
+
+class SemiLearner(LinearLearner):
+    """Label propagation over the kNN graph gives every unlabeled image a pseudo-label and a
+    certainty weight (1 − normalised entropy); the linear head is fitted on all of them,
+    each weighted by its certainty over its class's total certainty (class balance)."""
+
+    def __init__(self, images: EmbeddedImages, num_classes: int, l2: float, neighbours: int) -> None:
+        super().__init__(images, num_classes, l2)
+        self.graph = knn_graph(torch.nn.functional.normalize(self.x, dim=1), neighbours)
+
+    def fit(self, rows: Tensor, y: Tensor, on_event=None, budget_s: Optional[float] = None) -> nn.Module:
+        scores = propagate(self.graph, rows, y, self.num_classes)
+        targets = scores.argmax(1)
+        weights = certainty(scores)
+        targets[rows], weights[rows] = y, 1.0
+        class_total = torch.zeros(self.num_classes).index_add_(0, targets, weights).clamp_min(1e-6)
+        weights = weights / class_total[targets]
+        return fit_linear(self.x, targets, self.num_classes, weights, self.l2, _reporter(on_event))
+
+
+class FullLearner(LinearLearner):
+    """The linear probe, then the whole network trained (see :mod:`engine.finetune_full`).
+
+    The first ``fit`` may shorten ``steps`` to meet its time budget; later fits (the
+    validation folds) repeat the step count it reached.
+    """
+
+    def __init__(self, images: EmbeddedImages, num_classes: int, l2: float, steps: int, lr: float,
+                 backbone_lr_scale: float, seed: int, cancel=None) -> None:
+        super().__init__(images, num_classes, l2)
+        self.steps, self.lr, self.backbone_lr_scale, self.seed, self.cancel = steps, lr, backbone_lr_scale, seed, cancel
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps
+
+    def fit(self, rows: Tensor, y: Tensor, on_event=None, budget_s: Optional[float] = None) -> nn.Module:
+        classifier = self.new_classifier(copy.deepcopy(self.images.backbone))
+        classifier.head.load_state_dict(super().fit(rows, y).state_dict())
+        meta = self.images.meta
+        self.steps = train_full(classifier, self.images.store, rows, y, meta["mean"], meta["std"], self.images.device,
+                                self.steps, self.lr, self.backbone_lr_scale, self.seed, budget_s, on_event, self.cancel)
+        return classifier.eval()
+
+    def predict(self, classifier: nn.Module, rows: Optional[Tensor] = None) -> Tensor:
+        store = self.images.store
+        if rows is not None:
+            store = ImageStore(store.images[rows], [store.paths[i] for i in rows.tolist()], store.size,
+                               store.channels, on_disk=False)
+        meta = self.images.meta
+        logits = compute_features(classifier, store, meta["mean"], meta["std"], self.images.device,
+                                  cancel=self.cancel, stage="predict")
+        return logits.softmax(1)
+
+    def classifier(self, classifier: nn.Module) -> Classifier:
+        return classifier.cpu().eval()
+
+
+def _reporter(on_event):
+    """An L-BFGS ``on_iteration`` callback that emits Progress("finetune"), or None."""
+    if on_event is None:
+        return None
+    return lambda i, loss, accuracy: on_event(Progress("finetune", i, LBFGS_ITERATIONS,
+                                                       {"loss": loss, "accuracy": accuracy}))

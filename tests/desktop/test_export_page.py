@@ -1,0 +1,99 @@
+"""The Export step with the real engine: export and verify, the parity shown, overwrite, errors,
+and "Try it" with onnxruntime on a dropped image."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.desktop.conftest import drop_paths
+from tests.desktop.label_helpers import label_some, open_labeling, patterns, pretrained, train  # noqa: F401
+
+
+def export(qtbot, page, path: Path):
+    page.path.setText(str(path))
+    with qtbot.waitSignal(page.exported, timeout=120_000) as done:
+        assert page.start()
+    qtbot.waitUntil(lambda: page.job is None)
+    return done.args[0]
+
+
+def try_dropped(qtbot, page, image: Path):
+    with qtbot.waitSignal(page.try_it.predicted, timeout=60_000) as predicted:
+        drop_paths(page.try_it, [image])
+    qtbot.waitUntil(lambda: page.try_it.job is None)
+    return predicted.args[0]
+
+
+def test_embedding_export_before_any_fine_tune_and_try_it(qtbot, window, patterns, runs_dir, tmp_path):
+    images, _run, _truth = patterns
+    open_labeling(qtbot, window, images, runs_dir)
+    window.go_to("export")
+    page = window.export_page
+    assert window.current_step() == "export"
+    assert not page.classifier.isEnabled() and page.embedding.isChecked()
+    assert page.path.text().endswith("patterns-embedding.onnx")
+    assert not page.try_it.isEnabled()
+    result = export(qtbot, page, tmp_path / "out" / "embedding.onnx")
+    assert Path(result.path).is_file() and Path(result.readme_path).is_file()
+    assert result.kind == "embedding" and result.max_abs_diff <= result.tolerance
+    assert page.result_view.isVisible()
+    assert "Max abs difference" in page.result_view.parity.text() and "batch sizes 1 and" in page.result_view.parity.text()
+    assert str(result.readme_path) in page.result_view.files.text()
+    assert page.banner.kind() == "success" and "export" in window.done_steps
+    prediction = try_dropped(qtbot, page, images / "r" / "rows_00.png")
+    assert prediction.embedding is not None and prediction.error is None
+    assert "embedding of" in page.try_it.result.text()
+
+
+def test_classifier_export_shows_accuracy_asks_before_overwriting_and_predicts(
+        qtbot, window, patterns, runs_dir, tmp_path):
+    images, _run, truth = patterns
+    label_page = open_labeling(qtbot, window, images, runs_dir)
+    label_some(label_page, truth, 2)
+    train(qtbot, label_page, "linear")
+    window.go_to("export")
+    page = window.export_page
+    assert page.classifier.isEnabled() and page.classifier.isChecked()
+    page.input.setCurrentIndex(page.input.findData(True))     # raw uint8 input
+    target = tmp_path / "classifier.onnx"
+    result = export(qtbot, page, target)
+    assert result.kind == "classifier" and result.raw_input and result.top1_agreement == 1.0
+    assert "Top-1 agreement 100%" in page.result_view.parity.text()
+    assert set(page.result_view.accuracy_rows()) == {"rows", "columns", "disc"}
+    assert "uint8 NHWC" in page.result_view.inputs.text()
+
+    prediction = try_dropped(qtbot, page, images / "d" / "disc_15.png")
+    assert prediction.label in {"rows", "columns", "disc"} and 0 < prediction.probability <= 1
+    assert prediction.label in page.try_it.result.text()
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("not a picture")
+    assert try_dropped(qtbot, page, not_an_image).error
+    assert "notes.png" in page.try_it.result.text()
+
+    before = target.stat().st_mtime_ns
+    page.confirm_overwrite = lambda path: False
+    assert not page.start() and page.job is None
+    assert target.stat().st_mtime_ns == before
+    page.confirm_overwrite = lambda path: True
+    assert export(qtbot, page, target).path == str(target)
+
+
+def test_export_errors_are_shown_and_nothing_is_written(qtbot, window, patterns, runs_dir, tmp_path):
+    images, _run, _truth = patterns
+    open_labeling(qtbot, window, images, runs_dir)
+    window.go_to("export")
+    page = window.export_page
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    page.path.setText(str(blocker / "model.onnx"))
+    assert page.start()
+    with qtbot.waitSignal(page.job.failed, timeout=60_000) as failed:
+        pass
+    qtbot.waitUntil(lambda: page.job is None)
+    assert "is a file, not a folder" in failed.args[0]
+    assert page.banner.kind() == "error" and page.banner.text() == failed.args[0]
+    assert not page.result_view.isVisible() and "export" not in window.done_steps
+    page.path.setText(str(tmp_path / "model.txt"))
+    assert page.start()
+    qtbot.waitUntil(lambda: page.job is None, timeout=60_000)
+    assert "must end in .onnx" in page.banner.text()
+    assert not (tmp_path / "model.txt").exists() and page.export_button.isEnabled()

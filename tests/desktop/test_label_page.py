@@ -1,0 +1,199 @@
+"""The Label & Fine-tune step with the real engine: classes, labeling by click, keys and selection,
+undo, filters, suggestions, fine-tuning, predictions, accepting them, and bad input."""
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelectionModel, Qt
+
+from engine.project import Project, project_db_path
+from tests.desktop.label_helpers import label_some, open_labeling, patterns, pretrained, train  # noqa: F401
+from desktop.widgets.label_grid import LabelRole, PredictionRole, RelPathRole
+
+
+def click(qtbot, grid, row: int, modifier=Qt.KeyboardModifier.NoModifier) -> None:
+    index = grid.model().index(row)
+    grid.scrollTo(index)
+    qtbot.mouseClick(grid.viewport(), Qt.MouseButton.LeftButton, modifier, grid.visualRect(index).center())
+
+
+def path_at(page, row: int) -> str:
+    return page.model.index(row).data(RelPathRole)
+
+
+def label_of(page, rel_path: str):
+    row = page.model.row_of(rel_path)
+    return None if row is None else page.model.index(row).data(LabelRole)
+
+
+def test_a_folder_with_a_finished_run_opens_the_label_step_with_suggestions(qtbot, window, patterns, runs_dir):
+    images, run, _truth = patterns
+    page = open_labeling(qtbot, window, images, runs_dir)
+    assert page.pretrain_run == str(run)
+    assert window.is_step_enabled("export") and "pretrain" in window.done_steps
+    assert "label" not in window.done_steps
+    assert page.model.rowCount() == 48
+    suggestions = page.suggestions
+    first = suggestions.list.item(0)
+    assert "cluster not yet labeled" in first.text() or "unlike every image" in first.text()
+    path = suggestions.paths()[0]
+    suggestions.list.itemClicked.emit(first)
+    assert page.grid.selected_paths() == [path]
+
+
+def test_click_keys_selection_and_undo_label_images(qtbot, window, patterns, runs_dir):
+    images, _run, _truth = patterns
+    page = open_labeling(qtbot, window, images, runs_dir)
+    answers = iter(["rows", "columns", "disc"])
+    page.classes.ask_name = lambda *_args: next(answers)
+    for _ in range(3):
+        page.classes.add_button.click()
+    assert page.classes.names() == ["rows", "columns", "disc"]
+
+    page.classes.set_current("columns")                     # paint mode: a plain click labels
+    click(qtbot, page.grid, 0)
+    assert label_of(page, path_at(page, 0)).name == "columns"
+    click(qtbot, page.grid, 1, Qt.KeyboardModifier.ControlModifier)   # ctrl-click only selects
+    assert label_of(page, path_at(page, 1)) is None
+
+    page.classes.set_current(None)                          # no class chosen: clicks select
+    click(qtbot, page.grid, 2)
+    assert label_of(page, path_at(page, 2)) is None
+    click(qtbot, page.grid, 3, Qt.KeyboardModifier.ShiftModifier)
+    assert page.grid.selected_paths() == [path_at(page, r) for r in (2, 3)]
+    qtbot.keyClick(page.grid, Qt.Key.Key_3)                 # key 3 = the third class
+    assert {label_of(page, path_at(page, r)).name for r in (2, 3)} == {"disc"}
+
+    selection = page.grid.selectionModel()
+    selection.clearSelection()
+    for row in (4, 6):
+        selection.select(page.model.index(row), QItemSelectionModel.SelectionFlag.Select)
+    page.classes.set_current("rows")
+    page.classes.apply_button.click()                       # multi-select, then a class
+    assert {label_of(page, path_at(page, r)).name for r in (4, 6)} == {"rows"}
+    assert "1  rows   (2)" in page.classes.list.item(0).text()
+
+    qtbot.keyClick(page.grid, Qt.Key.Key_9)                 # no ninth class: explained, nothing changes
+    assert "no class 9" in page.banner.text()
+    qtbot.keyClick(page.grid, Qt.Key.Key_Delete)            # clears the selection's labels
+    assert label_of(page, path_at(page, 4)) is None
+    qtbot.keyClick(page.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert label_of(page, path_at(page, 4)).name == "rows"
+    page.browser.undo_button.click()                               # undoes "Label Selected"
+    assert label_of(page, path_at(page, 4)) is None and label_of(page, path_at(page, 3)).name == "disc"
+
+    page.classes.ask_name = lambda *_args: "stripes"
+    page.classes.set_current("rows")
+    page.classes.rename_button.click()
+    page.classes.ask_colour = lambda _colour: "#123456"
+    page.classes.colour_button.click()
+    assert page.classes.names() == ["stripes", "columns", "disc"]
+    with Project.open(images) as project:                   # every change is in the project store
+        assert project.classes()[0].colour == "#123456"
+        assert {label.label for label in project.labels().values()} == {"columns", "disc"}
+
+
+def test_deleting_a_class_with_labels_asks_first(qtbot, window, patterns, runs_dir):
+    images, _run, truth = patterns
+    page = open_labeling(qtbot, window, images, runs_dir)
+    label_some(page, truth, 2)
+    page.classes.ask_name = lambda *_args: "empty"
+    page.classes.add_button.click()
+    asked = []
+    page.classes.confirm_delete = lambda name, count: asked.append((name, count)) or False
+    page.classes.set_current("disc")
+    page.classes.delete_button.click()
+    assert asked == [("disc", 2)] and "disc" in page.classes.names()
+    page.classes.confirm_delete = lambda name, count: asked.append((name, count)) or True
+    page.classes.delete_button.click()
+    assert "disc" not in page.classes.names()
+    assert all(label.name != "disc" for label in page.model.labels.values())
+    page.classes.set_current("empty")                       # no labels: deleted without asking
+    page.classes.delete_button.click()
+    assert len(asked) == 2 and "empty" not in page.classes.names()
+
+
+def test_filters_show_labeled_unlabeled_and_one_class(qtbot, window, patterns, runs_dir):
+    images, _run, truth = patterns
+    page = open_labeling(qtbot, window, images, runs_dir)
+    labels = label_some(page, truth, 2)
+    counts = {}
+    for key in ("all", "labeled", "unlabeled", "class:rows", "disagrees"):
+        page.browser.set_filter(key)
+        counts[key] = page.model.rowCount()
+    assert counts == {"all": 48, "labeled": 6, "unlabeled": 42, "class:rows": 2, "disagrees": 0}
+    page.browser.set_filter("class:rows")
+    assert set(page.model.paths()) == {p for p, c in labels.items() if c == "rows"}
+    assert "2 of 48 shown" in page.browser.count.text()
+
+
+def test_fine_tune_shows_accuracy_predictions_and_accepts_the_confident_ones(qtbot, window, patterns, runs_dir):
+    images, _run, truth = patterns
+    page = open_labeling(qtbot, window, images, runs_dir)
+    label_some(page, truth, 2)
+    outcome = train(qtbot, page, "linear")
+    result = outcome.result
+    assert result.status == "completed" and result.mode == "linear"
+    view = page.finetune.validation
+    assert view.summary.text().startswith("Validation accuracy") and "leave-one-out" in view.summary.text()
+    assert view.per_class.rowCount() == 3 and view.confusion.columnCount() == 3
+    assert page.finetune.plots.drawn_points() > 0
+    assert all(page.model.index(r).data(PredictionRole) is not None for r in range(page.model.rowCount()))
+    assert "label" in window.done_steps and window.export_page.classifier.isEnabled()
+    assert window.export_page.finetune_run == result.run_dir
+
+    page.browser.sort_confidence.setChecked(True)
+    confidences = [page.model.index(r).data(PredictionRole).confidence for r in range(page.model.rowCount())]
+    assert confidences == sorted(confidences)
+
+    page.finetune.threshold.setValue(50)
+    page.finetune.accept_button.click()
+    accepted = [path for path, info in page.model.labels.items() if info.accepted]
+    expected = sum(1 for p in outcome.predictions.values() if p.confidence >= 0.5 and not p.label)
+    assert len(accepted) == expected > 0 and "Accepted" in page.banner.text()
+    with Project.open(images) as project:
+        assert {project.labels()[path].source for path in accepted} == {"accepted prediction"}
+    page.undo()
+    assert not any(info.accepted for info in page.model.labels.values())
+
+    with qtbot.waitSignal(page.finetuned, timeout=120_000):   # retraining is one click
+        page.finetune.train_button.click()
+    qtbot.waitUntil(lambda: not page.finetune.is_running() and page.suggestions.job is None, timeout=60_000)
+    assert page.finetune_run != result.run_dir
+
+
+def test_fine_tuning_bad_labels_gives_the_engines_message(qtbot, window, patterns, runs_dir):
+    images, _run, truth = patterns
+    page = open_labeling(qtbot, window, images, runs_dir)
+
+    def fails_with(text: str) -> None:
+        with qtbot.waitSignal(page.finetune.failed, timeout=60_000):
+            page.finetune.train_button.click()
+        qtbot.waitUntil(lambda: not page.finetune.is_running())
+        assert page.banner.kind() == "error" and text in page.banner.text()
+        assert page.finetune.train_button.isEnabled()
+
+    fails_with("There are no labels")
+    page.classes.add_requested.emit("rows")
+    page.label_paths([p for p, c in truth.items() if c == "rows"][:2], "rows")
+    fails_with("only one class")
+    page.classes.add_requested.emit("disc")
+    fails_with("'disc' has no label")
+    assert "label" not in window.done_steps
+
+
+def test_a_damaged_project_file_is_explained_and_its_backup_restored(qtbot, window, patterns, runs_dir):
+    images, _run, truth = patterns
+    labels = dict(list(truth.items())[:3])
+    with Project.open(images) as project:
+        for name in sorted(set(labels.values())):
+            project.add_class(name)
+        project.assign(labels)
+    Project.open(images).close()                            # an open of a good file keeps a backup
+    project_db_path(images).write_bytes(b"this is not a database" * 100)
+    page = open_labeling(qtbot, window, images, runs_dir, suggest=False)
+    assert page.project is None and page.banner.kind() == "error"
+    assert "cannot be read" in page.banner.text() and "Nothing was deleted" in page.banner.text()
+    restore = page.banner.action_buttons()[0]
+    assert restore.text() == "Restore the Last Backup"
+    restore.click()
+    assert page.project is not None and page.banner.kind() == "success"
+    assert {path: info.name for path, info in page.model.labels.items()} == labels

@@ -1,0 +1,60 @@
+"""Trained runs to export, shared by the export and predict tests (built once per session).
+
+* ``finetuned``: a linear probe on the grayscale pattern images of :mod:`fewlabel_data`;
+* ``rgb_run``: a 2-step RGB pretraining run on 32 px shapes at 16 px;
+* ``exported``: a cached ``export_model`` call per set of options.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine import PretrainConfig, pretrain
+from engine.export import ExportResult, export_model
+from engine.finetune import run_finetune
+from engine.finetune_config import FinetuneConfig
+from tests.conftest import write_shape_images
+from tests.engine.fewlabel_data import pick, pretrained  # noqa: F401 - the fixture
+
+__all__ = ["finetuned", "rgb_run", "exported", "pretrained"]
+
+
+@pytest.fixture(scope="session")
+def finetuned(pretrained, tmp_path_factory) -> tuple[Path, Path, dict[str, str]]:   # noqa: F811
+    """(fine-tune run folder, image root, every image's true class)."""
+    run_dir, root, truth = pretrained
+    cfg = FinetuneConfig(pretrain_run=str(run_dir), out_dir=str(tmp_path_factory.mktemp("ft")), mode="linear",
+                         device="cpu", cache_dir=str(run_dir.parent.parent / "cache"))
+    return Path(run_finetune(cfg, pick(truth, 3)).run_dir), root, truth
+
+
+@pytest.fixture(scope="session")
+def rgb_run(tmp_path_factory) -> tuple[Path, Path]:
+    """(pretraining run folder, image root) of RGB images."""
+    base = tmp_path_factory.mktemp("rgb")
+    root = base / "images"
+    write_shape_images(root / "a", 8, seed=1)
+    write_shape_images(root / "b", 8, size=40, seed=2)
+    cfg = PretrainConfig(data_dir=str(root), out_dir=str(base / "runs"), cache_dir=str(base / "cache"),
+                         backbone="smallcnn", method="simclr", image_size=16, batch_size=8, epochs=1,
+                         device="cpu", seed=0)
+    return Path(pretrain(cfg).run_dir), root
+
+
+@pytest.fixture(scope="session")
+def exported(finetuned, rgb_run, tmp_path_factory):
+    """``exported(kind="classifier", raw_input=False, fp16=False) -> ExportResult``, cached:
+    classifiers come from ``finetuned``, embeddings from ``rgb_run``."""
+    folder = tmp_path_factory.mktemp("onnx")
+    cache: dict[tuple, ExportResult] = {}
+
+    def export(kind: str = "classifier", raw_input: bool = False, fp16: bool = False) -> ExportResult:
+        key = (kind, raw_input, fp16)
+        if key not in cache:
+            source = finetuned[0] if kind == "classifier" else rgb_run[0]
+            name = f"{kind}{'-raw' if raw_input else ''}{'-fp16' if fp16 else ''}.onnx"
+            cache[key] = export_model(source, folder / name[:-5] / name, kind=kind, raw_input=raw_input, fp16=fp16)
+        return cache[key]
+
+    return export

@@ -1,0 +1,65 @@
+"""The suggest and finetune commands: the happy path, and one clear line with exit code 2 for bad input."""
+from pathlib import Path
+
+import pytest
+
+from engine import cli
+from engine.model_io import load_classifier
+from tests.engine.fewlabel_data import pick, pretrained  # noqa: F401 - the fixture
+from tests.engine.test_cli import exit_code
+
+
+def write_csv(path: Path, labels: dict) -> Path:
+    path.write_text("path,label\n" + "".join(f"{p},{c}\n" for p, c in labels.items()))
+    return path
+
+
+def test_suggest_prints_paths_with_reasons_and_skips_labeled_ones(pretrained, tmp_path, capsys):
+    run_dir, _, truth = pretrained
+    labels = write_csv(tmp_path / "labels.csv", pick(truth, 1))
+    assert cli.main(["suggest", str(run_dir), "--n", "5", "--labels", str(labels), "--device", "cpu"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("#")]
+    assert len(lines) == 5
+    paths = [line.split("\t")[0] for line in lines]
+    assert set(paths) <= set(truth) and not set(paths) & set(pick(truth, 1))
+    assert all(line.split("\t")[1] for line in lines)
+
+
+def test_finetune_writes_a_run_folder_and_prints_the_validation(pretrained, tmp_path, capsys):
+    run_dir, _, truth = pretrained
+    labels = write_csv(tmp_path / "labels.csv", pick(truth, 3))
+    code = cli.main(["finetune", str(run_dir), "--labels", str(labels), "--mode", "linear", "--device", "cpu",
+                     "--out", str(tmp_path / "ft")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "validation (leave-one-out on 9 of 9 labels): accuracy" in out and "per class:" in out
+    folder = Path(out.split("run folder: ")[1].split()[0])
+    assert load_classifier(folder)[1]["labels_used"] == 9
+
+    assert cli.main(["suggest", str(folder), "--n", "4", "--device", "cpu"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("#")]
+    assert any("the model is unsure" in line for line in lines)
+    assert not {line.split("\t")[0] for line in lines} & set(pick(truth, 3))
+
+
+@pytest.mark.parametrize("args, words", [
+    (["finetune", "{run}", "--labels", "{one_class}"], "only one class"),
+    (["finetune", "{run}", "--labels", "{empty}"], "there are no labels"),
+    (["finetune", "{run}", "--labels", "{broken}"], "line(s) 2 are not 'path,label' rows"),
+    (["finetune", "{run}", "--labels", "{missing}"], "cannot read labels"),
+    (["finetune", "{tmp}", "--labels", "{two_classes}"], "no finished pretraining"),
+    (["finetune", "{run}", "--labels", "{one_class}", "--mode", "magic"], "invalid choice: 'magic'"),
+    (["finetune", "{run}"], "the following arguments are required: --labels"),
+    (["suggest", "{tmp}"], "no finished pretraining"),
+    (["suggest", "{run}", "--n", "0"], "--n must be at least 1"),
+])
+def test_bad_input_prints_one_line_and_exits_2(pretrained, tmp_path, capsys, args, words):
+    run_dir, _, _ = pretrained
+    names = {"run": run_dir, "tmp": tmp_path, "missing": tmp_path / "missing.csv",
+             "one_class": write_csv(tmp_path / "one.csv", {"r/rows_00.png": "rows", "r/rows_01.png": "rows"}),
+             "two_classes": write_csv(tmp_path / "two.csv", {"r/rows_00.png": "rows", "d/disc_00.png": "disc"}),
+             "empty": write_csv(tmp_path / "empty.csv", {}),
+             "broken": write_csv(tmp_path / "broken.csv", {"r/rows_00.png": "rows,extra"})}
+    assert exit_code([arg.format(**names) for arg in args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and "Traceback" not in err and len(err.splitlines()) == 1

@@ -1,0 +1,275 @@
+"""ONNX export: onnxruntime agrees with torch, the metadata round-trips, bad input fails cleanly."""
+import errno
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import TensorProto, helper
+
+from engine import CancelToken, Cancelled, export as export_module
+from engine.augment import normalize_only
+from engine.cache import build_store
+from engine.export import ExportError, export_model
+from engine.export_graph import RawInput, WithProbabilities
+from engine.export_verify import compare
+from engine.model_io import load_backbone, load_classifier
+from engine.onnx_meta import decode
+from engine.project import Project
+from engine.runs import open_run_folder
+from engine.scan import scan_folder
+from tests.engine.export_data import exported, finetuned, pretrained, rgb_run  # noqa: F401 - fixtures
+
+
+def session_of(path) -> ort.InferenceSession:
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def training_images(pretrain_run: Path, channels: int) -> torch.Tensor:
+    """uint8 (N, C, S, S): the run's images as training decoded them (from its cache)."""
+    cfg = open_run_folder(pretrain_run).config()
+    store, _ = build_store(scan_folder(cfg.data_dir, verify=False), cfg.image_size, channels, cache_dir=cfg.cache_dir)
+    return store.images
+
+
+def model_input(images: torch.Tensor, raw_input: bool, meta: dict) -> np.ndarray:
+    """uint8 (B, C, S, S) -> raw uint8 (B, S, S, C), or normalised float (B, C, S, S)."""
+    if raw_input:
+        return images.permute(0, 2, 3, 1).numpy()
+    return normalize_only(images, meta["image_size"], meta["mean"], meta["std"]).numpy()
+
+
+@pytest.mark.parametrize("raw_input", [False, True])
+def test_classifier_probabilities_match_torch_at_batch_1_and_3(exported, finetuned, raw_input):
+    result = exported(raw_input=raw_input)
+    classifier, meta = load_classifier(finetuned[0])
+    images = training_images(Path(meta["pretrain_run"]), meta["in_channels"])
+    session = session_of(result.path)
+    for batch in (images[:1], images[5:8]):
+        with torch.no_grad():
+            expected = classifier(torch.from_numpy(model_input(batch, False, meta))).softmax(1)
+        x = model_input(batch, raw_input, meta)
+        probabilities, logits = session.run(["probabilities", "logits"], {session.get_inputs()[0].name: x})
+        assert probabilities.shape == (len(batch), 3) and logits.shape == (len(batch), 3)
+        np.testing.assert_allclose(probabilities, expected.numpy(), atol=1e-4, rtol=0)
+    assert result.max_abs_diff <= 1e-4 and result.top1_agreement == 1.0
+    assert result.batch_sizes == ((1, 8, 1) if raw_input else (1, 8))
+
+
+def test_raw_input_crops_and_resizes_images_of_any_size_like_torch(exported, finetuned):
+    classifier, meta = load_classifier(finetuned[0])
+    reference = RawInput(WithProbabilities(classifier), meta["image_size"], meta["mean"], meta["std"]).eval()
+    session = session_of(exported(raw_input=True).path)
+    rng = np.random.default_rng(0)
+    for shape in ((1, 40, 23, 1), (3, 17, 50, 1), (3, 9, 9, 1)):
+        images = rng.integers(0, 256, size=shape, dtype=np.uint8)
+        with torch.no_grad():
+            expected = reference(torch.from_numpy(images))[0].numpy()
+        np.testing.assert_allclose(session.run(["probabilities"], {"image": images})[0], expected, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("raw_input", [False, True])
+def test_embedding_matches_the_backbone_at_batch_1_and_3(exported, rgb_run, raw_input):
+    result = exported("embedding", raw_input=raw_input)
+    backbone, meta = load_backbone(rgb_run[0])
+    images = training_images(rgb_run[0], 3)
+    session = session_of(result.path)
+    for batch in (images[:1], images[2:5]):
+        with torch.no_grad():
+            expected = backbone(torch.from_numpy(model_input(batch, False, meta))).numpy()
+        x = model_input(batch, raw_input, meta)
+        (embedding,) = session.run(["embedding"], {session.get_inputs()[0].name: x})
+        assert embedding.shape == (len(batch), meta["feature_dim"])
+        np.testing.assert_allclose(embedding, expected, atol=1e-4 * max(1.0, np.abs(expected).max()), rtol=0)
+    assert result.top1_agreement is None and result.per_class_accuracy is None
+
+
+def test_metadata_round_trips_through_onnxruntime_and_the_model_checks(exported, finetuned):
+    result = exported(raw_input=True)
+    _, meta = load_classifier(finetuned[0])
+    onnx.checker.check_model(result.path, full_check=True)
+    model_meta = session_of(result.path).get_modelmeta()
+    values = decode(model_meta.custom_metadata_map)
+    assert values == result.metadata
+    assert model_meta.producer_name == "pretext-studio"
+    assert values["classes"] == meta["classes"] and values["kind"] == "classifier"
+    assert (values["input_name"], values["input_dtype"], values["input_layout"]) == ("image", "uint8", "NHWC")
+    assert values["input_size"] == [16, 16] and values["channel_order"] == "L"
+    assert values["mean"] == pytest.approx(meta["mean"]) and values["std"] == pytest.approx(meta["std"])
+    assert values["torch_version"] == torch.__version__ and values["app_version"]
+    assert values["training"] == {
+        "method": "simclr", "backbone": "smallcnn", "mode": "linear", "labels_used": 9,
+        "validation_accuracy": meta["validation"]["accuracy"], "validation_scheme": meta["validation"]["scheme"]}
+    session = session_of(result.path)
+    assert [i.shape for i in session.get_inputs()] == [["batch", "height", "width", 1]]
+    assert [o.name for o in session.get_outputs()] == ["probabilities", "logits"]
+
+
+def test_per_class_accuracy_is_measured_on_the_labeled_images(exported, finetuned):
+    accuracy = exported().per_class_accuracy
+    assert set(accuracy) == {"columns", "disc", "rows"} and all(0.0 <= a <= 1.0 for a in accuracy.values())
+    assert sum(accuracy.values()) / 3 > 0.6                 # the probe fits its own 9 labels
+
+
+def test_fp16_halves_the_file_and_stays_close(exported):
+    full, half = exported(), exported(fp16=True)
+    assert half.precision == "fp16" and half.metadata["precision"] == "fp16"
+    assert half.size_bytes < 0.6 * full.size_bytes
+    assert 0 < half.max_abs_diff <= 1e-2 and half.top1_agreement >= 0.85
+    assert session_of(half.path).get_inputs()[0].type == "tensor(float)"
+
+
+@pytest.mark.parametrize("raw_input", [False, True])
+def test_readme_example_runs_with_onnxruntime_and_pillow_alone(exported, finetuned, raw_input):
+    result = exported(raw_input=raw_input)
+    readme = Path(result.readme_path).read_text()
+    assert readme.startswith(f"Pretext Studio model: {Path(result.path).name}")
+    assert f"  {result.metadata['input_name']}  (N, " in readme and "probabilities  (N, K)" in readme
+    assert all(name in readme for name in ("columns", "disc", "rows"))
+    example = "\n".join(line[4:] for line in readme.split("Example")[1].splitlines()[2:] if line.startswith("    "))
+    image = sorted(finetuned[1].rglob("*.png"))[0]
+    script = example.replace("photo.jpg", str(image)).replace(Path(result.path).name, result.path)
+    script += "\nimport sys\nassert 'torch' not in sys.modules\n"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    predicted, confidence = done.stdout.split()
+    assert predicted in ("columns", "disc", "rows") and 0 < float(confidence) <= 1
+
+
+def test_a_project_folder_exports_its_newest_fine_tune(finetuned, tmp_path):
+    run_dir, root, _ = finetuned
+    with Project.open(root) as project:
+        project.add_run("finetune", run_dir)
+    result = export_model(root, tmp_path / "model.onnx")
+    assert result.kind == "classifier" and Path(result.path).is_file()
+
+
+def test_existing_file_is_kept_unless_overwrite(finetuned, tmp_path):
+    out = tmp_path / "model.onnx"
+    out.write_bytes(b"the user's file")
+    with pytest.raises(ExportError, match="exists already"):
+        export_model(finetuned[0], out)
+    assert out.read_bytes() == b"the user's file"
+    export_model(finetuned[0], out, overwrite=True)
+    assert session_of(out).get_outputs()[0].name == "probabilities"
+
+
+def test_unwritable_destinations_fail_before_any_work(finetuned, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ExportError, match="is a file, not a folder"):
+        export_model(finetuned[0], blocker / "sub" / "model.onnx")
+    (tmp_path / "x.onnx").mkdir()
+    with pytest.raises(ExportError, match="is a folder"):
+        export_model(finetuned[0], tmp_path / "x.onnx")
+    with pytest.raises(ExportError, match="must end in .onnx"):
+        export_model(finetuned[0], tmp_path / "model.pt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "x.onnx"]
+
+
+@pytest.mark.parametrize("full_on", ["model.onnx", "README.txt"])
+def test_a_full_disk_leaves_the_previous_model_and_readme_intact(finetuned, tmp_path, monkeypatch, full_on):
+    out = tmp_path / "model.onnx"
+    first = export_model(finetuned[0], out)
+    before = out.read_bytes(), Path(first.readme_path).read_bytes()
+    real_fsync = os.fsync
+
+    def no_space_for_one_file(fd):   # the temp file of ``full_on`` is ".<name>.<pid>.partial"
+        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith(f".{full_on}."):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", no_space_for_one_file)
+    with pytest.raises(ExportError, match="No space left on device; the existing file is unchanged"):
+        export_model(finetuned[0], out, raw_input=True, overwrite=True)
+    assert (out.read_bytes(), Path(first.readme_path).read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.txt", "model.onnx"]
+
+
+def test_a_failed_verification_writes_nothing(finetuned, tmp_path, monkeypatch):
+    monkeypatch.setattr(export_module, "FP32_TOLERANCE", -1.0)
+    with pytest.raises(ExportError, match="verification failed.*nothing was written"):
+        export_model(finetuned[0], tmp_path / "model.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cancel_stops_the_export_and_writes_nothing(finetuned, tmp_path):
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        export_model(finetuned[0], tmp_path / "model.onnx", cancel=token)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_exporting_before_training_says_what_to_do(pretrained, tmp_path):
+    run_dir = pretrained[0]
+    with pytest.raises(ExportError, match="fine-tune it on a few labels first, or export the embedding"):
+        export_model(run_dir, tmp_path / "model.onnx")
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "config.json").write_text((run_dir / "config.json").read_text())
+    with pytest.raises(ExportError, match="run pretraining first"):
+        export_model(unfinished, tmp_path / "model.onnx", kind="embedding")
+    with pytest.raises(ExportError, match="train a model first"):
+        export_model(tmp_path, tmp_path / "model.onnx")
+    with pytest.raises(ExportError, match="not found"):
+        export_model(tmp_path / "missing", tmp_path / "model.onnx")
+    assert not (tmp_path / "model.onnx").exists()
+
+
+def test_moved_training_images_need_a_folder_to_verify_on(rgb_run, tmp_path):
+    run_dir, root = rgb_run
+    copy = tmp_path / "run"
+    copy.mkdir()
+    (copy / "backbone.pt").write_bytes((run_dir / "backbone.pt").read_bytes())
+    saved = torch.load(copy / "backbone.pt", weights_only=True)
+    saved["config"]["data_dir"] = str(tmp_path / "gone")
+    torch.save(saved, copy / "backbone.pt")
+    with pytest.raises(ExportError, match="not at .* any more.*--verify-images"):
+        export_model(copy, tmp_path / "model.onnx", kind="embedding")
+    result = export_model(copy, tmp_path / "model.onnx", kind="embedding", verify_images=root)
+    assert result.max_abs_diff <= result.tolerance
+
+
+def test_each_model_in_a_folder_keeps_its_own_readme(finetuned, tmp_path):
+    first = export_model(finetuned[0], tmp_path / "a.onnx")
+    second = export_model(finetuned[0], tmp_path / "b.onnx", raw_input=True)
+    again = export_model(finetuned[0], tmp_path / "a.onnx", overwrite=True)
+    assert [Path(r.readme_path).name for r in (first, second, again)] == ["README.txt", "b.README.txt", "README.txt"]
+    assert "(N, H, W, 1) uint8" in Path(second.readme_path).read_text()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "README.txt").write_text("my own notes")
+    assert Path(export_model(finetuned[0], mine / "c.onnx").readme_path).name == "c.README.txt"
+    assert (mine / "README.txt").read_text() == "my own notes"
+
+
+def test_the_comparison_catches_differences_and_nans():
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "identity",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2])])
+    session = ort.InferenceSession(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+                                   .SerializeToString(), providers=["CPUExecutionProvider"])
+    batches = [np.array([[0.25, 0.75]], np.float32), np.array([[0.5, 0.5], [0.0, 1.0]], np.float32)]
+    same = compare(Offset(0.0), session, batches, classifier=True, tolerance=1e-4)
+    assert same.max_abs_diff == 0.0 and same.batch_sizes == (1, 2) and same.images == 3
+    assert same.top1_agreement == 1.0
+    shifted = compare(Offset(1e-3), session, batches, classifier=True, tolerance=1e-4)
+    assert shifted.max_abs_diff == pytest.approx(1e-3, rel=1e-3) and shifted.max_abs_diff > shifted.limit
+    assert np.isnan(compare(Offset(float("nan")), session, batches, classifier=True, tolerance=1e-4).max_abs_diff)
+
+
+class Offset(torch.nn.Module):
+    """x -> x + value: a stand-in for a torch model that disagrees with the ONNX one."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = value
+
+    def forward(self, x):
+        return x + self.value

@@ -1,0 +1,123 @@
+"""Few-label fine-tuning end to end on tiny pattern images: each mode, validation, bad input, cancel."""
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.events import CancelToken, Finished, Progress, Started, Warning
+from engine.finetune import check_labels, read_predictions, run_finetune
+from engine.finetune_config import FinetuneConfig, resolve_mode
+from engine.model_io import load_classifier
+from engine.validation import choose_folds
+from tests.engine.fewlabel_data import CLASSES, pick, pretrained  # noqa: F401 - the fixture
+
+
+def config(run_dir: Path, tmp_path: Path, **changes) -> FinetuneConfig:
+    return FinetuneConfig(pretrain_run=str(run_dir), out_dir=str(tmp_path / "ft"), device="cpu",
+                          cache_dir=str(run_dir.parent.parent / "cache"), **changes)
+
+
+def accuracy(run_dir: str, truth: dict, labeled: dict) -> float:
+    rows = [p for p in read_predictions(run_dir) if p.path not in labeled]
+    return sum(p.prediction == truth[p.path] for p in rows) / len(rows)
+
+
+@pytest.mark.parametrize("mode, per_class, extra", [
+    ("linear", 2, {}), ("semi", 2, {}), ("full", 5, {"steps": 6}),
+])
+def test_each_mode_beats_chance_and_writes_a_complete_run_folder(pretrained, tmp_path, mode, per_class, extra):
+    run_dir, _, truth = pretrained
+    labels = pick(truth, per_class)
+    events = []
+    result = run_finetune(config(run_dir, tmp_path, mode=mode, **extra), labels, on_event=events.append)
+    assert (result.status, result.mode, result.classes) == ("completed", mode, tuple(sorted(CLASSES)))
+    folder = Path(result.run_dir)
+    assert {p.name for p in folder.iterdir()} == {
+        "config.json", "labels.csv", "metrics.jsonl", "classifier.pt", "predictions.csv"}
+    assert accuracy(result.run_dir, truth, labels) > 0.6          # chance is 1/3
+    progress = [e for e in events if isinstance(e, Progress) and e.stage == "finetune"]
+    assert progress and {"loss", "accuracy"} <= set(progress[-1].metrics)
+    assert [type(e) for e in events if isinstance(e, (Started, Finished)) and e.stage == "finetune"] == [Started, Finished]
+    classifier, meta = load_classifier(folder)
+    assert meta["mode"] == mode and meta["labels_used"] == 3 * per_class and meta["classes"] == sorted(CLASSES)
+    assert meta["validation"]["scheme"] == ("leave-one-out" if mode == "linear" else f"{min(5, per_class)}-fold")
+    assert len(meta["validation"]["confusion"]) == 3 and set(meta["validation"]["per_class"]) == set(CLASSES)
+    with torch.no_grad():
+        logits = classifier(torch.zeros(2, meta["in_channels"], meta["image_size"], meta["image_size"]))
+    assert logits.shape == (2, 3)
+
+
+def test_predictions_cover_every_image_and_mark_the_labeled_ones(pretrained, tmp_path):
+    run_dir, _, truth = pretrained
+    labels = pick(truth, 2)
+    result = run_finetune(config(run_dir, tmp_path, mode="linear"), labels)
+    predictions = read_predictions(result.run_dir)
+    assert sorted(p.path for p in predictions) == sorted(truth)
+    assert {p.path: p.label for p in predictions if p.label} == labels
+    assert all(1.0 >= p.confidence >= p.runner_up_confidence >= 0.0 for p in predictions)
+
+
+def test_leave_one_out_skips_classes_with_a_single_label():
+    y = torch.tensor([0, 0, 1, 2, 2, 2])
+    scheme, folds = choose_folds(y, 3, folds=5, seed=0)
+    assert scheme == "leave-one-out" and sorted(int(f) for f in torch.cat(folds)) == [0, 1, 3, 4, 5]
+    scheme, folds = choose_folds(torch.arange(4).repeat(6), 4, folds=3, seed=0)
+    assert scheme == "3-fold" and sorted(torch.cat(folds).tolist()) == list(range(24))
+    assert all(set(torch.arange(4).repeat(6)[f].tolist()) == {0, 1, 2, 3} for f in folds)
+
+
+def test_missing_files_are_warned_about_and_left_out(pretrained, tmp_path):
+    run_dir, _, truth = pretrained
+    labels = {**pick(truth, 2), "r/gone.png": "rows"}
+    events = []
+    result = run_finetune(config(run_dir, tmp_path, mode="linear"), labels, on_event=events.append)
+    assert result.labels_used == 6
+    assert any("r/gone.png" in e.message for e in events if isinstance(e, Warning))
+
+
+def test_cancel_returns_cleanly_and_writes_no_run_folder(pretrained, tmp_path):
+    run_dir, _, truth = pretrained
+    token = CancelToken()
+
+    def cancel_on_first_step(event):
+        if isinstance(event, Progress) and event.stage == "finetune":
+            token.cancel()
+
+    result = run_finetune(config(run_dir, tmp_path, mode="full", steps=20), pick(truth, 2),
+                          on_event=cancel_on_first_step, cancel=token)
+    assert result.status == "cancelled" and not any((tmp_path / "ft").iterdir())
+
+
+@pytest.mark.parametrize("labels, classes, words", [
+    ({}, (), "there are no labels"),
+    ({"r/rows_00.png": "rows", "r/rows_01.png": "rows"}, (), "only one class"),
+    ({"r/rows_00.png": "rows", "c/columns_00.png": "columns"}, ("rows", "columns", "disc"), "'disc' has no label"),
+    ({"r/rows_00.png": "rows", "c/columns_00.png": "coat"}, ("rows", "columns"), "not in the class list: coat"),
+])
+def test_bad_labels_raise_a_clear_error(labels, classes, words):
+    with pytest.raises(ValueError, match=words):
+        check_labels(labels, classes)
+
+
+def test_bad_input_to_the_run_raises_before_any_work(pretrained, tmp_path):
+    run_dir, _, truth = pretrained
+    with pytest.raises(ValueError, match="no finished pretraining"):
+        run_finetune(config(tmp_path, tmp_path), pick(truth, 1))
+    with pytest.raises(ValueError, match="unknown fine-tuning mode"):
+        run_finetune(config(run_dir, tmp_path, mode="magic"), pick(truth, 1))
+    with pytest.raises(ValueError, match="after leaving out the labels of missing files, class 'disc'"):
+        run_finetune(config(run_dir, tmp_path),
+                     {"r/rows_00.png": "rows", "c/columns_00.png": "columns", "d/gone.png": "disc"})
+
+
+def test_auto_mode_follows_the_label_count():
+    assert resolve_mode("auto", 1, 10, 5000)[0] == "semi"
+    assert resolve_mode("auto", 1, 10, 20)[0] == "linear"
+    assert resolve_mode("auto", 60, 600, 5000)[0] == "full"
+    assert resolve_mode("linear", 60, 600, 5000) == ("linear", "linear: chosen")
+
+
+def test_config_round_trips_through_json(tmp_path):
+    cfg = FinetuneConfig(pretrain_run="/runs/x", classes=("a", "b"), minutes=1.5)
+    cfg.save(tmp_path / "c.json")
+    assert FinetuneConfig.load(tmp_path / "c.json") == cfg

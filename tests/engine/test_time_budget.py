@@ -1,0 +1,31 @@
+"""A time budget sizes the schedule from the speed after warm-up, so the cosine reaches its floor."""
+import time
+from types import SimpleNamespace
+
+from engine import Preview, Progress, pretrain
+from engine import train as train_module
+from tests.engine.test_train import tiny_config
+
+
+def test_slow_first_steps_do_not_cut_the_schedule_short(image_folder, tmp_path, monkeypatch):
+    clock = {"now": 0.0}
+    monkeypatch.setattr(train_module, "time", SimpleNamespace(monotonic=lambda: clock["now"],
+                                                              perf_counter=time.perf_counter))
+    events = []
+
+    def step_cost(step: int) -> float:     # steps 1-5 take 3 s each (warm-up), every later step 1 s
+        return 3.0 if step <= 5 else 1.0
+
+    def advance(event):
+        """The clock moves by the next step's cost; the first preview comes just before step 1."""
+        if isinstance(event, Progress) and event.stage == "pretrain":
+            clock["now"] += step_cost(event.step + 1)
+        elif isinstance(event, Preview) and not any(isinstance(e, Preview) for e in events):
+            clock["now"] += step_cost(1)
+        events.append(event)
+
+    result = pretrain(tiny_config(image_folder, tmp_path, minutes=0.5, epochs=1), on_event=advance)
+    # 15 s of warm-up, then 15 steps in the 15 s left; a plan from the warm-up speed alone stops at 10
+    assert result.status == "completed" and result.step == 20
+    lrs = [e.metrics["lr"] for e in events if isinstance(e, Progress) and e.stage == "pretrain"]
+    assert lrs[-1] < 0.05 * max(lrs)
