@@ -27,6 +27,8 @@ from typing import Iterable, Iterator, Mapping, Optional, Union
 
 import platformdirs
 
+from resources import RESOURCES_DIR
+
 from engine import project_db
 from engine.project_db import ProjectError, backup, backup_path, connect
 
@@ -71,10 +73,13 @@ def default_projects_dir() -> Path:
 
 def project_db_path(root: Union[str, Path]) -> Path:
     """Where the project of ``root`` lives: an existing DB first, else ``<root>/.pretext``
-    when writable, else the user data dir under a hash of the root's absolute path."""
+    when writable, else the user data dir under a hash of the root's absolute path.
+    Folders shipped with the app (the bundled sample) always use the user data dir."""
     root = Path(root).resolve()
     inside = root / PROJECT_DIR / DB_NAME
     outside = default_projects_dir() / hashlib.sha256(str(root).encode()).hexdigest()[:16] / DB_NAME
+    if root.is_relative_to(RESOURCES_DIR):
+        return outside
     for candidate in (inside, outside):
         if candidate.is_file():
             return candidate

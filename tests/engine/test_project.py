@@ -9,6 +9,7 @@ from engine import project as project_module
 from engine.project import Project, ProjectError, project_db_path, restore_backup
 from engine.project_io import export_csv, export_imagefolder, import_csv, read_labels_csv
 from engine.scan import scan_folder
+from resources import SAMPLE_DIR
 
 
 def labeled_project(root: Path) -> Project:
@@ -171,3 +172,9 @@ def test_bad_names_and_paths_are_refused(image_folder, tmp_path):
         assert project.delete_class("square") == 2 and project.label_counts() == {"disc": 1}
     with pytest.raises(ProjectError, match="image folder not found"):
         Project.open(tmp_path / "missing")
+
+
+def test_the_bundled_sample_keeps_its_project_in_the_user_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    path = project_db_path(SAMPLE_DIR)
+    assert path.is_relative_to(tmp_path / "data") and not (SAMPLE_DIR / ".pretext").exists()
