@@ -14,6 +14,13 @@ each round, the way a person would use the app). Side by side, with the same lab
     python bench/label_efficiency.py [--minutes 8] [--ks 1 5 10] [--mode auto] [--seed 0]
 
 The budget covers pretraining plus one fine-tune; the script prints both times.
+
+What moved the K = 10 accuracy (random picks, 8 min on a loaded 2-core CPU):
+- the stride-2 stem (``--stem standard``): about 4× the epochs of the stride-1 stem in the
+  same time; the all-label linear probe of the features went from 75 % to 85 %;
+- a time budget that keeps the cosine schedule's progress equal to the time spent (it used
+  to be planned once from the slow first steps and stopped with the lr still high);
+- label propagation (``semi``) over the frozen linear probe: +1 to +4 points at K = 5-10.
 """
 from __future__ import annotations
 
@@ -91,7 +98,7 @@ def write_untrained_run(folder: Path, pretrained_run: Path) -> Path:
 def test_accuracy(run_dir: str, images: np.ndarray, labels: np.ndarray) -> float:
     """Accuracy of a fine-tune run's classifier on uint8 (N, 28, 28) test images."""
     classifier, meta = load_classifier(run_dir)
-    store = ImageStore(torch.from_numpy(images).unsqueeze(1), [""] * len(images), images.shape[-1], 1, False)
+    store = ImageStore(torch.from_numpy(images.copy()).unsqueeze(1), [""] * len(images), images.shape[-1], 1, False)
     logits = compute_features(classifier, store, meta["mean"], meta["std"], torch.device("cpu"))
     predicted = np.array([CLASSES.index(meta["classes"][i]) for i in logits.argmax(1).tolist()])
     return float((predicted == labels).mean())
@@ -100,12 +107,12 @@ def test_accuracy(run_dir: str, images: np.ndarray, labels: np.ndarray) -> float
 def pixel_baseline(pool: np.ndarray, paths: list[str], labels: dict[str, str], test: np.ndarray,
                    test_labels: np.ndarray) -> float:
     """Logistic regression on standardised raw pixels with the same labels."""
-    x = torch.from_numpy(pool.reshape(len(pool), -1)).float() / 255
+    x = torch.from_numpy(pool.reshape(len(pool), -1).copy()).float() / 255
     mean, std = x.mean(0), x.std(0).clamp_min(1e-3)
     rows = [paths.index(p) for p in labels]
     y = torch.tensor([CLASSES.index(c) for c in labels.values()])
     head = fit_linear((x[rows] - mean) / std, y, len(CLASSES))
-    t = (torch.from_numpy(test.reshape(len(test), -1)).float() / 255 - mean) / std
+    t = (torch.from_numpy(test.reshape(len(test), -1).copy()).float() / 255 - mean) / std
     return float((head(t).argmax(1).numpy() == test_labels).mean())
 
 
@@ -138,6 +145,8 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=5000)
     parser.add_argument("--test", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stem", default="standard", choices=("auto", "small", "standard"),
+                        help="backbone stem; the stride-2 stem trains ~4x more epochs in the budget")
     parser.add_argument("--no-suggested", action="store_true", help="skip the picks by suggestion")
     parser.add_argument("--source", type=Path, default=SOURCE)
     parser.add_argument("--work", type=Path, help="working folder (default: a temporary one)")
@@ -159,7 +168,7 @@ def run(args) -> None:
     started = time.monotonic()
     cfg = PretrainConfig(data_dir=str(args.work / "images"), out_dir=str(args.work / "runs"),
                          cache_dir=str(args.work / "cache"), minutes=max(0.1, args.minutes - FINETUNE_RESERVE_S / 60),
-                         device="cpu", seed=args.seed)
+                         device="cpu", seed=args.seed, stem=args.stem)
     result = pretrain(cfg)
     pretrain_s = time.monotonic() - started
     ours = Path(result.run_dir)

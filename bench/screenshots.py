@@ -1,13 +1,17 @@
-"""Screenshots of the app on the bundled sample: the Data page, then the Pretrain page mid-run.
+"""Screenshots of the app on the bundled sample: every step of the workflow.
 
-    DISPLAY=:99 python bench/screenshots.py shots/ [--theme dark] [--steps 60]
+    DISPLAY=:99 python bench/screenshots.py shots/ [--theme dark] [--steps 60] [--epochs 12]
 
 Runs under the current display (Xvfb works), with throw-away settings, cache and runs
-folders so the user's own are untouched. Writes data.png and pretrain.png.
+folders so the user's own are untouched. Writes data.png, pretrain.png (mid-run), then,
+once the run has finished: label-empty.png (suggestions, no classes yet), label.png (a few
+labels from resources/sample-labels.csv), label-trained.png (after a fine-tune) and
+export.png (after an export and a "Try it" prediction).
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import sys
 import tempfile
@@ -15,11 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from PySide6.QtCore import QSettings, QTimer  # noqa: E402
+from PySide6.QtCore import QItemSelectionModel, QSettings, QTimer  # noqa: E402
 
 from desktop.app import create_app  # noqa: E402
 from desktop.main_window import MainWindow  # noqa: E402
 from desktop.theme import apply_theme  # noqa: E402
+from resources import RESOURCES_DIR, SAMPLE_DIR  # noqa: E402
 
 SIZE = (1440, 900)
 
@@ -27,10 +32,14 @@ SIZE = (1440, 900)
 class Shooter:
     """Drives the window through the two states and saves a PNG of each."""
 
-    def __init__(self, window: MainWindow, out: Path, steps: int) -> None:
-        self.window, self.out, self.steps = window, out, steps
+    def __init__(self, window: MainWindow, out: Path, steps: int, epochs: int, scratch: Path,
+                 per_class: int = 3) -> None:
+        self.window, self.out, self.steps, self.epochs = window, out, steps, epochs
+        self.scratch, self.per_class = scratch, per_class
         self.shot_taken = False
+        self.done = False
         window.data_page.project_opened.connect(lambda *_: self._when(self._thumbnails_ready, self.shoot_data))
+        window.pretrain_page.completed.connect(lambda _result: QTimer.singleShot(300, self.open_label))
 
     def _when(self, ready, then, tries: int = 100) -> None:
         """Poll ``ready`` every 100 ms (at most ``tries`` times), then call ``then``."""
@@ -43,6 +52,10 @@ class Shooter:
         model = self.window.data_page.model
         return model.loaded_count() >= min(model.rowCount(), 40)
 
+    def _suggestions_ready(self) -> bool:
+        page = self.window.label_page
+        return page.suggestions.job is None and page.suggestions.list.count() > 0 and self._thumbnails_ready()
+
     def save(self, name: str) -> None:
         path = self.out / name
         self.window.grab().save(str(path))
@@ -52,6 +65,7 @@ class Shooter:
         self.save("data.png")
         self.window.go_to("pretrain")
         page = self.window.pretrain_page
+        page.form.epochs.setValue(self.epochs)
         page.start()
         page.job.progress.connect(self._on_progress)
 
@@ -65,7 +79,55 @@ class Shooter:
 
     def _shoot_pretrain(self) -> None:
         self.save("pretrain.png")
-        self.window.confirm_stop_training = lambda: True
+
+    # --- after pretraining: Label & Fine-tune, then Export ----------------------------------
+    def open_label(self) -> None:
+        self.window.go_to("label")
+        self._when(self._suggestions_ready, self.shoot_label_empty, tries=600)
+
+    def shoot_label_empty(self) -> None:
+        self.save("label-empty.png")
+        page = self.window.label_page
+        with open(RESOURCES_DIR / "sample-labels.csv", newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        chosen: dict[str, list[str]] = {}
+        for row in rows:
+            chosen.setdefault(row["label"], [])
+            if len(chosen[row["label"]]) < self.per_class:
+                chosen[row["label"]].append(row["path"])
+        for name in sorted(chosen):
+            page.add_class(name)
+        for name, paths in chosen.items():
+            page.label_paths(paths, name)
+        page.classes.set_current(sorted(chosen)[0])
+        page.grid.selectionModel().select(page.model.index(5), QItemSelectionModel.SelectionFlag.Select)
+        QTimer.singleShot(500, self.shoot_label)
+
+    def shoot_label(self) -> None:
+        self.save("label.png")
+        page = self.window.label_page
+        page.finetuned.connect(lambda _outcome: self._when(self._suggestions_ready, self.shoot_trained, tries=600))
+        page.train()
+
+    def shoot_trained(self) -> None:
+        page = self.window.label_page
+        page.browser.sort_confidence.setChecked(True)
+        page.finetune.plots.refresh()
+        QTimer.singleShot(500, self._save_trained)
+
+    def _save_trained(self) -> None:
+        self.save("label-trained.png")
+        self.window.go_to("export")
+        page = self.window.export_page
+        page.path.setText(str(self.scratch / "sample-classifier.onnx"))
+        self.save("export-empty.png")
+        page.exported.connect(lambda _result: page.try_it.try_image(str(SAMPLE_DIR / "fashion_00007.png")))
+        page.try_it.predicted.connect(lambda _p: QTimer.singleShot(300, self.shoot_export))
+        page.start()
+
+    def shoot_export(self) -> None:
+        self.save("export.png")
+        self.done = True
         self.window.close()
 
 
@@ -74,6 +136,7 @@ def main() -> int:
     parser.add_argument("out", type=Path, help="folder for the PNGs")
     parser.add_argument("--theme", choices=("light", "dark"), default="light")
     parser.add_argument("--steps", type=int, default=60, help="training steps before the Pretrain shot")
+    parser.add_argument("--epochs", type=int, default=12, help="epochs of the pretraining run (it must finish)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="pretext-shots-"))
@@ -84,10 +147,10 @@ def main() -> int:
     window = MainWindow(QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat))
     window.resize(*SIZE)
     window.show()
-    shooter = Shooter(window, args.out, args.steps)
+    shooter = Shooter(window, args.out, args.steps, args.epochs, scratch)
     window.open_sample()
     code = app.exec()
-    return code if shooter.shot_taken else 1
+    return code if shooter.done else 1
 
 
 if __name__ == "__main__":

@@ -76,6 +76,7 @@ class MainWindow(QMainWindow):
         self.label_page.models_changed.connect(self._on_models_changed)
         self.label_page.running_changed.connect(self._on_training_changed)
         self.export_page.exported.connect(lambda _result: self.set_step_done("export", True))
+        self.export_page.running_changed.connect(self._on_training_changed)
         if not self.restoreGeometry(self.settings.value("window/geometry", b"")):
             self.resize(1280, 820)
 
@@ -186,7 +187,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{report.usable:,} images ready in {root}", 8000)
 
     def _on_training_changed(self, _running: bool) -> None:
-        busy = self.pretrain_page.is_training() or self.label_page.is_busy()
+        busy = self.pretrain_page.is_training() or self.label_page.is_busy() or self.export_page.job is not None
         self.data_page.set_locked(TRAINING_LOCK if busy else None)
 
     def _on_pretrained(self, result) -> None:

@@ -53,8 +53,9 @@ class ExportPage(QWidget):
         self.subtitle.setProperty("role", "muted")
         self.banner = Banner()
         self.classifier = QRadioButton("Classifier: an image in, class probabilities out")
-        self.embedding = QRadioButton("Embedding model: an image in, a feature vector out "
-                                      "(search, deduplication; no labels needed)")
+        self.embedding = QRadioButton("Embedding model: an image in, a feature vector out")
+        self.embedding.setToolTip("The pretrained backbone alone: useful without labels, for search and "
+                                  "deduplication")
         self.kinds = QButtonGroup(self)
         self.kinds.addButton(self.classifier)
         self.kinds.addButton(self.embedding)
@@ -62,8 +63,11 @@ class ExportPage(QWidget):
         self.kinds.buttonToggled.connect(lambda *_: self._update_default_path())
         self.input = QComboBox()
         self.input.addItem("Float NCHW, normalised (the default)", False)
-        self.input.addItem("Raw uint8 NHWC RGB: resize and normalisation inside the model", True)
-        self.fp16 = QCheckBox("Half precision (fp16): about half the size, checked with a looser tolerance")
+        self.input.addItem("Raw uint8 NHWC RGB (resizes and normalises inside)", True)
+        self.input.setMinimumContentsLength(20)
+        self.input.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.fp16 = QCheckBox("Half precision (fp16)")
+        self.fp16.setToolTip("About half the file size; verified against fp32 with a looser tolerance (1e-2)")
         self.path = QLineEdit()
         self.path.setPlaceholderText("model.onnx")
         self.choose_button = QPushButton("Choose…")
@@ -73,6 +77,7 @@ class ExportPage(QWidget):
         self.export_button.clicked.connect(self.start)
         self.progress = QProgressBar()
         self.progress.setTextVisible(False)
+        self.progress.hide()
         self.status = QLabel(wordWrap=True)
         self.status.setProperty("role", "muted")
         self.result_view = ExportResultView()
@@ -86,11 +91,12 @@ class ExportPage(QWidget):
         layout.addWidget(self.banner)
         columns = QHBoxLayout()
         columns.setSpacing(24)
-        columns.addWidget(self._options_card(), 5)
+        columns.addWidget(self._options_card(), 5, Qt.AlignmentFlag.AlignTop)
         right = QVBoxLayout()
         right.setSpacing(16)
         right.addWidget(self.result_view)
-        right.addWidget(self.try_it, 1)
+        right.addWidget(self.try_it)
+        right.addStretch(1)
         columns.addLayout(right, 4)
         body = QWidget()
         body_layout = QVBoxLayout(body)
@@ -100,7 +106,9 @@ class ExportPage(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(body)
+        scroll.setMinimumWidth(body.minimumSizeHint().width())
         layout.addWidget(scroll, 1)
         self._set_running(False)
 
@@ -209,6 +217,7 @@ class ExportPage(QWidget):
         job.failed.connect(self._on_failed)
         job.finished.connect(self._on_finished)
         self.progress.setRange(0, 0)
+        self.progress.show()
         self.status.setText("Loading the trained model…")
         self._set_running(True)
         job.start()
@@ -244,8 +253,7 @@ class ExportPage(QWidget):
     def _on_finished(self) -> None:
         job, self.job = self.job, None
         job.deleteLater()
-        if self.progress.maximum() == 0:
-            self.progress.setRange(0, 1)
+        self.progress.hide()
         self._set_running(False)
 
     def running_jobs(self) -> list[EngineJob]:

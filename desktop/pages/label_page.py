@@ -87,7 +87,7 @@ class LabelPage(QWidget):
         splitter.addWidget(self.browser)
         splitter.addWidget(self._scrolled(self.finetune))
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([250, 700, 380])
+        splitter.setSizes([240, 780, 330])
         layout.addWidget(splitter, 1)
         self._set_enabled()
 
@@ -98,7 +98,7 @@ class LabelPage(QWidget):
         layout.setSpacing(16)
         layout.addWidget(self.classes, 2)
         layout.addWidget(self.suggestions, 3)
-        column.setMinimumWidth(230)
+        column.setMinimumWidth(190)
         return column
 
     def _scrolled(self, widget: QWidget) -> QScrollArea:
@@ -111,7 +111,7 @@ class LabelPage(QWidget):
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(holder)
-        scroll.setMinimumWidth(340)
+        scroll.setMinimumWidth(260)
         return scroll
 
     # --- project -------------------------------------------------------------------------------
@@ -121,8 +121,7 @@ class LabelPage(QWidget):
         self.root, self._runs_dirs = root, tuple(runs_dirs)
         self.pretrain_run = self.finetune_run = ""
         self._suggested_once = False
-        self.suggestions.set_suggestions([], set())
-        self.suggestions.list.hide()
+        self.suggestions.discard()
         self.finetune.reset()
         self.browser.set_predictions({})
         self.banner.dismiss()
@@ -190,8 +189,13 @@ class LabelPage(QWidget):
         job.succeeded.connect(self._on_saved_loaded)
         job.failed.connect(lambda message, details: self.banner.show_message("warning", "The last fine-tuned "
                            f"model's predictions cannot be shown: {message}", details))
-        job.finished.connect(lambda: setattr(self, "_load_job", None) or job.deleteLater())
+        job.finished.connect(lambda: self._on_load_finished(job))
         job.start()
+
+    def _on_load_finished(self, job: EngineJob) -> None:
+        if job is self._load_job:
+            self._load_job = None
+        job.deleteLater()
 
     def _on_saved_loaded(self, saved) -> None:
         if saved.run_dir != self.finetune_run:
@@ -356,5 +360,6 @@ class LabelPage(QWidget):
         return self.finetune.is_running()
 
     def running_jobs(self) -> list[EngineJob]:
-        jobs = [self._load_job] if self._load_job is not None and self._load_job.is_running() else []
+        direct = Qt.FindChildOption.FindDirectChildrenOnly
+        jobs = [job for job in self.findChildren(EngineJob, options=direct) if job.is_running()]
         return jobs + self.suggestions.running_jobs() + self.finetune.running_jobs()

@@ -72,8 +72,10 @@ class ClassPanel(QWidget):
         layout.addWidget(heading)
         layout.addWidget(self.list, 1)
         layout.addWidget(self.empty_hint)
+        self.list.hide()
         layout.addLayout(buttons)
         layout.addWidget(self.paint)
+        layout.addStretch(0)        # takes the room of the list while there is no class
         self._update_buttons()
 
     # --- the dialogs (replaced in tests) -------------------------------------------------------
@@ -112,6 +114,7 @@ class ClassPanel(QWidget):
                 self.list.setCurrentItem(item)
         self.list.blockSignals(False)
         self.empty_hint.setVisible(not classes)
+        self.list.setVisible(bool(classes))
         self._on_current_changed()
 
     def names(self) -> list[str]:

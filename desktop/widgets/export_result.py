@@ -4,7 +4,9 @@ from __future__ import annotations
 import os
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidgetItem, QVBoxLayout, QWidget,
+)
 
 from desktop.widgets.validation_view import fit_height, make_table, percent
 
@@ -44,6 +46,8 @@ class ExportResultView(QFrame):
         self.accuracy = make_table(0, 2)
         self.accuracy.setHorizontalHeaderLabels(["Class", "Accuracy"])
         self.accuracy.verticalHeader().hide()
+        self.accuracy.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.accuracy.horizontalHeader().setStretchLastSection(False)
         self.files = QLabel(wordWrap=True)
         self.files.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.files.setProperty("role", "muted")

@@ -39,6 +39,8 @@ class FinetunePanel(QWidget):
         self.mode = QComboBox()
         for key, text in MODES:
             self.mode.addItem(text, key)
+        self.mode.setMinimumContentsLength(16)
+        self.mode.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.train_button = QPushButton("Train Classifier")
         self.train_button.setProperty("role", "primary")
         self.train_button.setToolTip("Train on the current labels; click again after more labels to retrain")
@@ -49,7 +51,9 @@ class FinetunePanel(QWidget):
         self.status = QLabel("Label a few images of each class (at least two classes), then train.", wordWrap=True)
         self.status.setProperty("role", "muted")
         self.plots = TrainingPlots(panels=("loss",), ema_beta=0.6, x_label="iteration")
-        self.plots.setMinimumHeight(170)
+        self.plots.setFixedHeight(190)
+        self.plots.hide()           # shown from the first run on
+        self.progress.hide()
         self.validation = ValidationView()
         self.threshold = QSpinBox()
         self.threshold.setRange(50, 100)
@@ -88,7 +92,7 @@ class FinetunePanel(QWidget):
         self._set_running(False)
 
     def _update_accept_text(self) -> None:
-        self.accept_button.setText(f"Accept Predictions ≥ {self.threshold.value()} % as Labels")
+        self.accept_button.setText(f"Accept Predictions ≥ {self.threshold.value()} %")
 
     def set_has_predictions(self, available: bool) -> None:
         self.threshold.setEnabled(available and self.job is None)
@@ -109,6 +113,8 @@ class FinetunePanel(QWidget):
         if self.job is not None:
             return False
         self.plots.clear()
+        self.plots.show()
+        self.progress.show()
         self.progress.setRange(0, 0)
         self.status.setText("Starting…")
         job = self.job = EngineJob(finetune_and_predict, cfg, dict(labels), parent=self)
@@ -183,17 +189,15 @@ class FinetunePanel(QWidget):
     def _on_finished(self) -> None:
         job, self.job = self.job, None
         job.deleteLater()
-        if self.progress.maximum() == 0:
-            self.progress.setRange(0, 1)
+        self.progress.hide()
         self._set_running(False)
 
     def reset(self) -> None:
         """A different folder: forget the last model's results."""
         self.outcome = None
         self.plots.clear()
+        self.plots.hide()
         self.validation.clear()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
         self.status.setText("Label a few images of each class (at least two classes), then train.")
         self.set_has_predictions(False)
 

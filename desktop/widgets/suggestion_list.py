@@ -7,6 +7,8 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
 from desktop.label_jobs import compute_suggestions
 from desktop.workers import EngineJob
 
+IDLE_TEXT = "Images that cover the data (and, once a model exists, the ones it is unsure of) appear here."
+
 
 class SuggestionList(QWidget):
     """``picked(path)`` when a suggestion is clicked; ``refresh_requested`` from the button.
@@ -18,20 +20,22 @@ class SuggestionList(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.job: EngineJob | None = None
+        self.job: EngineJob | None = None      # the job whose answer is wanted
+        self._running: list[EngineJob] = []     # every job not yet finished, discarded ones too
         self.labeled: set[str] = set()
-        heading = QLabel("What should I label next?")
+        heading = QLabel("What should I label next?", wordWrap=True)
         heading.setProperty("role", "heading")
         self.refresh_button = QPushButton("Suggest")
         self.refresh_button.setToolTip("Pick the images whose labels would teach the model the most")
         self.refresh_button.clicked.connect(self.refresh_requested)
-        self.status = QLabel("Images that cover the data (and, once a model exists, the ones it is "
-                             "unsure of) appear here.", wordWrap=True)
+        self.status = QLabel(IDLE_TEXT, wordWrap=True)
         self.status.setProperty("role", "muted")
         self.list = QListWidget()
         self.list.setWordWrap(True)
         self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.list.setMinimumHeight(140)
+        self.list.setAlternatingRowColors(True)
+        self.list.setSpacing(1)
         self.list.itemClicked.connect(lambda item: self.picked.emit(item.data(Qt.ItemDataRole.UserRole)))
         self.list.itemActivated.connect(lambda item: self.picked.emit(item.data(Qt.ItemDataRole.UserRole)))
         self.list.hide()
@@ -52,28 +56,41 @@ class SuggestionList(QWidget):
         job = self.job = EngineJob(compute_suggestions, pretrain_run, root, sorted(labeled), predictions,
                                    cache_dir=cache_dir, parent=self)
         job.progress.connect(self._on_progress)
-        job.succeeded.connect(lambda picks: self.set_suggestions(picks, self.labeled))
-        job.failed.connect(self._on_failed)
-        job.finished.connect(self._on_finished)
+        job.succeeded.connect(lambda picks: job is self.job and self.set_suggestions(picks, self.labeled))
+        job.failed.connect(lambda message, details: job is self.job and self._on_failed(message, details))
+        job.finished.connect(lambda: self._on_finished(job))
+        self._running.append(job)
         self.set_busy("Finding the images worth labeling…")
         job.start()
         return True
 
     def running_jobs(self) -> list[EngineJob]:
-        return [self.job] if self.job is not None and self.job.is_running() else []
+        return [job for job in self._running if job.is_running()]
+
+    def discard(self) -> None:
+        """Forget the suggestions (another folder): a running job is cancelled and its answer ignored."""
+        if self.job is not None:
+            self.job.cancel()
+            self.job = None
+        self.list.clear()
+        self.list.hide()
+        self.status.setText(IDLE_TEXT)
+        self.refresh_button.setEnabled(True)
 
     def _on_progress(self, event) -> None:
-        if event.total and event.stage == "embed":
+        if event.total and event.stage == "embed" and self.sender() is self.job:
             self.status.setText(f"Reading the embeddings… {event.step:,} of {event.total:,}")
 
     def _on_failed(self, message: str, details: str) -> None:
         self.status.setText("No suggestions: see the message above.")
         self.failed.emit(message, details)
 
-    def _on_finished(self) -> None:
-        job, self.job = self.job, None
+    def _on_finished(self, job: EngineJob) -> None:
+        self._running.remove(job)
         job.deleteLater()
-        self.refresh_button.setEnabled(True)
+        if job is self.job:
+            self.job = None
+            self.refresh_button.setEnabled(True)
 
     def set_busy(self, text: str) -> None:
         self.refresh_button.setEnabled(False)

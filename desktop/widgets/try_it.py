@@ -6,6 +6,7 @@ exactly as a deployer would run the file, in an :class:`EngineJob` off the GUI t
 from __future__ import annotations
 
 import os
+from html import escape
 from typing import Optional
 
 import numpy as np
@@ -20,14 +21,14 @@ PICTURE = 96
 
 
 def prediction_text(prediction) -> str:
-    """What an ``engine.predict.Prediction`` says, in one or two lines."""
-    name = os.path.basename(prediction.path)
+    """What an ``engine.predict.Prediction`` says (rich text: the answer, then the file in grey)."""
+    name = f"<br><span style='font-weight: normal; color: gray'>{escape(os.path.basename(prediction.path))}</span>"
     if prediction.error:
-        return f"{name}: {prediction.error}"
+        return f"<span style='font-weight: normal'>{escape(prediction.error)}</span>{name}"
     if prediction.label is not None:
-        return f"{prediction.label}  ·  {prediction.probability:.1%}\n{name}"
+        return f"{escape(prediction.label)}  ·  {prediction.probability:.1%}{name}"
     vector = np.asarray(prediction.embedding)
-    return f"An embedding of {vector.size} numbers (length {float(np.linalg.norm(vector)):.3f})\n{name}"
+    return f"An embedding of {vector.size} numbers (length {float(np.linalg.norm(vector)):.3f}){name}"
 
 
 class TryItBox(QFrame):
@@ -50,6 +51,7 @@ class TryItBox(QFrame):
         self.picture.setFixedSize(PICTURE, PICTURE)
         self.picture.hide()
         self.result = QLabel(wordWrap=True)
+        self.result.setTextFormat(Qt.TextFormat.RichText)
         self.result.setProperty("role", "heading")
         self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.choose_button = QPushButton("Choose Image…")

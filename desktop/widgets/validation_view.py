@@ -53,6 +53,8 @@ class ValidationView(QWidget):
         self.per_class = make_table(0, 2)
         self.per_class.setHorizontalHeaderLabels(["Class", "Accuracy"])
         self.per_class.verticalHeader().hide()
+        self.per_class.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.per_class.horizontalHeader().setStretchLastSection(False)
         self.confusion_title = QLabel("Confusion matrix (rows: true class, columns: predicted)")
         self.confusion_title.setWordWrap(True)
         self.confusion = make_table(0, 0)

@@ -126,6 +126,7 @@ def test_self_test_names_the_failing_check_and_exits_1(monkeypatch):
 
     monkeypatch.setattr(self_test, "check_qt", lambda argv: "stub")
     monkeypatch.setattr(self_test, "check_torch", broken_torch)
+    monkeypatch.setattr(self_test, "check_engine", lambda: "stub")
     lines = []
     assert self_test.run_self_test(say=lines.append) == 1
     assert "  FAIL  torch: ImportError: No module named 'torch'" in lines

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QItemSelectionModel, Qt
 
 from engine.project import Project, project_db_path
+from tests.desktop.conftest import open_and_scan, tiny_settings
 from tests.desktop.label_helpers import label_some, open_labeling, patterns, pretrained, train  # noqa: F401
 from desktop.widgets.label_grid import LabelRole, PredictionRole, RelPathRole
 
@@ -22,6 +23,23 @@ def path_at(page, row: int) -> str:
 def label_of(page, rel_path: str):
     row = page.model.row_of(rel_path)
     return None if row is None else page.model.index(row).data(LabelRole)
+
+
+def test_label_and_export_open_when_pretraining_finishes(qtbot, window, image_folder, runs_dir):
+    tiny_settings(window, runs_dir)
+    open_and_scan(qtbot, window, image_folder)
+    assert not window.is_step_enabled("label") and not window.is_step_enabled("export")
+    window.go_to("label")
+    assert window.current_step() == "data"
+    page = window.pretrain_page
+    with qtbot.waitSignal(page.completed, timeout=120_000) as completed:
+        assert page.start()
+    qtbot.waitUntil(lambda: page.state == "idle")
+    assert window.is_step_enabled("label") and window.is_step_enabled("export")
+    assert window.label_page.pretrain_run == completed.args[0].run_dir
+    assert window.export_page.embedding.isChecked() and not window.export_page.classifier.isEnabled()
+    with Project.open(image_folder) as project:            # remembered for the next time the folder opens
+        assert [run.path for run in project.runs("pretrain")] == [completed.args[0].run_dir]
 
 
 def test_a_folder_with_a_finished_run_opens_the_label_step_with_suggestions(qtbot, window, patterns, runs_dir):
@@ -158,6 +176,13 @@ def test_fine_tune_shows_accuracy_predictions_and_accepts_the_confident_ones(qtb
         page.finetune.train_button.click()
     qtbot.waitUntil(lambda: not page.finetune.is_running() and page.suggestions.job is None, timeout=60_000)
     assert page.finetune_run != result.run_dir
+    latest = page.finetune_run
+
+    open_and_scan(qtbot, window, images)                   # opening the folder again shows the last model
+    qtbot.waitUntil(lambda: page._load_job is None and bool(page.model.predictions), timeout=30_000)
+    assert page.finetune_run == latest and "label" in window.done_steps
+    assert page.finetune.validation.summary.text().startswith("Validation accuracy")
+    assert page.finetune.accept_button.isEnabled()
 
 
 def test_fine_tuning_bad_labels_gives_the_engines_message(qtbot, window, patterns, runs_dir):
