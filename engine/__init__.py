@@ -4,6 +4,8 @@ The API is a set of plain functions shared by the GUI worker, the CLI and the te
 
     report = engine.scan(root, on_event=sink, cancel=token)
     result = engine.pretrain(cfg, on_event=sink, cancel=token)
+    result = engine.run_finetune(cfg, labels, on_event=sink, cancel=token)
+    result = engine.export_model(run_dir, "model.onnx", on_event=sink, cancel=token)
 
 Heavy modules (torch) load on first use, so importing ``engine`` stays cheap.
 """
@@ -16,7 +18,7 @@ from engine.events import (
 )
 
 __all__ = [
-    "scan", "pretrain", "PretrainConfig", "ConfigError", "CancelToken", "Cancelled",
+    "scan", "pretrain", "run_finetune", "export_model", "PretrainConfig", "ConfigError", "CancelToken", "Cancelled",
     "Started", "Progress", "EpochEnded", "CheckpointSaved", "Preview", "Warning", "Finished",
 ]
 
@@ -33,3 +35,17 @@ def pretrain(cfg, on_event=None, cancel=None, resume=None):
     from engine.train import run_pretraining
 
     return run_pretraining(cfg, on_event=on_event, cancel=cancel, resume=resume)
+
+
+def run_finetune(cfg, labels, on_event=None, cancel=None):
+    """Train a classifier on a few labels; see :mod:`engine.finetune`."""
+    from engine import finetune
+
+    return finetune.run_finetune(cfg, labels, on_event=on_event, cancel=cancel)
+
+
+def export_model(source, out_path, on_event=None, cancel=None, **options):
+    """Export and verify an ONNX model; see :mod:`engine.export`."""
+    from engine import export
+
+    return export.export_model(source, out_path, on_event=on_event, cancel=cancel, **options)
