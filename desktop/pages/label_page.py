@@ -344,8 +344,10 @@ class LabelPage(QWidget):
         self._set_predictions(outcome.predictions)
         accuracy = result.validation.get("accuracy")
         estimate = f" Validation accuracy {accuracy:.0%} ({result.validation.get('scheme')})." if accuracy else ""
-        self.banner.show_message("success", f"The classifier is trained.{estimate} Its predictions are on the "
-                                 "grid; fix the wrong ones and train again, or export the model.")
+        notes = "".join(f"\nNote: {warning}" for warning in self.finetune.warnings)
+        self.banner.show_message("warning" if notes else "success", f"The classifier is trained.{estimate} Its "
+                                 "predictions are on the grid; fix the wrong ones and train again, or export the "
+                                 f"model.{notes}")
         self.models_changed.emit(self.pretrain_run, self.finetune_run)
         self.finetuned.emit(outcome)
         if self._suggested_once:

@@ -42,7 +42,8 @@ class ExportResultView(QFrame):
         self.parity = QLabel(wordWrap=True)
         self.inputs = QLabel(wordWrap=True)
         self.inputs.setProperty("role", "muted")
-        self.accuracy_title = QLabel("Accuracy of the exported model on your labeled images")
+        self.accuracy_title = QLabel("Accuracy of the exported model on the labeled images it was trained on",
+                                     wordWrap=True)
         self.accuracy = make_table(0, 2)
         self.accuracy.setHorizontalHeaderLabels(["Class", "Accuracy"])
         self.accuracy.verticalHeader().hide()
@@ -90,4 +91,5 @@ class ExportResultView(QFrame):
         self.show()
 
     def accuracy_rows(self) -> dict[str, str]:
-        return {self.accuracy.item(r, 0).text(): self.accuracy.item(r, 1).text() for r in range(self.accuracy.rowCount())}
+        table = self.accuracy
+        return {table.item(row, 0).text(): table.item(row, 1).text() for row in range(table.rowCount())}

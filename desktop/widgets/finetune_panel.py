@@ -34,6 +34,7 @@ class FinetunePanel(QWidget):
         super().__init__(parent)
         self.job: EngineJob | None = None
         self.outcome = None
+        self.warnings: list[str] = []      # of the current run
         heading = QLabel("Fine-tune")
         heading.setProperty("role", "heading")
         self.mode = QComboBox()
@@ -83,10 +84,11 @@ class FinetunePanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
-        layout.addWidget(self.plots)
-        layout.addWidget(self.validation)
         layout.addLayout(accept)
         layout.addWidget(self.accept_button)
+        layout.addSpacing(6)
+        layout.addWidget(self.plots)
+        layout.addWidget(self.validation)
         layout.addStretch(1)
         self.set_has_predictions(False)
         self._set_running(False)
@@ -112,6 +114,7 @@ class FinetunePanel(QWidget):
         """Fine-tune with ``cfg`` (engine FinetuneConfig) on ``labels`` ``{path: class}``."""
         if self.job is not None:
             return False
+        self.warnings = []
         self.plots.clear()
         self.plots.show()
         self.progress.show()
@@ -120,6 +123,7 @@ class FinetunePanel(QWidget):
         job = self.job = EngineJob(finetune_and_predict, cfg, dict(labels), parent=self)
         job.stage_started.connect(self._on_started)
         job.progress.connect(self._on_progress)
+        job.warning.connect(self.warnings.append)
         job.warning.connect(self.warning)
         job.succeeded.connect(self._on_result)
         job.failed.connect(self._on_failed)

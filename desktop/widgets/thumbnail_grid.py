@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtCore import (
+    QAbstractListModel, QItemSelection, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal,
+)
 from PySide6.QtGui import QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
@@ -177,3 +179,16 @@ class ThumbnailGrid(QListView):
         self.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
         self.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
         self.activated.connect(lambda index: self.preview_requested.emit(QPersistentModelIndex(index)))
+
+    def setSelection(self, rect: QRect, command) -> None:  # noqa: N802 - Qt API
+        """Shift-click and shift-arrow select the rows between the two items, in reading order.
+
+        QListView's own range selection in a wrapping left-to-right list takes whole lines:
+        a shift-click on the same line as the anchor also selects the line's start.
+        """
+        first, last = self.indexAt(rect.topLeft()), self.indexAt(rect.bottomRight())
+        if self.state() == QListView.State.DragSelectingState or not (first.isValid() and last.isValid()):
+            super().setSelection(rect, command)
+            return
+        low, high = sorted((first.row(), last.row()))
+        self.selectionModel().select(QItemSelection(self.model().index(low, 0), self.model().index(high, 0)), command)

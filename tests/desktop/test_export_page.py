@@ -36,7 +36,8 @@ def test_embedding_export_before_any_fine_tune_and_try_it(qtbot, window, pattern
     assert Path(result.path).is_file() and Path(result.readme_path).is_file()
     assert result.kind == "embedding" and result.max_abs_diff <= result.tolerance
     assert page.result_view.isVisible()
-    assert "Max abs difference" in page.result_view.parity.text() and "batch sizes 1 and" in page.result_view.parity.text()
+    parity = page.result_view.parity.text()
+    assert "Max abs difference" in parity and "batch sizes 1 and" in parity
     assert str(result.readme_path) in page.result_view.files.text()
     assert page.banner.kind() == "success" and "export" in window.done_steps
     prediction = try_dropped(qtbot, page, images / "r" / "rows_00.png")
