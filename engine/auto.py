@@ -22,6 +22,7 @@ import dataclasses
 import torch
 
 from engine.config import PretrainConfig
+from engine.device import choose_precision
 
 CPU_MAX_SIZE = 64
 GPU_MAX_SIZE = 224
@@ -29,10 +30,10 @@ LARGE_DATASET = 50_000
 
 
 def resolve(cfg: PretrainConfig, image_count: int, median_side: int, device: torch.device,
-            precision: str, gpu_memory_gb: float = 0.0) -> tuple[PretrainConfig, dict]:
+            gpu_memory_gb: float = 0.0) -> tuple[PretrainConfig, dict]:
     """Replace every "auto"/0 field of ``cfg``; return the new config and the reasons."""
     reasons: dict[str, str] = {}
-    changes: dict = {"device": str(device), "precision": precision}
+    changes: dict = {"device": str(device)}
     on_gpu = device.type in ("cuda", "mps")
 
     image_size = cfg.image_size
@@ -61,6 +62,8 @@ def resolve(cfg: PretrainConfig, image_count: int, median_side: int, device: tor
             backbone = "resnet18"
             reasons["backbone"] = "ResNet-18: a GPU with a dataset of moderate size"
         changes["backbone"] = backbone
+
+    changes["precision"] = choose_precision(cfg.precision, device, changes.get("backbone", cfg.backbone))
 
     if cfg.stem == "auto":
         small = on_gpu and image_size <= CPU_MAX_SIZE

@@ -25,8 +25,38 @@ class ConfigError(ValueError):
     """A configuration value is out of range or unknown; the message says which."""
 
 
+class JsonConfig:
+    """The JSON round trip shared by the frozen config dataclasses; unknown keys are refused."""
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
+        return cls(**cls.decode(data))
+
+    @classmethod
+    def decode(cls, data: dict) -> dict:
+        """JSON values → field values (lists back to tuples, say); identity by default."""
+        return data
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True))
+
+    @classmethod
+    def load(cls, path: Path):
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
 @dataclass(frozen=True)
-class PretrainConfig:
+class PretrainConfig(JsonConfig):
     data_dir: str
     out_dir: str = ""            # parent folder of run folders; "" = the user data dir
     method: str = "auto"
@@ -76,23 +106,3 @@ class PretrainConfig:
             raise ConfigError(f"warmup fraction must be in [0, 1), not {self.warmup_fraction}")
         return self
 
-    def replace(self, **changes) -> "PretrainConfig":
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "PretrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
-        return cls(**data)
-
-    def save(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True))
-
-    @classmethod
-    def load(cls, path: Path) -> "PretrainConfig":
-        return cls.from_dict(json.loads(Path(path).read_text()))

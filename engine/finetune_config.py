@@ -17,13 +17,10 @@ With many labels per class the labels carry enough signal to move the backbone: 
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
-from engine.config import DEVICES, ConfigError
+from engine.config import DEVICES, ConfigError, JsonConfig
 
 MODES = ("auto", "linear", "full", "semi")
 FULL_MIN_PER_CLASS = 50
@@ -31,7 +28,7 @@ SEMI_MIN_POOL = 3
 
 
 @dataclass(frozen=True)
-class FinetuneConfig:
+class FinetuneConfig(JsonConfig):
     pretrain_run: str              # a pretraining run folder (or its backbone.pt)
     out_dir: str = ""              # parent of fine-tune run folders; "" = <pretrain_run>/finetune
     data_dir: str = ""             # "" = the folder the backbone was pretrained on
@@ -70,28 +67,12 @@ class FinetuneConfig:
             raise ConfigError("a class is listed twice")
         return self
 
-    def replace(self, **changes) -> "FinetuneConfig":
-        return dataclasses.replace(self, **changes)
-
     def to_dict(self) -> dict:
-        data = dataclasses.asdict(self)
-        data["classes"] = list(self.classes)
-        return data
+        return {**super().to_dict(), "classes": list(self.classes)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "FinetuneConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
-        return cls(**{**data, "classes": tuple(data.get("classes", ()))})
-
-    def save(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True))
-
-    @classmethod
-    def load(cls, path: Path) -> "FinetuneConfig":
-        return cls.from_dict(json.loads(Path(path).read_text()))
+    def decode(cls, data: dict) -> dict:
+        return {**data, "classes": tuple(data.get("classes", ()))}
 
 
 def resolve_mode(mode: str, fewest_per_class: int, labeled: int, images: int) -> tuple[str, str]:

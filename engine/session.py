@@ -16,7 +16,7 @@ from engine.augment import ViewSpec, augment_views, default_mean_std
 from engine.backbones import SMALL_IMAGE_MAX, build_backbone
 from engine.cache import ImageStore, build_store, decode_one
 from engine.config import PretrainConfig
-from engine.device import available_devices
+from engine.device import available_devices, choose_precision
 from engine.distributed import rank_and_world, wrap_for_ddp
 from engine.events import Warning
 from engine.gpu_decode import BatchedJpegDecoder
@@ -65,6 +65,7 @@ class TrainingSession:
     rank: int = 0
     world_size: int = 1
     feature_dim: int = 0
+    channels_last: bool = False
     small_stem: bool = False
     images_on_device: torch.Tensor | None = None
     collapse_healthy: float = 0.0
@@ -118,14 +119,14 @@ class TrainingSession:
         }
 
 
-def build_session(cfg: PretrainConfig, device: torch.device, precision: str, emit, cancel,
-                  resolve: bool = True) -> TrainingSession:
+def build_session(cfg: PretrainConfig, device: torch.device, emit, cancel, resolve: bool = True) -> TrainingSession:
     """Scan, decode, and build the model; ``resolve`` fills the config's "auto" fields."""
     report = scan_folder(cfg.data_dir, on_event=emit, cancel=cancel, verify=False).require_usable()
     info = next(d for d in available_devices() if d.name == str(device) or d.kind == str(device))
     reasons: dict = {}
     if resolve:
-        cfg, reasons = auto.resolve(cfg, report.usable, report.median_side(), device, precision, info.memory_gb)
+        cfg, reasons = auto.resolve(cfg, report.usable, report.median_side(), device, info.memory_gb)
+    precision = choose_precision(cfg.precision, device, cfg.backbone)
     jpeg_decoder = (BatchedJpegDecoder(cfg.image_size, report.channels, device, fallback=decode_one)
                     if device.type == "cuda" else None)
     store, problems = build_store(report, cfg.image_size, report.channels, cache_dir=cfg.cache_dir or None,
@@ -143,7 +144,9 @@ def build_session(cfg: PretrainConfig, device: torch.device, precision: str, emi
                                            on_warning=lambda m: emit(Warning(m)), small_stem=small_stem)
     method = build_method(cfg.method, backbone, feature_dim, cfg.image_size, report.channels,
                           embed_dim=cfg.embed_dim).to(device)
-    method = method.to(memory_format=torch.channels_last)
+    channels_last = device.type == "cuda" or precision == "bf16"   # fp32 batch norm is slower so on a CPU
+    if channels_last:
+        method = method.to(memory_format=torch.channels_last)
     batch = min(cfg.batch_size, len(store))
     if cfg.lr == 0:
         cfg = dataclasses.replace(cfg, lr=method.base_lr * batch / 256)
@@ -159,7 +162,7 @@ def build_session(cfg: PretrainConfig, device: torch.device, precision: str, emi
         cfg=cfg, device=device, device_label=info.label, precision=precision, report=report, store=store,
         method=method, model=model, optimizer=optimizer, schedule=schedule,
         scaler=torch.amp.GradScaler(device.type, enabled=precision == "fp16"), augment=Augmenter(report.channels),
-        reasons=reasons, rank=rank, world_size=world, feature_dim=feature_dim,
+        reasons=reasons, rank=rank, world_size=world, feature_dim=feature_dim, channels_last=channels_last,
         small_stem=cfg.image_size <= SMALL_IMAGE_MAX if small_stem is None else small_stem)
     if device.type == "cuda" and store.images.numel() < GPU_STORE_FRACTION * info.memory_gb * 1e9:
         session.images_on_device = store.images.to(device)

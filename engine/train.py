@@ -14,9 +14,9 @@ from typing import Optional
 
 import torch
 
-from engine import auto, checkpoint
+from engine import checkpoint
 from engine.config import PretrainConfig
-from engine.device import autocast, choose_device, choose_precision, is_out_of_memory
+from engine.device import autocast, choose_device, is_out_of_memory
 from engine.distributed import any_rank, is_main_process, local_device
 from engine.events import (
     CancelToken, Cancelled, CheckpointSaved, EpochEnded, Finished, Progress, Started, Warning,
@@ -57,8 +57,7 @@ def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Option
     if resumed is None and is_main_process():
         prepare_runs_dir(cfg.out_dir)   # fail before the slow scan and decode
     device = local_device(choose_device(cfg.device))
-    precision = choose_precision(cfg.precision, device)
-    session = build_session(cfg, device, precision, emit, cancel, resolve=resumed is None)
+    session = build_session(cfg, device, emit, cancel, resolve=resumed is None)
     cfg = session.cfg
     run = resumed   # the folder this process writes to: rank 0 only
     if is_main_process():
@@ -74,7 +73,7 @@ def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Option
         state = session.restore(checkpoint.load(resumed.checkpoint_path, map_location=device))
     emit(Started("pretrain", state.total_steps, {
         "run_dir": str(run.path) if run else "", "device": str(device), "device_label": session.device_label,
-        "precision": precision, "method": cfg.method, "backbone": cfg.backbone,
+        "precision": session.precision, "method": cfg.method, "backbone": cfg.backbone,
         "image_size": cfg.image_size, "batch_size": state.batch_size, "images": len(session.store),
         "reasons": session.reasons, "resumed_from_step": state.step, "config": cfg.to_dict(),
     }))
@@ -131,8 +130,10 @@ class _Trainer:
         indices = s.local_slice(indices)
         images = s.load_batch(indices)
         generator = batch_generator(s.cfg.seed, state.step, s.device)
-        return [s.augment(images, spec, generator).contiguous(memory_format=torch.channels_last)
-                for spec in s.method.view_specs()]
+        views = [s.augment(images, spec, generator) for spec in s.method.view_specs()]
+        if s.channels_last:
+            views = [view.contiguous(memory_format=torch.channels_last) for view in views]
+        return views
 
     def _optimise(self, views):
         """One optimiser step; return (loss, collapse) or (None, None) after an OOM retry."""

@@ -64,20 +64,20 @@ def test_warmup_then_cosine_to_floor():
 
 def test_auto_picks_small_cnn_at_native_size_on_cpu():
     cfg, reasons = auto.resolve(PretrainConfig(data_dir="/x"), image_count=1500, median_side=28,
-                                device=torch.device("cpu"), precision="fp32")
+                                device=torch.device("cpu"))
     assert (cfg.backbone, cfg.image_size, cfg.batch_size, cfg.method) == ("smallcnn", 28, 128, "simclr")
     assert cfg.stem == "standard"
     assert set(reasons) == {"backbone", "image_size", "batch_size", "method", "stem"}
 
 
 def test_auto_uses_the_small_image_stem_on_a_gpu():
-    cfg, _ = auto.resolve(PretrainConfig(data_dir="/x"), 1500, 32, torch.device("cuda"), "bf16", 80.0)
+    cfg, _ = auto.resolve(PretrainConfig(data_dir="/x", precision="bf16"), 1500, 32, torch.device("cuda"), 80.0)
     assert (cfg.backbone, cfg.stem, cfg.image_size) == ("resnet18", "small", 32)
 
 
 def test_auto_caps_resolution_on_cpu_and_uses_byol_for_tiny_sets():
     cfg, _ = auto.resolve(PretrainConfig(data_dir="/x"), image_count=40, median_side=500,
-                          device=torch.device("cpu"), precision="fp32")
+                          device=torch.device("cpu"))
     assert cfg.image_size == auto.CPU_MAX_SIZE
     assert cfg.batch_size == 20 and cfg.method == "byol"
 
@@ -85,6 +85,6 @@ def test_auto_caps_resolution_on_cpu_and_uses_byol_for_tiny_sets():
 def test_auto_keeps_explicit_choices():
     explicit = PretrainConfig(data_dir="/x", method="vicreg", backbone="resnet18", image_size=48, batch_size=64,
                               stem="small")
-    cfg, reasons = auto.resolve(explicit, 1000, 28, torch.device("cpu"), "fp32")
+    cfg, reasons = auto.resolve(explicit, 1000, 28, torch.device("cpu"))
     assert (cfg.method, cfg.backbone, cfg.image_size, cfg.batch_size, cfg.stem) == ("vicreg", "resnet18", 48, 64, "small")
     assert reasons == {}
