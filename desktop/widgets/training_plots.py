@@ -58,7 +58,8 @@ class TrainingPlots(QWidget):
         self._x_label = x_label
         self._ema = 0.0
         self._ema_weight = 0.0
-        self._dirty = False
+        self._stale: set[str] = set()    # plots with points not drawn yet
+        self._turn = 0
         self.collapse_healthy = 0.0
         self.view = pg.GraphicsLayoutWidget()
         self.view.ci.setSpacing(10)
@@ -100,8 +101,10 @@ class TrainingPlots(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)
         self._apply_palette()
-        self.timer = QTimer(self, interval=REFRESH_MS)
-        self.timer.timeout.connect(self.refresh)
+        # One plot per tick, in turn: each plot still redraws every REFRESH_MS, but the GUI
+        # thread never repaints all the axes at once (that burst alone was a 100+ ms stall).
+        self.timer = QTimer(self, interval=max(1, REFRESH_MS // len(self._plots)))
+        self.timer.timeout.connect(self._refresh_next_plot)
         self.timer.start()
 
     def _plot(self, row: pg.GraphicsLayout, col: int, name: str, title: str, stretch: int = 1) -> pg.PlotItem:
@@ -132,7 +135,7 @@ class TrainingPlots(QWidget):
         healthy = metrics.get("collapse_healthy")
         if healthy:
             self.collapse_healthy = healthy
-        self._dirty = True
+        self._stale.update(self._plots)
 
     def load(self, rows: list[dict]) -> None:
         """Add a run's recorded history (``metrics.jsonl`` rows that have a step and a loss)."""
@@ -146,7 +149,7 @@ class TrainingPlots(QWidget):
             series.clear()
         self._ema = self._ema_weight = 0.0
         self.collapse_healthy = 0.0
-        self._dirty = True
+        self._stale.update(self._plots)
         self.refresh()
 
     def drawn_points(self) -> int:
@@ -155,17 +158,25 @@ class TrainingPlots(QWidget):
         return 0 if x is None else len(x)
 
     def refresh(self) -> None:
-        if not self._dirty:
-            return
-        self._dirty = False
+        """Draw every plot that has new points now."""
+        for plot in list(self._stale):
+            self._draw(plot)
+
+    def _refresh_next_plot(self) -> None:
+        names = list(self._plots)
+        plot = names[self._turn % len(names)]
+        self._turn += 1
+        if plot in self._stale:
+            self._draw(plot)
+
+    def _draw(self, plot: str) -> None:
+        self._stale.discard(plot)
         for name, curve in self.curves.items():
-            series = self.series[name]
-            curve.setData(series.x, series.y)  # views: recorded points never change
-        if self.collapse_healthy:
+            if ("loss" if name == "loss_ema" else name) == plot:
+                curve.setData(self.series[name].x, self.series[name].y)  # views: recorded points never change
+        if plot == "collapse":
             self.healthy_line.setValue(self.collapse_healthy)
-            self.healthy_line.show()
-        else:
-            self.healthy_line.hide()
+            self.healthy_line.setVisible(bool(self.collapse_healthy))
 
     def changeEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().changeEvent(event)
