@@ -103,8 +103,7 @@ def run_finetune(cfg: FinetuneConfig, labels: Mapping[str, str], on_event=None,
                 pretrain_run=images.meta["run_dir"], data_dir=images.root, created=time.time())
     cfg.save(run.config_path)
     write_labels_csv(used, run.path / "labels.csv")
-    for record in records + [{"validation": validation}]:
-        run.append_metrics(record)
+    run.append_metrics(records + [{"validation": validation}])
     save_classifier(run.path, learner.classifier(model), meta)
     write_predictions(run.path / "predictions.csv", images.paths, probabilities, classes, used)
     summary = {"run_dir": str(run.path), "mode": mode, "accuracy": validation["accuracy"], "scheme": scheme}

@@ -5,7 +5,7 @@ Layout::
     <runs dir>/<YYYYmmdd-HHMMSS>-<method>-<backbone>/
         config.json        the resolved PretrainConfig
         scan.json          the scan report the run trained on
-        metrics.jsonl      one JSON object per step and per epoch
+        metrics.jsonl      one JSON object per step and per epoch, written with each checkpoint
         checkpoints/last.pt
         backbone.pt        the final backbone weights (written when the run completes)
 """
@@ -69,9 +69,10 @@ class RunFolder:
     def config(self) -> PretrainConfig:
         return PretrainConfig.load(self.config_path)
 
-    def append_metrics(self, record: dict) -> None:
+    def append_metrics(self, records: list[dict]) -> None:
+        """Append ``records`` as JSON lines, in one write."""
         with open(self.metrics_path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+            handle.write("".join(json.dumps(record) + "\n" for record in records))
 
     def read_metrics(self) -> list[dict]:
         if not self.metrics_path.is_file():

@@ -100,6 +100,8 @@ class _Trainer:
         self.started_at = time.monotonic()
         self.first_step = state.step
         self.budget_s = session.cfg.minutes * 60 if session.cfg.minutes else None
+        self._order = (-1, torch.empty(0, dtype=torch.long))   # (epoch, its image order)
+        self._unsaved_metrics: list[dict] = []   # written with each checkpoint, so the two agree
 
     def train(self) -> None:
         cfg = self.session.cfg
@@ -125,8 +127,9 @@ class _Trainer:
     def _next_views(self) -> list[torch.Tensor]:
         """Augmented views of this step's images: a list of (b, C, s, s) float tensors."""
         s, state = self.session, self.state
-        order = epoch_permutation(s.cfg.seed, state.epoch, len(s.store))
-        indices = order[state.position * state.batch_size:(state.position + 1) * state.batch_size]
+        if self._order[0] != state.epoch:
+            self._order = (state.epoch, epoch_permutation(s.cfg.seed, state.epoch, len(s.store)))
+        indices = self._order[1][state.position * state.batch_size:(state.position + 1) * state.batch_size]
         indices = s.local_slice(indices)
         images = s.load_batch(indices)
         generator = batch_generator(s.cfg.seed, state.step, s.device)
@@ -189,7 +192,7 @@ class _Trainer:
         }
         self.emit(Progress("pretrain", state.step, state.total_steps, metrics))
         if self.run is not None:
-            self.run.append_metrics({"step": state.step, **metrics})
+            self._unsaved_metrics.append({"step": state.step, **metrics})
 
     def _apply_time_budget(self) -> None:
         """With a time budget, keep the schedule's progress equal to the share of the budget
@@ -212,7 +215,7 @@ class _Trainer:
         finished_epoch = self.state.epoch - 1
         self.emit(EpochEnded(finished_epoch, self.state.step, metrics))
         if self.run is not None:
-            self.run.append_metrics({"epoch_end": finished_epoch, "step": self.state.step, **metrics})
+            self._unsaved_metrics.append({"epoch_end": finished_epoch, "step": self.state.step, **metrics})
         self._emit_preview()
 
     def _emit_preview(self) -> None:
@@ -222,6 +225,8 @@ class _Trainer:
     def save_checkpoint(self) -> None:
         if self.run is None:
             return
+        self.run.append_metrics(self._unsaved_metrics)
+        self._unsaved_metrics = []
         path = checkpoint.save_atomic(self.session.state_dict(self.state), self.run.checkpoint_path)
         self.emit(CheckpointSaved(str(path), self.state.step))
 
