@@ -63,8 +63,6 @@ def resolve(cfg: PretrainConfig, image_count: int, median_side: int, device: tor
             reasons["backbone"] = "ResNet-18: a GPU with a dataset of moderate size"
         changes["backbone"] = backbone
 
-    changes["precision"] = choose_precision(cfg.precision, device, changes.get("backbone", cfg.backbone))
-
     if cfg.stem == "auto":
         small = on_gpu and image_size <= CPU_MAX_SIZE
         changes["stem"] = "small" if small else "standard"
@@ -77,4 +75,6 @@ def resolve(cfg: PretrainConfig, image_count: int, median_side: int, device: tor
                              if method == "simclr" else "BYOL: small batches, and BYOL needs no negatives")
         changes["method"] = method
 
+    changes["precision"] = choose_precision(cfg.precision, device, changes.get("backbone", cfg.backbone),
+                                            changes.get("method", cfg.method))
     return dataclasses.replace(cfg, **changes), reasons

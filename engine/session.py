@@ -126,7 +126,7 @@ def build_session(cfg: PretrainConfig, device: torch.device, emit, cancel, resol
     reasons: dict = {}
     if resolve:
         cfg, reasons = auto.resolve(cfg, report.usable, report.median_side(), device, info.memory_gb)
-    precision = choose_precision(cfg.precision, device, cfg.backbone)
+    precision = choose_precision(cfg.precision, device, cfg.backbone, cfg.method)
     jpeg_decoder = (BatchedJpegDecoder(cfg.image_size, report.channels, device, fallback=decode_one)
                     if device.type == "cuda" else None)
     store, problems = build_store(report, cfg.image_size, report.channels, cache_dir=cfg.cache_dir or None,

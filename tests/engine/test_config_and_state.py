@@ -88,3 +88,15 @@ def test_auto_keeps_explicit_choices():
     cfg, reasons = auto.resolve(explicit, 1000, 28, torch.device("cpu"))
     assert (cfg.method, cfg.backbone, cfg.image_size, cfg.batch_size, cfg.stem) == ("vicreg", "resnet18", 48, 64, "small")
     assert reasons == {}
+
+
+def test_cpu_precision_is_bf16_only_for_the_small_cnn_and_never_for_dino(monkeypatch):
+    from engine import device as device_module
+
+    monkeypatch.setattr(device_module, "cpu_has_fast_bf16", lambda: True)
+    cpu = torch.device("cpu")
+    assert device_module.choose_precision("auto", cpu, "smallcnn", "simclr") == "bf16"
+    assert device_module.choose_precision("auto", cpu, "resnet18", "simclr") == "fp32"
+    assert device_module.choose_precision("auto", cpu, "smallcnn", "dino") == "fp32"
+    cfg, _ = auto.resolve(PretrainConfig(data_dir="/x", method="dino"), 1500, 28, cpu)
+    assert cfg.precision == "fp32"
