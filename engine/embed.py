@@ -34,7 +34,9 @@ class EmbeddedImages:
     """A folder's decoded images and their backbone features, row for row.
 
     ``features`` is float32 ``(N, D)``, the raw (unnormalised) backbone output of
-    ``store.images[i]``, whose path relative to ``root`` is ``store.paths[i]``.
+    ``store.images[i]``, whose path relative to ``root`` is ``store.paths[i]``. Files
+    derived from these features (a map layout) go beside them as ``<cache_stem>.<suffix>``,
+    and are dropped with them when the folder or the backbone changes.
     """
 
     root: str
@@ -43,6 +45,7 @@ class EmbeddedImages:
     backbone: nn.Module
     meta: dict
     device: torch.device
+    cache_stem: Path
 
     @property
     def paths(self) -> list[str]:
@@ -107,7 +110,7 @@ def embed_run(run_dir: Union[str, Path], data_dir: str = "", device: str = "auto
         except OSError as error:
             emit(Warning(f"cannot cache the embeddings in {folder} ({error.strerror or error}); "
                          "they will be computed again next time"))
-    return EmbeddedImages(report.root, store, features, backbone, meta, torch_device)
+    return EmbeddedImages(report.root, store, features, backbone, meta, torch_device, folder / key)
 
 
 def _embedding_key(report: ScanReport, meta: dict) -> str:
@@ -128,9 +131,9 @@ def _load_cached(folder: Path, key: str, paths: list[str]) -> Optional[np.ndarra
 
 def _save_cached(folder: Path, key: str, features: np.ndarray, paths: list[str]) -> None:
     folder.mkdir(exist_ok=True)
-    for stale in folder.glob("*.json"):          # one current cache per run is enough
-        stale.unlink(missing_ok=True)
-        stale.with_suffix(".npy").unlink(missing_ok=True)
+    for stale in folder.iterdir():               # one current cache per run is enough
+        if not stale.name.startswith(key):
+            stale.unlink(missing_ok=True)
     temp = folder / f".{key}.{os.getpid()}.npy"
     np.save(temp, features.astype(np.float32))
     os.replace(temp, folder / f"{key}.npy")
