@@ -70,6 +70,27 @@ def compute_suggestions(pretrain_run: str, data_dir: str, labeled: Sequence[str]
     return suggest(images.features, images.paths, n, labeled, predictions)
 
 
+def open_embedding_map(pretrain_run: str, data_dir: str, cache_dir: str = "", on_event=None, cancel=None):
+    """The folder's ``engine.embedding_map.EmbeddingMap``: the saved layout, else the PCA view."""
+    from engine.embedding_map import open_map
+
+    return open_map(pretrain_run, data_dir, cache_dir, on_event=on_event, cancel=cancel)
+
+
+def refine_embedding_map(embedding_map, on_event=None, cancel=None):
+    """The neighbour-graph layout of an ``EmbeddingMap`` (saved with the run)."""
+    from engine.embedding_map import refine_map
+
+    return refine_map(embedding_map, on_event=on_event, cancel=cancel)
+
+
+def find_near_duplicates(features, threshold: float, on_event=None, cancel=None) -> list:
+    """``engine.similarity.DuplicatePair`` rows at cosine similarity ``threshold`` or more."""
+    from engine.similarity import near_duplicates
+
+    return near_duplicates(features, threshold, on_event=on_event, cancel=cancel)
+
+
 def try_model(model_path: str, image_path: str, on_event=None, cancel=None):
     """The exported model's prediction for one image, by onnxruntime (engine.predict: no torch)."""
     from engine.predict import load_model

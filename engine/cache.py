@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -23,6 +24,7 @@ import torch
 from engine import imageio
 from engine.events import Cancelled, CancelToken, EventSink, Finished, Progress, Started, ignore_events
 from engine.events import Warning as WarningEvent
+from engine.keyed_lock import holding
 from engine.scan import Problem, ScanReport
 
 CACHE_VERSION = 1
@@ -160,11 +162,18 @@ def build_store(
     A store larger than ``memory_limit_bytes`` stays memory-mapped. An unwritable cache
     dir means an in-memory build and a Warning event.
     """
-    emit = on_event or ignore_events
     report.require_usable()
-    total = report.usable
     folder = Path(cache_dir) if cache_dir else default_cache_dir()
     folder = folder / cache_key(report, size, channels)
+    with holding(str(folder), cancel):
+        return _build_or_load(report, folder, size, channels, on_event or ignore_events, cancel,
+                              memory_limit_bytes, batch_decoder)
+
+
+def _build_or_load(report: ScanReport, folder: Path, size: int, channels: int, emit: EventSink,
+                   cancel: Optional[CancelToken], memory_limit_bytes: int,
+                   batch_decoder: Optional[Callable]) -> tuple[ImageStore, list[Problem]]:
+    total = report.usable
     if (folder / "meta.json").is_file():
         try:
             store, problems = _load(folder, memory_limit_bytes)
@@ -178,7 +187,7 @@ def build_store(
             return store, problems
 
     shape = (total, channels, size, size)
-    tmp: Optional[Path] = folder / f"images.npy.{os.getpid()}.tmp"
+    tmp: Optional[Path] = folder / f"images.npy.{os.getpid()}.{threading.get_ident()}.tmp"
     try:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "meta.json").unlink(missing_ok=True)
@@ -210,7 +219,7 @@ def build_store(
             "version": CACHE_VERSION, "root": report.root, "size": size, "channels": channels,
             "count": len(kept), "paths": kept, "problems": [asdict(p) for p in problems],
         }
-        meta_tmp = folder / f"meta.json.{os.getpid()}.tmp"
+        meta_tmp = folder / f"meta.json.{os.getpid()}.{threading.get_ident()}.tmp"
         meta_tmp.write_text(json.dumps(meta))
         os.replace(meta_tmp, folder / "meta.json")
         store, _ = _load(folder, memory_limit_bytes)

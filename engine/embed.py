@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -22,6 +23,7 @@ from engine.augment import normalize_only
 from engine.cache import ImageStore, build_store, cache_key
 from engine.device import choose_device
 from engine.events import CancelToken, Progress, Warning, ignore_events
+from engine.keyed_lock import holding
 from engine.model_io import load_backbone
 from engine.scan import ScanReport, scan_folder
 
@@ -102,14 +104,16 @@ def embed_run(run_dir: Union[str, Path], data_dir: str = "", device: str = "auto
     report, store = open_images(meta, data_dir, cache_dir, emit, cancel)
     folder = Path(meta["run_dir"]) / "embeddings"
     key = _embedding_key(report, meta)
-    features = _load_cached(folder, key, store.paths)
-    if features is None:
-        features = compute_features(backbone, store, meta["mean"], meta["std"], torch_device, emit, cancel).numpy()
-        try:
-            _save_cached(folder, key, features, store.paths)
-        except OSError as error:
-            emit(Warning(f"cannot cache the embeddings in {folder} ({error.strerror or error}); "
-                         "they will be computed again next time"))
+    with holding(str(folder / key), cancel):
+        features = _load_cached(folder, key, store.paths)
+        if features is None:
+            features = compute_features(backbone, store, meta["mean"], meta["std"], torch_device, emit,
+                                        cancel).numpy()
+            try:
+                _save_cached(folder, key, features, store.paths)
+            except OSError as error:
+                emit(Warning(f"cannot cache the embeddings in {folder} ({error.strerror or error}); "
+                             "they will be computed again next time"))
     return EmbeddedImages(report.root, store, features, backbone, meta, torch_device, folder / key)
 
 
@@ -132,11 +136,11 @@ def _load_cached(folder: Path, key: str, paths: list[str]) -> Optional[np.ndarra
 def _save_cached(folder: Path, key: str, features: np.ndarray, paths: list[str]) -> None:
     folder.mkdir(exist_ok=True)
     for stale in folder.iterdir():               # one current cache per run is enough
-        if not stale.name.startswith(key):
+        if not stale.name.startswith((key, ".")):    # temporary files belong to writers at work
             stale.unlink(missing_ok=True)
-    temp = folder / f".{key}.{os.getpid()}.npy"
+    temp = folder / f".{key}.{os.getpid()}.{threading.get_ident()}.npy"
     np.save(temp, features.astype(np.float32))
     os.replace(temp, folder / f"{key}.npy")
-    meta_temp = folder / f".{key}.{os.getpid()}.json"
+    meta_temp = folder / f".{key}.{os.getpid()}.{threading.get_ident()}.json"
     meta_temp.write_text(json.dumps({"paths": paths}))
     os.replace(meta_temp, folder / f"{key}.json")

@@ -8,6 +8,7 @@ the folder or the backbone changes.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional, Union
@@ -78,6 +79,6 @@ def _load_layout(path: Path, count: int) -> Optional[tuple[np.ndarray, int]]:
 
 
 def _save_layout(path: Path, xy: np.ndarray, layout_points: int) -> None:
-    temp = path.with_name(f".{path.stem}.{os.getpid()}.npz")
+    temp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.npz")
     np.savez(temp, xy=xy.astype(np.float32), layout_points=np.int64(layout_points))
     os.replace(temp, path)

@@ -21,6 +21,7 @@ from desktop.widgets.class_panel import ClassPanel
 from desktop.widgets.finetune_panel import FinetunePanel
 from desktop.widgets.label_browser import LabelBrowser
 from desktop.widgets.label_grid import LabelInfo, RelPathRole
+from desktop.widgets.map_panel import MapPanel
 from desktop.widgets.suggestion_list import SuggestionList
 from desktop.widgets.thumbnail_grid import ThumbnailModel
 from desktop.workers import EngineJob
@@ -55,6 +56,7 @@ class LabelPage(QWidget):
         self.browser = LabelBrowser(source, loader)
         self.model, self.grid = self.browser.model, self.browser.grid
         self.finetune = FinetunePanel()
+        self.map = MapPanel(source)
 
         self.classes.add_requested.connect(self.add_class)
         self.classes.rename_requested.connect(self.rename_class)
@@ -68,6 +70,12 @@ class LabelPage(QWidget):
         QShortcut(QKeySequence.StandardKey.Undo, self, self.undo,
                   context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.suggestions.picked.connect(self.browser.select_path)
+        self.map.path_clicked.connect(self.browser.select_path)
+        self.map.label_requested.connect(self.label_from_map)
+        self.map.failed.connect(lambda message, details: self.banner.show_message(
+            "error", f"The map cannot be shown: {message}", details))
+        self.grid.selectionModel().selectionChanged.connect(
+            lambda *_: self.map.select_paths(self.grid.selected_paths()))
         self.suggestions.refresh_requested.connect(self.refresh_suggestions)
         self.suggestions.failed.connect(lambda message, details: self.banner.show_message("error", message, details))
         self.finetune.train_button.clicked.connect(self.train)
@@ -84,7 +92,11 @@ class LabelPage(QWidget):
         layout.addWidget(self.banner)
         splitter = QSplitter()
         splitter.addWidget(self._left_column())
-        splitter.addWidget(self.browser)
+        centre = QSplitter(Qt.Orientation.Vertical)
+        centre.addWidget(self.map)
+        centre.addWidget(self.browser)
+        centre.setSizes([380, 420])
+        splitter.addWidget(centre)
         splitter.addWidget(self._scrolled(self.finetune))
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([240, 780, 330])
@@ -122,6 +134,7 @@ class LabelPage(QWidget):
         self.pretrain_run = self.finetune_run = ""
         self._suggested_once = False
         self.suggestions.discard()
+        self.map.discard()
         self.finetune.reset()
         self.browser.set_predictions({})
         self.banner.dismiss()
@@ -182,6 +195,8 @@ class LabelPage(QWidget):
             self.project.add_run("pretrain", run_dir, {})
         self.subtitle.setText(f"{os.path.basename(self.root or '')}  ·  backbone from {os.path.basename(run_dir)}")
         self._set_enabled()
+        if self.isVisible():
+            self.start_map()
 
     def _load_finetune(self, run_dir: str) -> None:
         self.finetune_run = run_dir
@@ -210,7 +225,7 @@ class LabelPage(QWidget):
 
     def _set_enabled(self) -> None:
         usable = self.project is not None
-        for widget in (self.classes, self.browser, self.suggestions):
+        for widget in (self.classes, self.browser, self.suggestions, self.map):
             widget.setEnabled(usable)
         self.finetune.train_button.setEnabled(usable and bool(self.pretrain_run) and not self.finetune.is_running())
         self.suggestions.set_available(usable and bool(self.pretrain_run))
@@ -225,6 +240,7 @@ class LabelPage(QWidget):
         self.model.set_labels({path: LabelInfo(label.label, colours.get(label.label, "#888888"),
                                                label.source == ACCEPTED) for path, label in labels.items()})
         self.classes.set_classes(classes, counts)
+        self.map.set_labels(self.model.labels, colours)
         self.browser.set_class_names([c.name for c in classes])
         self.browser.undo_button.setEnabled(bool(self.project and self.project.can_undo))
         self.browser.update_count()
@@ -250,6 +266,13 @@ class LabelPage(QWidget):
         if done and name is not None:
             self.suggestions.drop(set(paths))
         return done
+
+    def label_from_map(self, paths: list[str], name: str) -> bool:
+        if not self.label_paths(paths, name):
+            return False
+        self.banner.show_message("success", f"Labeled {len(paths):,} image{'s' if len(paths) != 1 else ''} as "
+                                 f"{name}. Ctrl+Z undoes it.")
+        return True
 
     def label_selected_with_number(self, number: int) -> bool:
         names = self.classes.names()
@@ -310,6 +333,13 @@ class LabelPage(QWidget):
         super().showEvent(event)
         if self.pretrain_run and not self._suggested_once:
             self.refresh_suggestions()
+        self.start_map()
+
+    def start_map(self) -> bool:
+        """Compute the embedding map of the folder with the current backbone (once per run)."""
+        if not self.pretrain_run or self.project is None:
+            return False
+        return self.map.start(self.pretrain_run, self.root, self._cache_dir())
 
     def refresh_suggestions(self) -> bool:
         if not self.pretrain_run or self.project is None:
@@ -355,6 +385,7 @@ class LabelPage(QWidget):
 
     def _set_predictions(self, predictions: dict) -> None:
         self.browser.set_predictions(predictions)
+        self.map.set_predictions(predictions)
         self.finetune.set_has_predictions(bool(predictions))
 
     # --- shutdown -------------------------------------------------------------------------------
@@ -364,4 +395,4 @@ class LabelPage(QWidget):
     def running_jobs(self) -> list[EngineJob]:
         direct = Qt.FindChildOption.FindDirectChildrenOnly
         jobs = [job for job in self.findChildren(EngineJob, options=direct) if job.is_running()]
-        return jobs + self.suggestions.running_jobs() + self.finetune.running_jobs()
+        return jobs + self.suggestions.running_jobs() + self.finetune.running_jobs() + self.map.running_jobs()

@@ -168,3 +168,31 @@ def test_clear_cache_removes_every_store(image_folder, tmp_path):
     freed = cache.clear_cache(tmp_path / "c")
     assert freed > 24 * 3 * 16 * 16 and not (tmp_path / "c").exists()
     assert cache.clear_cache(tmp_path / "c") == 0
+
+
+def test_two_threads_building_the_same_store_decode_once_and_share_it(image_folder, tmp_path, monkeypatch):
+    import threading
+
+    report = scan_folder(image_folder)
+    calls = count_decodes(monkeypatch)
+    stores = []
+    builders = [threading.Thread(target=lambda: stores.append(build_store(report, 16, 3, tmp_path / "c")[0]))
+                for _ in range(2)]
+    for builder in builders:
+        builder.start()
+    for builder in builders:
+        builder.join()
+    assert len(stores) == 2 and len(calls) == 24
+    assert torch.equal(stores[0].images, stores[1].images)
+    assert not list((tmp_path / "c").rglob("*.tmp"))
+
+
+def test_a_cancel_while_waiting_for_another_builder_stops_the_wait(image_folder, tmp_path):
+    from engine.keyed_lock import holding
+
+    report = scan_folder(image_folder)
+    folder = tmp_path / "c" / cache_key(report, 16, 3)
+    token = CancelToken()
+    token.cancel()
+    with holding(str(folder)), pytest.raises(Cancelled):
+        build_store(report, 16, 3, tmp_path / "c", cancel=token)

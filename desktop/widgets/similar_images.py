@@ -1,0 +1,171 @@
+"""Two ways to look at similar images: the nearest neighbours of one image, and the pairs
+of near-duplicates in the whole folder (for review)."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog, QDialogButtonBox, QDoubleSpinBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar,
+    QPushButton, QSplitter, QVBoxLayout, QWidget,
+)
+
+from desktop.label_jobs import find_near_duplicates
+from desktop.widgets.image_subset import ImageStrip, ImageSubsetModel
+from desktop.widgets.thumbnail_grid import ThumbnailModel
+from desktop.workers import EngineJob
+
+DEFAULT_THRESHOLD = 0.97
+
+
+class NeighboursDialog(QDialog):
+    """The images most like one image, most similar first; ``picked(path)`` on a click."""
+
+    picked = Signal(str)
+
+    def __init__(self, source: ThumbnailModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.resize(760, 520)
+        self.model = ImageSubsetModel(source, self)
+        self.strip = ImageStrip(self.model)
+        self.strip.clicked.connect(lambda index: self.picked.emit(self.strip.path_at(index)))
+        self.heading = QLabel(wordWrap=True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.heading)
+        layout.addWidget(self.strip, 1)
+        layout.addWidget(buttons)
+
+    def show_neighbours(self, path: str, source_rows: list[int], similarities: list[float]) -> None:
+        self.setWindowTitle(f"Images like {path.rsplit('/', 1)[-1]}")
+        self.heading.setText(f"The {len(source_rows)} images most like <b>{path}</b> by their embeddings "
+                             "(cosine similarity). Click one to find it in the grid.")
+        self.model.set_rows(source_rows, [f"{s:.0%} · {self.model.source.records()[r].path.rsplit('/', 1)[-1]}"
+                                          for r, s in zip(source_rows, similarities)])
+        self.show()
+        self.raise_()
+
+
+class DuplicatesDialog(QDialog):
+    """Finds pairs above a similarity threshold in an :class:`EngineJob` and lists them for
+    review; choosing a pair shows both images, ``pair_picked([a, b])`` shows them on the map."""
+
+    pair_picked = Signal(list)
+
+    def __init__(self, source: ThumbnailModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Near-duplicates")
+        self.resize(820, 560)
+        self.job: EngineJob | None = None
+        self._running: list[EngineJob] = []
+        self._features = None
+        self._paths: list[str] = []
+        self._source_rows: dict[str, int] = {}
+        self.threshold = QDoubleSpinBox(decimals=1, minimum=80.0, maximum=100.0, singleStep=0.5, suffix=" %")
+        self.threshold.setValue(DEFAULT_THRESHOLD * 100)
+        self.threshold.setToolTip("Pairs at least this similar (cosine similarity of their embeddings)")
+        self.find_button = QPushButton("Find")
+        self.find_button.setDefault(True)
+        self.find_button.clicked.connect(self.search)
+        self.progress = QProgressBar(maximum=0, textVisible=False)
+        self.progress.hide()
+        self.status = QLabel(wordWrap=True)
+        self.status.setProperty("role", "muted")
+        self.pairs = QListWidget()
+        self.pairs.setAlternatingRowColors(True)
+        self.pairs.currentItemChanged.connect(self._on_pair_chosen)
+        self.model = ImageSubsetModel(source, self)
+        self.strip = ImageStrip(self.model)
+        self.show_button = QPushButton("Show on the Map")
+        self.show_button.setEnabled(False)
+        self.show_button.clicked.connect(self._show_pair)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Similarity at least"))
+        top.addWidget(self.threshold)
+        top.addWidget(self.find_button)
+        top.addWidget(self.progress, 1)
+        splitter = QSplitter()
+        splitter.addWidget(self.pairs)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.strip, 1)
+        right_layout.addWidget(self.show_button)
+        splitter.addWidget(right)
+        splitter.setSizes([360, 440])
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.status)
+        layout.addWidget(splitter, 1)
+        layout.addWidget(buttons)
+
+    def open_for(self, features, paths: list[str], source_rows: dict[str, int]) -> None:
+        """Review the near-duplicates among ``features`` (row i is ``paths[i]``)."""
+        self._features, self._paths, self._source_rows = features, list(paths), source_rows
+        self.show()
+        self.raise_()
+        if not self.pairs.count() and self.job is None:
+            self.search()
+
+    def search(self) -> bool:
+        if self._features is None or self.job is not None:
+            return False
+        threshold = self.threshold.value() / 100
+        job = self.job = EngineJob(find_near_duplicates, self._features, threshold, parent=self)
+        job.progress.connect(lambda e: job is self.job and self._on_progress(e))
+        job.succeeded.connect(lambda pairs: job is self.job and self.set_pairs(pairs, threshold))
+        job.failed.connect(lambda message, _details: job is self.job and self.status.setText(message))
+        job.finished.connect(lambda: self._on_finished(job))
+        self._running.append(job)
+        self.find_button.setEnabled(False)
+        self.progress.setMaximum(0)
+        self.progress.show()
+        self.status.setText("Comparing every image with every other…")
+        job.start()
+        return True
+
+    def set_pairs(self, pairs: list, threshold: float) -> None:
+        self.pairs.clear()
+        for pair in pairs:
+            first, second = self._paths[pair.first], self._paths[pair.second]
+            item = QListWidgetItem(f"{pair.similarity:.1%}   {first}  ↔  {second}")
+            item.setData(Qt.ItemDataRole.UserRole, [first, second])
+            self.pairs.addItem(item)
+        self.status.setText(f"{len(pairs):,} pair{'s' if len(pairs) != 1 else ''} at {threshold:.1%} or more, the "
+                            "most similar first. Choose one to compare the two images." if pairs else
+                            f"No pair of images is {threshold:.1%} similar or more.")
+        if pairs:
+            self.pairs.setCurrentRow(0)
+
+    def running_jobs(self) -> list[EngineJob]:
+        return [job for job in self._running if job.is_running()]
+
+    def reject(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.job = None
+            self.status.setText("Stopped.")
+        super().reject()
+
+    def _on_progress(self, event) -> None:
+        self.progress.setMaximum(event.total)
+        self.progress.setValue(event.step)
+
+    def _on_finished(self, job: EngineJob) -> None:
+        self._running.remove(job)
+        job.deleteLater()
+        if job is self.job:
+            self.job = None
+        self.find_button.setEnabled(self.job is None)
+        self.progress.setVisible(self.job is not None)
+
+    def _on_pair_chosen(self, item) -> None:
+        paths = item.data(Qt.ItemDataRole.UserRole) if item is not None else []
+        self.model.set_rows([self._source_rows[p] for p in paths if p in self._source_rows])
+        self.show_button.setEnabled(bool(paths))
+
+    def _show_pair(self) -> None:
+        item = self.pairs.currentItem()
+        if item is not None:
+            self.pair_picked.emit(item.data(Qt.ItemDataRole.UserRole))
