@@ -54,7 +54,8 @@ class Shooter:
 
     def _suggestions_ready(self) -> bool:
         page = self.window.label_page
-        return page.suggestions.job is None and page.suggestions.list.count() > 0 and self._thumbnails_ready()
+        return (page.suggestions.job is None and page.suggestions.list.count() > 0 and self._thumbnails_ready()
+                and page.map.job is None and page.map.embedding_map is not None)
 
     def save(self, name: str) -> None:
         path = self.out / name

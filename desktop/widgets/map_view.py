@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QPainterPath, QPen, QPixmap
+from PySide6.QtCore import QEvent, QPointF, Qt, Signal
+from PySide6.QtGui import QColor, QPainterPath, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QFrame, QGraphicsPathItem, QLabel, QVBoxLayout, QWidget
 
 from desktop.map_colours import ColourGroup
@@ -21,7 +21,6 @@ from engine.lasso import points_in_polygon, rectangle
 
 POINT_SIZE = 5
 HIT_PIXELS = 8
-SELECTED_COLOUR = "#ffffff"
 
 
 class _Dots(pg.ScatterPlotItem):
@@ -98,8 +97,7 @@ class MapView(QWidget):
         self.plot.hideAxis("bottom")
         self.plot.setAspectLocked(False)
         self._groups: list[_Dots] = []
-        self._highlight = _Dots(size=POINT_SIZE + 5, pen=pg.mkPen(SELECTED_COLOUR, width=1.5),
-                                             brush=None, antialias=False)
+        self._highlight = _Dots(size=POINT_SIZE + 5, brush=None, antialias=False)
         self._highlight.setZValue(5)
         self.plot.addItem(self._highlight)
         self.tip = QFrame(self.plot)
@@ -119,6 +117,17 @@ class MapView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
+        self._apply_palette()
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_palette()
+
+    def _apply_palette(self) -> None:
+        palette = self.palette()
+        self.plot.setBackground(palette.color(QPalette.ColorRole.Base))
+        self._highlight.setPen(pg.mkPen(palette.color(QPalette.ColorRole.Text), width=1.5))
 
     # --- content -------------------------------------------------------------------------------
     def set_points(self, xy: np.ndarray) -> None:
