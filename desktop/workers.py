@@ -15,7 +15,7 @@ from typing import Callable
 from PySide6.QtCore import QDeadlineTimer, QObject, Qt, QThread, Signal, Slot
 
 from engine.events import (
-    CancelToken, Cancelled, CheckpointSaved, EpochEnded, Finished, Preview, Progress, Started, Warning,
+    CancelToken, Cancelled, CheckpointSaved, EpochEnded, Finished, MapSnapshot, Preview, Progress, Started, Warning,
 )
 
 
@@ -95,6 +95,7 @@ class EngineJob(QObject):
     epoch_ended = Signal(object)       # engine.events.EpochEnded
     checkpoint_saved = Signal(object)  # engine.events.CheckpointSaved
     preview = Signal(object)           # engine.events.Preview
+    map_snapshot = Signal(object)      # engine.events.MapSnapshot
     warning = Signal(str)
     stage_finished = Signal(object)    # engine.events.Finished
     paused = Signal()                  # the engine has stopped at a pause
@@ -112,7 +113,8 @@ class EngineJob(QObject):
         self._running = False
         self._routes = {
             Started: self.stage_started, Progress: self.progress, EpochEnded: self.epoch_ended,
-            CheckpointSaved: self.checkpoint_saved, Preview: self.preview, Finished: self.stage_finished,
+            CheckpointSaved: self.checkpoint_saved, Preview: self.preview, MapSnapshot: self.map_snapshot,
+            Finished: self.stage_finished,
         }
         queued = Qt.ConnectionType.QueuedConnection
         runner = self._runner

@@ -21,6 +21,7 @@ from typing import Optional, Sequence
 from engine import cli_export, cli_finetune
 from engine.config import BACKBONES, DEVICES, METHODS, PRECISIONS, STEMS, ConfigError, PretrainConfig
 from engine.console import ConsoleProgress
+from engine.events import Cancelled
 
 USAGE_ERROR = 2
 
@@ -77,9 +78,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.command in cli_finetune.COMMANDS:
             return cli_finetune.run(args)
         return _pretrain(args)
-    except (ValueError, OSError) as error:   # bad input: config, folder, run folder, disk
+    except (ValueError, OSError, FloatingPointError) as error:   # bad input, a full disk, a diverging loss
         print(f"pretext-studio-cli: error: {error}", file=sys.stderr)
         return USAGE_ERROR
+    except Cancelled:   # Ctrl+C before a run folder existed (while scanning or decoding)
+        print("cancelled: nothing was written", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130

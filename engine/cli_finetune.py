@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.config import DEVICES
+from engine.config import DEVICES, check_device, check_seed
 from engine.finetune_config import MODES
 
 COMMANDS = ("suggest", "finetune")
@@ -56,6 +56,8 @@ def _suggest(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise ValueError(f"--n must be at least 1, not {args.n}")
+    check_device(args.device)
+    check_seed(args.seed)
     pretrain_run, labeled, predictions = args.run_dir, set(), []
     if (args.run_dir / CLASSIFIER_FILE).is_file():        # a fine-tune run: use its model and labels too
         from engine.model_io import load_classifier

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -19,10 +21,25 @@ BACKBONES = (
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 STEMS = ("auto", "small", "standard")
+MAX_SEED = 2**32 - 1
 
 
 class ConfigError(ValueError):
     """A configuration value is out of range or unknown; the message says which."""
+
+
+def check_device(device: str) -> str:
+    """Return ``device`` when it is one of :data:`DEVICES` or "cuda:N", else raise :class:`ConfigError`."""
+    if device not in DEVICES and not re.fullmatch(r"cuda:\d+", device):
+        raise ConfigError(f"unknown device '{device}'; choose one of {', '.join(DEVICES)} or cuda:N")
+    return device
+
+
+def check_seed(seed: int) -> int:
+    """Return ``seed`` when it is in [0, :data:`MAX_SEED`], else raise :class:`ConfigError`."""
+    if not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seed must be between 0 and {MAX_SEED}, not {seed}")
+    return seed
 
 
 class JsonConfig:
@@ -77,6 +94,7 @@ class PretrainConfig(JsonConfig):
     cache_dir: str = ""          # "" = the user cache dir
     embed_dim: int = 0           # projection output; 0 = the method's default
     stem: str = "auto"           # "small": stride-1 stem for ≤ 64 px images; "auto" decides by size
+    map_every: int = -1          # epochs between live embedding maps; 0 = never; -1 = auto (see engine.auto)
 
     def validate(self) -> "PretrainConfig":
         """Raise :class:`ConfigError` with a one-line reason for the first bad field."""
@@ -84,8 +102,7 @@ class PretrainConfig(JsonConfig):
             raise ConfigError(f"unknown method '{self.method}'; choose one of {', '.join(METHODS)}")
         if self.backbone not in BACKBONES:
             raise ConfigError(f"unknown backbone '{self.backbone}'; choose one of {', '.join(BACKBONES)}")
-        if self.device not in DEVICES and not self.device.startswith("cuda:"):
-            raise ConfigError(f"unknown device '{self.device}'; choose one of {', '.join(DEVICES)}")
+        check_device(self.device)
         if self.precision not in PRECISIONS:
             raise ConfigError(f"unknown precision '{self.precision}'; choose one of {', '.join(PRECISIONS)}")
         if self.stem not in STEMS:
@@ -94,14 +111,18 @@ class PretrainConfig(JsonConfig):
             raise ConfigError(f"image size must be between 16 and 1024 pixels, not {self.image_size}")
         if self.epochs < 1:
             raise ConfigError(f"epochs must be at least 1, not {self.epochs}")
-        if self.minutes is not None and not self.minutes > 0:
+        if self.minutes is not None and not 0 < self.minutes < math.inf:
             raise ConfigError(f"minutes must be positive, not {self.minutes}")
         if self.batch_size < 0 or self.batch_size == 1:
             raise ConfigError(f"batch size must be at least 2, not {self.batch_size}")
-        if self.lr < 0:
+        if not 0 <= self.lr < math.inf:
             raise ConfigError(f"learning rate must be positive, not {self.lr}")
+        check_seed(self.seed)
         if self.checkpoint_every < 1:
             raise ConfigError(f"checkpoint interval must be at least 1 step, not {self.checkpoint_every}")
+        if self.map_every < -1:
+            raise ConfigError(f"the live map interval must be -1 (automatic), 0 (off) or a number of epochs, "
+                              f"not {self.map_every}")
         if not 0 <= self.warmup_fraction < 1:
             raise ConfigError(f"warmup fraction must be in [0, 1), not {self.warmup_fraction}")
         return self

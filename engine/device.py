@@ -38,6 +38,8 @@ def choose_device(requested: str = "auto") -> torch.device:
         return torch.device(available_devices()[0].name)
     if requested.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("CUDA was requested but no CUDA GPU is available")
+    if requested.startswith("cuda:") and int(requested[5:]) >= torch.cuda.device_count():
+        raise ValueError(f"{requested} was requested but only {torch.cuda.device_count()} CUDA GPU(s) are available")
     if requested == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ValueError("MPS was requested but no Apple GPU is available")
     return torch.device(requested)

@@ -64,6 +64,16 @@ class Preview:
 
 
 @dataclass(frozen=True)
+class MapSnapshot:
+    """The embedding map of a fixed sample of images after epoch ``epoch`` (counted from 0):
+    ``xy`` is a float32 ``(n, 2)`` array whose row i is the image ``paths[i]``."""
+
+    epoch: int
+    paths: tuple
+    xy: Any
+
+
+@dataclass(frozen=True)
 class Finished:
     """The job ended. ``status`` is "completed" or "cancelled"."""
 

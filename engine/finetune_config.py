@@ -17,10 +17,11 @@ With many labels per class the labels carry enough signal to move the backbone: 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
-from engine.config import DEVICES, ConfigError, JsonConfig
+from engine.config import ConfigError, JsonConfig, check_device, check_seed
 
 MODES = ("auto", "linear", "full", "semi")
 FULL_MIN_PER_CLASS = 50
@@ -49,14 +50,14 @@ class FinetuneConfig(JsonConfig):
         """Raise :class:`ConfigError` with a one-line reason for the first bad field."""
         if self.mode not in MODES:
             raise ConfigError(f"unknown fine-tuning mode '{self.mode}'; choose one of {', '.join(MODES)}")
-        if self.device not in DEVICES and not self.device.startswith("cuda:"):
-            raise ConfigError(f"unknown device '{self.device}'; choose one of {', '.join(DEVICES)}")
+        check_device(self.device)
+        check_seed(self.seed)
         if self.steps < 0:
             raise ConfigError(f"steps must be 0 (auto) or more, not {self.steps}")
-        if self.minutes is not None and not self.minutes > 0:
+        if self.minutes is not None and not 0 < self.minutes < math.inf:
             raise ConfigError(f"minutes must be positive, not {self.minutes}")
-        if self.lr < 0 or self.weight_decay < 0:
-            raise ConfigError("learning rate and weight decay cannot be negative")
+        if not (0 <= self.lr < math.inf and 0 <= self.weight_decay < math.inf):
+            raise ConfigError("learning rate and weight decay must be 0 (auto) or a positive number")
         if not 0 < self.backbone_lr_scale <= 1:
             raise ConfigError(f"backbone lr scale must be in (0, 1], not {self.backbone_lr_scale}")
         if self.folds < 2:

@@ -53,8 +53,8 @@ def _opened(path) -> Iterator[Image.Image]:
         raise UnusableImage("not an image", "the contents are not a known image format") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise UnusableImage("decompression bomb", str(exc)) from None
-    except OSError as exc:
-        raise UnusableImage("unreadable", str(exc)) from None
+    except _DECODE_ERRORS as exc:   # OSError, or a header the format's parser cannot read
+        raise UnusableImage("unreadable", str(exc) or type(exc).__name__) from None
     with im:
         width, height = im.size
         if width * height > MAX_PIXELS:
@@ -74,10 +74,17 @@ def _header_orientation(im: Image.Image) -> int:
         return 1
 
 
+def _stored_size(im: Image.Image) -> tuple[int, int]:
+    """The pixel grid as stored: recent Pillow reports a TIFF's size already turned by its orientation."""
+    if im.format == "TIFF":
+        return int(im.tag_v2.get(256, im.size[0])), int(im.tag_v2.get(257, im.size[1]))
+    return im.size
+
+
 def read_header(path) -> tuple[int, int, str]:
     """Return ``(width, height, mode)`` from the header, as displayed after EXIF rotation."""
     with _opened(path) as im:
-        width, height = im.size
+        width, height = _stored_size(im)
         if _header_orientation(im) in (5, 6, 7, 8):
             width, height = height, width
         return width, height, im.mode

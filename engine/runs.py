@@ -75,10 +75,24 @@ class RunFolder:
             handle.write("".join(json.dumps(record) + "\n" for record in records))
 
     def read_metrics(self) -> list[dict]:
+        """The recorded rows; a line cut short by a crash mid-write is left out."""
         if not self.metrics_path.is_file():
             return []
-        lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
+        rows = []
+        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return rows
+
+    def trim_metrics(self, step: int) -> None:
+        """Drop the rows after ``step``, where a resumed run starts: a crash between writing
+        the rows and replacing the checkpoint would otherwise record those steps twice."""
+        rows = [row for row in self.read_metrics() if row.get("step", 0) <= step]
+        temp = self.metrics_path.with_name(f".{self.metrics_path.name}.partial")
+        temp.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+        os.replace(temp, self.metrics_path)
 
 
 def prepare_runs_dir(out_dir: str | Path) -> Path:

@@ -187,16 +187,10 @@ def scan_folder(
                             cancel.check()
                         seen += 1
                         rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-                        if entry.name.startswith("."):
-                            report.skipped_hidden += 1
-                        elif entry.is_dir(follow_symlinks=False):
-                            pending.append(rel)
-                        elif entry.is_dir() or not entry.is_file():
-                            report.skipped_other += 1  # a link to a folder, a socket, a dead link
-                        elif os.path.splitext(entry.name)[1].lower() not in imageio.IMAGE_EXTENSIONS:
-                            report.skipped_other += 1
-                        else:
-                            _add_file(report, entry, rel, verify)
+                        try:
+                            _visit(report, pending, entry, rel, verify)
+                        except OSError as exc:   # e.g. a link to itself
+                            report.problems.append(Problem(rel, "unreadable", exc.strerror or str(exc)))
                         now = time.monotonic()
                         if now - last_emit >= PROGRESS_SECONDS or seen - last_seen >= PROGRESS_FILES:
                             emit(Progress(stage="scan", step=seen, total=0, metrics={"images": report.usable}))
@@ -213,6 +207,20 @@ def scan_folder(
         "skipped_hidden": report.skipped_hidden, "skipped_other": report.skipped_other,
     }))
     return report
+
+
+def _visit(report: ScanReport, pending: list[str], entry: os.DirEntry, rel: str, verify: bool) -> None:
+    """Queue a folder, count a skipped entry, or check a file with an image extension."""
+    if entry.name.startswith("."):
+        report.skipped_hidden += 1
+    elif entry.is_dir(follow_symlinks=False):
+        pending.append(rel)
+    elif entry.is_dir() or not entry.is_file():
+        report.skipped_other += 1  # a link to a folder, a socket, a dead link
+    elif os.path.splitext(entry.name)[1].lower() not in imageio.IMAGE_EXTENSIONS:
+        report.skipped_other += 1
+    else:
+        _add_file(report, entry, rel, verify)
 
 
 def _add_file(report: ScanReport, entry: os.DirEntry, rel: str, verify: bool) -> None:

@@ -23,6 +23,7 @@ from engine.events import (
     ignore_events,
 )
 from engine.loop_state import LoopState, batch_generator, epoch_permutation
+from engine.live_map import map_snapshot
 from engine.preview import preview_pairs
 from engine.runs import RunFolder, create_run_folder, open_run_folder, prepare_runs_dir
 from engine.session import TrainingSession, build_session
@@ -45,8 +46,9 @@ def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Option
                     resume=None) -> PretrainResult:
     """Pretrain on ``cfg.data_dir`` (or resume the run folder ``resume``); return the result.
 
-    Raises ValueError subclasses for bad input (config, folder, run folder), Cancelled
-    never escapes: a cancelled run returns ``status="cancelled"`` with a checkpoint.
+    Raises ValueError subclasses for bad input (config, folder, run folder). Cancelling
+    while the images are scanned or decoded raises Cancelled (no run folder exists yet);
+    once training began, a cancelled run returns ``status="cancelled"`` with a checkpoint.
     """
     emit = on_event or ignore_events
     cancel = cancel or CancelToken()
@@ -65,12 +67,15 @@ def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Option
             run = create_run_folder(cfg.out_dir, cfg.method, cfg.backbone)
             cfg.save(run.config_path)
             session.report.save(run.scan_path)
-        checkpoint.remove_stale_temps(run.checkpoint_dir)
+        for folder in (run.path, run.checkpoint_dir):
+            checkpoint.remove_stale_temps(folder)
     else:
         run = None
     state = LoopState.fresh(cfg, len(session.store))
     if resumed is not None and resumed.checkpoint_path.is_file():
         state = session.restore(checkpoint.load(resumed.checkpoint_path, map_location=device))
+    if resumed is not None and run is not None:
+        run.trim_metrics(state.step)
     emit(Started("pretrain", state.total_steps, {
         "run_dir": str(run.path) if run else "", "device": str(device), "device_label": session.device_label,
         "precision": session.precision, "method": cfg.method, "backbone": cfg.backbone,
@@ -112,11 +117,11 @@ class _Trainer:
                 raise Cancelled()
             self.cancel.check()
             started = time.perf_counter()
-            views = self._next_views()
-            data_s = time.perf_counter() - started
-            loss, collapse = self._optimise(views)
-            if loss is None:          # out of memory: the batch was halved, redo the step
+            outcome = self._step(started)
+            if outcome is None:       # out of memory: halve the batch and redo the step
+                self._halve_batch()
                 continue
+            loss, collapse, data_s = outcome
             step_s = time.perf_counter() - started
             self._after_step(loss, collapse, data_s, step_s)
             if self.run is not None and self.state.step % cfg.checkpoint_every == 0:
@@ -138,22 +143,29 @@ class _Trainer:
             views = [view.contiguous(memory_format=torch.channels_last) for view in views]
         return views
 
-    def _optimise(self, views):
-        """One optimiser step; return (loss, collapse) or (None, None) after an OOM retry."""
-        s = self.session
-        s.schedule.apply(self.state.step)
+    def _step(self, started: float):
+        """Load, augment and learn from one batch: (loss, collapse, data seconds), or None when
+        the device ran out of memory anywhere in it (the step's tensors are freed on return)."""
         try:
-            with autocast(s.device, s.precision):
-                loss, embeddings = s.model(views)
-            s.optimizer.zero_grad(set_to_none=True)
-            s.scaler.scale(loss).backward()
-            s.scaler.step(s.optimizer)
-            s.scaler.update()
-        except (RuntimeError, torch.cuda.OutOfMemoryError) as error:
+            views = self._next_views()
+            data_s = time.perf_counter() - started
+            loss, collapse = self._optimise(views)
+        except RuntimeError as error:     # torch.OutOfMemoryError is a RuntimeError
             if not is_out_of_memory(error):
                 raise
-            self._halve_batch()
-            return None, None
+            return None
+        return loss, collapse, data_s
+
+    def _optimise(self, views):
+        """One optimiser step; return (loss, collapse)."""
+        s = self.session
+        s.schedule.apply(self.state.step)
+        with autocast(s.device, s.precision):
+            loss, embeddings = s.model(views)
+        s.optimizer.zero_grad(set_to_none=True)
+        s.scaler.scale(loss).backward()
+        s.scaler.step(s.optimizer)
+        s.scaler.update()
         s.method.after_step(self.state.step / max(1, self.state.total_steps))
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
@@ -217,6 +229,11 @@ class _Trainer:
         if self.run is not None:
             self._unsaved_metrics.append({"epoch_end": finished_epoch, "step": self.state.step, **metrics})
         self._emit_preview()
+        every = self.session.cfg.map_every
+        if every > 0 and (finished_epoch + 1) % every == 0 and is_main_process():
+            s = self.session
+            self.emit(map_snapshot(s.store, s.method.backbone, s.augment.mean, s.augment.std, s.device,
+                                   finished_epoch, s.cfg.seed))
 
     def _emit_preview(self) -> None:
         s = self.session

@@ -19,9 +19,11 @@ BACKBONE_LABELS = {
     "mobilenet_v3_large": "MobileNet V3 Large", "efficientnet_b0": "EfficientNet-B0",
 }
 PRECISION_LABELS = {"auto": "Automatic", "fp32": "32-bit float", "bf16": "bfloat16 (mixed)", "fp16": "float16 (mixed)"}
+MAP_EVERY_LABELS = {-1: "Automatic (on a GPU, every 5 epochs)", 0: "Off", 1: "Every epoch", 2: "Every 2 epochs",
+                    5: "Every 5 epochs", 10: "Every 10 epochs"}
 SETTINGS_KEY = "pretrain/config"
 _REMEMBERED = ("method", "backbone", "image_size", "epochs", "minutes", "batch_size", "lr", "weight_decay",
-               "seed", "checkpoint_every", "precision", "pretrained", "compile", "out_dir")
+               "seed", "checkpoint_every", "precision", "pretrained", "compile", "out_dir", "map_every")
 
 
 def _combo(labels: dict, values) -> QComboBox:
@@ -123,6 +125,9 @@ class PretrainForm(QWidget):
         self.checkpoint_every = _spin(1, 1_000_000)
         self.checkpoint_every.setSuffix(" steps")
         self.precision = _combo(PRECISION_LABELS, PRECISIONS)
+        self.map_every = _combo(MAP_EVERY_LABELS, MAP_EVERY_LABELS)
+        self.map_every.setToolTip("Lay out 2,000 images by their embeddings every few epochs, to watch "
+                                  "clusters form (costs about a second of CPU time each)")
         self.pretrained = QCheckBox("Start from ImageNet weights (when the backbone has them)")
         self.compile = QCheckBox("Compile the model with torch.compile (CUDA; slower start)")
         self.out_dir = QLineEdit(placeholderText="Default (the app's data folder)")
@@ -140,6 +145,7 @@ class PretrainForm(QWidget):
         form.addRow("Seed", self.seed)
         form.addRow("Checkpoint every", self.checkpoint_every)
         form.addRow("Precision", self.precision)
+        form.addRow("Live map", self.map_every)
         form.addRow("", self.pretrained)
         form.addRow("", self.compile)
         form.addRow("Save runs in", out_row)
@@ -167,6 +173,7 @@ class PretrainForm(QWidget):
             device=self.device.currentData() or "auto", precision=self.precision.currentData(),
             seed=self.seed.value(), checkpoint_every=self.checkpoint_every.value(),
             pretrained=self.pretrained.isChecked(), compile=self.compile.isChecked(),
+            map_every=self.map_every.currentData(),
         )
 
     def set_config(self, cfg: PretrainConfig) -> None:
@@ -184,6 +191,9 @@ class PretrainForm(QWidget):
         self.seed.setValue(cfg.seed)
         self.checkpoint_every.setValue(cfg.checkpoint_every)
         _select(self.precision, cfg.precision)
+        if self.map_every.findData(cfg.map_every) < 0:
+            self.map_every.addItem(f"Every {cfg.map_every} epochs", cfg.map_every)
+        _select(self.map_every, cfg.map_every)
         self.pretrained.setChecked(cfg.pretrained)
         self.compile.setChecked(cfg.compile)
         self.out_dir.setText(cfg.out_dir)

@@ -24,6 +24,7 @@ def test_config_json_round_trip(tmp_path: Path):
     ({"image_size": 4}, "image size"),
     ({"minutes": -1.0}, "minutes"),
     ({"device": "tpu"}, "unknown device"),
+    ({"map_every": -2}, "live map interval"),
 ])
 def test_bad_config_values_are_named(change, words):
     with pytest.raises(ConfigError, match=words):
@@ -66,13 +67,14 @@ def test_auto_picks_small_cnn_at_native_size_on_cpu():
     cfg, reasons = auto.resolve(PretrainConfig(data_dir="/x"), image_count=1500, median_side=28,
                                 device=torch.device("cpu"))
     assert (cfg.backbone, cfg.image_size, cfg.batch_size, cfg.method) == ("smallcnn", 28, 128, "simclr")
-    assert cfg.stem == "standard"
-    assert set(reasons) == {"backbone", "image_size", "batch_size", "method", "stem"}
+    assert cfg.stem == "standard" and cfg.map_every == 0
+    assert set(reasons) == {"backbone", "image_size", "batch_size", "method", "stem", "map_every"}
 
 
 def test_auto_uses_the_small_image_stem_on_a_gpu():
     cfg, _ = auto.resolve(PretrainConfig(data_dir="/x", precision="bf16"), 1500, 32, torch.device("cuda"), 80.0)
     assert (cfg.backbone, cfg.stem, cfg.image_size) == ("resnet18", "small", 32)
+    assert cfg.map_every == auto.LIVE_MAP_EVERY
 
 
 def test_auto_caps_resolution_on_cpu_and_uses_byol_for_tiny_sets():
@@ -84,9 +86,10 @@ def test_auto_caps_resolution_on_cpu_and_uses_byol_for_tiny_sets():
 
 def test_auto_keeps_explicit_choices():
     explicit = PretrainConfig(data_dir="/x", method="vicreg", backbone="resnet18", image_size=48, batch_size=64,
-                              stem="small")
+                              stem="small", map_every=3)
     cfg, reasons = auto.resolve(explicit, 1000, 28, torch.device("cpu"))
     assert (cfg.method, cfg.backbone, cfg.image_size, cfg.batch_size, cfg.stem) == ("vicreg", "resnet18", 48, 64, "small")
+    assert cfg.map_every == 3
     assert reasons == {}
 
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from engine import CancelToken, Cancelled, PretrainConfig, Preview, Progress, Warning, pretrain
+from engine.events import MapSnapshot
 from engine import session as session_module
 from engine.runs import RunFolderError, find_resumable, open_run_folder
 from engine.scan import ScanError
@@ -48,6 +49,18 @@ def test_preview_pairs_are_uint8_pictures(gray_folder, tmp_path):
     view_a, view_b = preview.pairs[0]
     assert view_a.dtype == np.uint8 and view_a.shape == (16, 16, 1) and view_b.shape == (16, 16, 1)
     assert not np.array_equal(view_a, view_b)
+
+
+def test_a_live_map_of_the_same_images_follows_every_chosen_epoch(image_folder, tmp_path):
+    events = []
+    pretrain(tiny_config(image_folder, tmp_path, epochs=3, batch_size=8, map_every=2), on_event=events.append)
+    snapshots = [e for e in events if isinstance(e, MapSnapshot)]
+    assert [s.epoch for s in snapshots] == [1]
+    assert snapshots[0].xy.shape == (len(snapshots[0].paths), 2) and np.isfinite(snapshots[0].xy).all()
+    events.clear()
+    pretrain(tiny_config(image_folder, tmp_path / "off", epochs=2, batch_size=8, map_every=0),
+             on_event=events.append)
+    assert not any(isinstance(e, MapSnapshot) for e in events)
 
 
 def test_cancel_then_resume_reaches_the_same_result_as_an_uninterrupted_run(image_folder, tmp_path):

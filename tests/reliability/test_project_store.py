@@ -1,0 +1,106 @@
+"""The labels' store: a damaged or emptied database, a crash, a moved folder, a removed image."""
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from engine import Warning, project_db
+from engine.finetune import run_finetune
+from engine.finetune_config import FinetuneConfig
+from engine.project import Project, ProjectError, project_db_path, restore_backup
+from engine.project_db import backup_path
+from engine.project_io import export_csv, read_labels_csv
+from engine.scan import scan_folder
+from tests.desktop.conftest import open_and_scan
+from tests.engine.fewlabel_data import pick
+from tests.reliability.fixtures import add_labels, run_python
+
+LABELS = {"a/img_0000.png": "square", "a/img_0001.png": "disc", "b/deeper/img_0002.png": "square"}
+
+
+def saved_labels(db: Path) -> dict[str, str]:
+    """The labels in a database file, read without the project code."""
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        rows = conn.execute("SELECT l.path, c.name FROM labels l JOIN classes c ON c.id = l.class_id").fetchall()
+    return dict(rows)
+
+
+DAMAGE = {
+    "emptied": lambda data: b"",
+    "cut in half": lambda data: data[: len(data) // 2],
+    "overwritten": lambda data: b"not a database " * 500,
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_10_a_damaged_project_db_is_reported_kept_aside_and_its_backup_offered_never_reset(
+        qtbot, window, image_folder, damage, monkeypatch):
+    monkeypatch.setattr(project_db.time, "strftime", lambda _format: "20260101-120000")   # within one second
+    with Project.open(image_folder) as project:
+        add_labels(project, LABELS)
+    Project.open(image_folder).close()                    # a clean open keeps a backup
+    db = project_db_path(image_folder)
+    damaged = DAMAGE[damage](db.read_bytes())
+    db.write_bytes(damaged)
+    with pytest.raises(ProjectError, match="is damaged"):
+        Project.open(image_folder)
+    restore_backup(image_folder)
+
+    db.write_bytes(damaged)
+    open_and_scan(qtbot, window, image_folder)
+    page = window.label_page
+    assert page.project is None and page.banner.kind() == "error"
+    assert "cannot be read" in page.banner.text() and "Nothing was deleted" in page.banner.text()
+    kept = [p for p in db.parent.glob("project.db.corrupt-*") if not p.name.endswith(("-wal", "-shm"))]
+    assert [p.read_bytes() for p in kept] == [damaged, damaged] and not db.exists()   # each copy kept
+    assert saved_labels(backup_path(db)) == LABELS        # the last good copy was not touched
+    restore = page.banner.action_buttons()[0]
+    assert restore.text() == "Restore the Last Backup"
+    restore.click()
+    assert page.banner.kind() == "success"
+    assert {path: label.label for path, label in page.project.labels().items()} == LABELS
+
+
+CRASH_AFTER_LABELING = """
+import json, os, signal, sys
+from engine.project import Project
+from tests.reliability.fixtures import add_labels
+add_labels(Project.open(sys.argv[1]), json.loads(sys.argv[2]))
+os.kill(os.getpid(), signal.SIGKILL)      # the app dies without closing the project
+"""
+
+
+def test_11_labels_survive_a_crash_and_a_moved_folder_and_a_removed_image_is_reported(
+        pretrained, tmp_path):
+    run_dir, source, truth = pretrained
+    root = tmp_path / "photos"
+    shutil.copytree(source, root)
+    labels = pick(truth, 3)
+    done = run_python(CRASH_AFTER_LABELING, str(root), json.dumps(labels), timeout=60)
+    assert done.returncode == -9, done.stderr
+    moved = tmp_path / "elsewhere" / "photos"
+    shutil.move(root, moved)
+    removed = sorted(labels)[0]
+    (moved / removed).unlink()
+
+    with Project.open(moved) as project:                 # the app starts again on the moved folder
+        assert project.root == moved.resolve()
+        assert {path: label.label for path, label in project.labels().items()} == labels
+        assert [label.path for label in project.missing_labels()] == [removed]
+        assert export_csv(project, tmp_path / "labels.csv") == len(labels)
+        kept = {path: label.label for path, label in project.labels().items()}
+    assert read_labels_csv(tmp_path / "labels.csv")[0] == labels
+    assert removed not in {r.path for r in scan_folder(moved, verify=False).images}
+
+    events = []
+    cfg = FinetuneConfig(pretrain_run=str(run_dir), out_dir=str(tmp_path / "ft"), data_dir=str(moved),
+                         mode="linear", device="cpu", cache_dir=str(tmp_path / "cache"))
+    result = run_finetune(cfg, kept, on_event=events.append)
+    assert result.status == "completed" and result.labels_used == len(labels) - 1
+    assert [e.message for e in events if isinstance(e, Warning) and removed in e.message] == [
+        f"1 labeled file(s) are not in {moved} any more and were left out: {removed}"]
