@@ -38,6 +38,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Pretext Studio")
         self.setAcceptDrops(True)
         self._closing = False
+        self._awaited: set = set()         # jobs whose end the closing window waits for
         self.done_steps: set[str] = set()
 
         self.data_page = DataPage(self.recent, ThumbnailLoader(thumbnail_cache, self))
@@ -87,6 +88,14 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Open &Sample Dataset", self.open_sample)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addSeparator()
+        transfer = self.label_page.transfer
+        self.label_actions = [
+            self._action(file_menu, "&Import Labels from CSV…", lambda: transfer.import_csv()),
+            self._action(file_menu, "&Export Labels as CSV…", lambda: transfer.export_csv()),
+            self._action(file_menu, "Copy Labeled Images into &Class Folders…", lambda: transfer.export_folders()),
+        ]
+        file_menu.aboutToShow.connect(lambda: [a.setEnabled(transfer.available()) for a in self.label_actions])
         file_menu.addSeparator()
         quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
@@ -237,7 +246,9 @@ class MainWindow(QMainWindow):
                 self._closing = True
                 self.setEnabled(False)
                 self.statusBar().showMessage("Stopping: saving a checkpoint…")
-                for job in jobs:
+            for job in jobs:             # a job may have started another one meanwhile
+                if job not in self._awaited:
+                    self._awaited.add(job)
                     job.finished.connect(self.close)
                     job.cancel()
             event.ignore()

@@ -30,7 +30,7 @@ import platformdirs
 from resources import RESOURCES_DIR
 
 from engine import project_db
-from engine.project_db import ProjectError, backup, backup_path, connect
+from engine.project_db import ProjectError, backup, backup_path, connect, set_aside
 
 PROJECT_DIR = ".pretext"
 DB_NAME = "project.db"
@@ -106,8 +106,12 @@ class Project:
         self._lock = threading.RLock()
 
     @classmethod
-    def open(cls, root: Union[str, Path], db_path: Union[str, Path, None] = None) -> "Project":
-        """Open (or create) the project of the image folder ``root``."""
+    def open(cls, root: Union[str, Path], db_path: Union[str, Path, None] = None,
+             start_empty: bool = False) -> "Project":
+        """Open (or create) the project of the image folder ``root``.
+
+        A missing database beside a backup is an error (the labels may be in the backup)
+        unless ``start_empty``: then the backup is renamed aside, never overwritten."""
         root = Path(root).resolve()
         if not root.is_dir():
             raise ProjectError(f"image folder not found: {root}")
@@ -116,7 +120,13 @@ class Project:
             db_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise ProjectError(f"cannot create the project in {db_path.parent}: {error.strerror or error}") from error
-        existed = db_path.is_file() and db_path.stat().st_size > 0
+        bak = backup_path(db_path)
+        if not db_path.is_file() and bak.is_file():
+            if not start_empty:
+                raise ProjectError(f"the project database {db_path} is missing, but its last good copy {bak} "
+                                   "is there (see restore_backup)")
+            set_aside(bak, "replaced")
+        existed = db_path.is_file() and (db_path.stat().st_size > 0 or bak.is_file())
         conn = connect(db_path, existed)
         project = cls(root, db_path, conn)
         with project._write() as c:

@@ -1,6 +1,7 @@
 """Opening a project's SQLite file safely: schema, integrity check, backup, setting a damaged file aside.
 
-Every open runs ``PRAGMA quick_check`` on an existing file; a damaged one is renamed
+Every open runs ``PRAGMA quick_check`` on an existing file and checks that it holds the
+labels (a file emptied beside its backup is damaged, not new); a damaged one is renamed
 ``<name>.corrupt-<stamp>`` (with its -wal/-shm files) and :class:`ProjectError` says so,
 so nothing is ever reset silently. A good file is copied to ``<name>.bak`` with SQLite's
 online backup API, and :func:`restore_backup` puts that copy back.
@@ -46,12 +47,14 @@ def connect(db_path: Path, existed: bool) -> sqlite3.Connection:
     conn = None
     try:
         conn = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA journal_mode = WAL")
-        if existed:
+        if existed:   # before any write, so a damaged file is kept aside as it was found
             result = conn.execute("PRAGMA quick_check").fetchone()[0]
             if result != "ok":
                 raise sqlite3.DatabaseError(result)
+            if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'labels'").fetchone():
+                raise sqlite3.DatabaseError("the file holds no labels table")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA journal_mode = WAL")
         conn.executescript(_SCHEMA)
         version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if version is None:
@@ -69,8 +72,14 @@ def connect(db_path: Path, existed: bool) -> sqlite3.Connection:
         raise ProjectError(f"the project database {db_path} is damaged ({error}); it was kept as {aside}{hint}") from error
 
 
-def set_aside(db_path: Path) -> Path:
-    aside = db_path.with_name(f"{db_path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+def set_aside(db_path: Path, reason: str = "corrupt") -> Path:
+    """Rename the DB (and its -wal/-shm files) to a new ``.<reason>-<stamp>`` name; return it."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = db_path.with_name(f"{db_path.name}.{reason}-{stamp}")
+    count = 1
+    while aside.exists():   # never over an earlier copy
+        count += 1
+        aside = db_path.with_name(f"{db_path.name}.{reason}-{stamp}-{count}")
     for suffix in ("", "-wal", "-shm"):
         source = Path(str(db_path) + suffix)
         if source.exists():

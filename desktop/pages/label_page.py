@@ -15,6 +15,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QLabel, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from desktop import label_jobs
+from desktop.label_transfer import LabelTransfer
 from desktop.thumbnails import ThumbnailLoader
 from desktop.widgets.banner import Banner
 from desktop.widgets.class_panel import ClassPanel
@@ -57,10 +58,11 @@ class LabelPage(QWidget):
         self.model, self.grid = self.browser.model, self.browser.grid
         self.finetune = FinetunePanel()
         self.map = MapPanel(source)
+        self.transfer = LabelTransfer(self)
 
         self.classes.add_requested.connect(self.add_class)
         self.classes.rename_requested.connect(self.rename_class)
-        self.classes.recolour_requested.connect(lambda n, c: self._change(lambda p: p.recolour_class(n, c)))
+        self.classes.recolour_requested.connect(lambda n, c: self.apply_change(lambda p: p.recolour_class(n, c)))
         self.classes.delete_requested.connect(self._delete_class)
         self.classes.apply_requested.connect(lambda name: self.label_paths(self.grid.selected_paths(), name))
         self.grid.painted.connect(self._on_painted)
@@ -154,9 +156,9 @@ class LabelPage(QWidget):
                 self._load_finetune(finetune)
         self.models_changed.emit(self.pretrain_run, self.finetune_run)
 
-    def _open_project(self) -> bool:
+    def _open_project(self, start_empty: bool = False) -> bool:
         try:
-            self.project = Project.open(self.root)
+            self.project = Project.open(self.root, start_empty=start_empty)
         except ProjectError as error:
             self.project = None
             actions = [("Start an Empty Project", self._start_empty)]
@@ -167,6 +169,25 @@ class LabelPage(QWidget):
             self.reload()
             return False
         self.reload()
+        self._report_missing_files()
+        return True
+
+    def _report_missing_files(self) -> None:
+        """Labels of images no longer in the folder are listed, and dropped only on request."""
+        missing = sorted(label.path for label in self.project.missing_labels())
+        if not missing:
+            return
+        names = ", ".join(missing[:3]) + (" …" if len(missing) > 3 else "")
+        self.banner.show_message(
+            "warning", f"{len(missing)} label{'s' if len(missing) != 1 else ''} point to images that are no longer "
+            f"in the folder: {names}. They are kept until you drop them.", details="\n".join(missing),
+            actions=[("Drop These Labels", lambda: self.drop_missing(missing))])
+
+    def drop_missing(self, paths: list[str]) -> bool:
+        if not self.apply_change(lambda p: p.drop_labels(paths)):
+            return False
+        self.banner.show_message("info", f"Dropped {len(paths)} label{'s' if len(paths) != 1 else ''} of missing "
+                                 "images. Ctrl+Z brings them back.")
         return True
 
     def _restore_backup(self) -> None:
@@ -180,9 +201,10 @@ class LabelPage(QWidget):
             self.banner.show_message("success", "The last backup of the labels was restored.")
 
     def _start_empty(self) -> None:
-        if self._open_project():
+        if self._open_project(start_empty=True):
             self._find_models()
-            self.banner.show_message("info", "Started an empty project; the damaged file was kept beside it.")
+            self.banner.show_message("info", "Started an empty project; the damaged file and the last backup were "
+                                     "kept beside it.")
 
     def set_pretrain_run(self, run_dir: str) -> None:
         """A pretraining run on this folder has just finished."""
@@ -246,7 +268,7 @@ class LabelPage(QWidget):
         self.browser.update_count()
         self._set_enabled()
 
-    def _change(self, action) -> bool:
+    def apply_change(self, action) -> bool:
         """Run ``action(project)``; a refused change becomes a message, never a crash."""
         if self.project is None:
             return False
@@ -262,7 +284,7 @@ class LabelPage(QWidget):
         """Give ``paths`` (relative) the class ``name``, or clear their labels (None); one undo step."""
         if not paths:
             return False
-        done = self._change(lambda p: p.assign({path: name for path in paths}))
+        done = self.apply_change(lambda p: p.assign({path: name for path in paths}))
         if done and name is not None:
             self.suggestions.drop(set(paths))
         return done
@@ -288,19 +310,19 @@ class LabelPage(QWidget):
 
     def add_class(self, name: str) -> bool:
         """Add a class and choose it, so the next clicks label with it."""
-        if self._change(lambda p: p.add_class(name)):
+        if self.apply_change(lambda p: p.add_class(name)):
             self.classes.set_current(name.strip())
             return True
         return False
 
     def rename_class(self, old: str, new: str) -> bool:
-        if self._change(lambda p: p.rename_class(old, new)):
+        if self.apply_change(lambda p: p.rename_class(old, new)):
             self.classes.set_current(new.strip())
             return True
         return False
 
     def _delete_class(self, name: str) -> None:
-        self._change(lambda p: p.delete_class(name))
+        self.apply_change(lambda p: p.delete_class(name))
 
     def undo(self) -> list[str]:
         if self.project is None:
@@ -323,7 +345,7 @@ class LabelPage(QWidget):
             nonlocal count
             count = project.accept_predictions(rows, threshold)
 
-        if self._change(accept):
+        if self.apply_change(accept):
             self.banner.show_message("success", f"Accepted {count:,} prediction{'s' if count != 1 else ''} at "
                                      f"{threshold:.0%} or more as labels (dashed border). Ctrl+Z undoes it.")
         return count
@@ -395,4 +417,5 @@ class LabelPage(QWidget):
     def running_jobs(self) -> list[EngineJob]:
         direct = Qt.FindChildOption.FindDirectChildrenOnly
         jobs = [job for job in self.findChildren(EngineJob, options=direct) if job.is_running()]
-        return jobs + self.suggestions.running_jobs() + self.finetune.running_jobs() + self.map.running_jobs()
+        return (jobs + self.suggestions.running_jobs() + self.finetune.running_jobs() + self.map.running_jobs()
+                + self.transfer.running_jobs())

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
 import engine
 from desktop.widgets.banner import Banner
 from desktop.widgets.pretrain_form import PretrainForm
+from desktop.widgets.live_map import LiveMap
 from desktop.widgets.training_plots import TrainingPlots
 from desktop.widgets.view_pairs import ViewPairs
 from desktop.workers import EngineJob
@@ -88,6 +89,7 @@ class PretrainPage(QWidget):
         self.collapse_warning.setProperty("role", "warning")
         self.collapse_warning.hide()
         self.plots = TrainingPlots()
+        self.live_map = LiveMap()
         self.pairs = ViewPairs()
 
         layout = QVBoxLayout(self)
@@ -137,6 +139,7 @@ class PretrainPage(QWidget):
         layout.addWidget(self.progress)
         layout.addWidget(self.collapse_warning)
         layout.addWidget(self.plots, 1)
+        layout.addWidget(self.live_map, 1)
         layout.addWidget(self.pairs)
         return column
 
@@ -214,16 +217,19 @@ class PretrainPage(QWidget):
         self.resume_banner.dismiss()
         self.collapse_warning.hide()
         self.pairs.clear()
+        self.live_map.clear()
         self.step = 0
         job = self.job = EngineJob(engine.pretrain, cfg, resume=resume, parent=self)
         job.stage_started.connect(self._on_stage_started)
         job.progress.connect(self._on_progress)
         job.preview.connect(self.pairs.show_preview)
+        job.map_snapshot.connect(self.live_map.show_snapshot)
         job.warning.connect(lambda message: self.banner.show_message("warning", message))
         job.checkpoint_saved.connect(self._on_checkpoint)
         job.paused.connect(self._on_paused)
         job.succeeded.connect(self._on_result)
         job.failed.connect(self._on_failed)
+        job.cancelled.connect(lambda: self.status.setText("Stopped before training began: nothing was saved"))
         job.finished.connect(self._on_finished)
         self.status.setText("Starting…")
         self.progress.setRange(0, 0)

@@ -30,6 +30,7 @@ def test_a_run_draws_live_curves_and_completes(qtbot, window, image_folder, runs
     window.go_to("pretrain")
     tiny_settings(window, runs_dir, epochs=2)
     page = window.pretrain_page
+    page.form.map_every.setCurrentIndex(page.form.map_every.findData(1))
     completed = qtbot.waitSignal(page.completed, timeout=120_000)
     assert page.start()
     assert page.state == "running" and not page.form.isEnabled()
@@ -43,6 +44,8 @@ def test_a_run_draws_live_curves_and_completes(qtbot, window, image_folder, runs
     qtbot.waitUntil(lambda: page.state == "idle")
     assert page.plots.drawn_points() == result.step
     assert page.pairs.pairs_shown > 0
+    assert page.live_map.isVisible() and page.live_map.epoch == 1
+    assert len(page.live_map.view.xy) == 24 and "epoch 2" in page.live_map.caption.text()
     assert page.banner.kind() == "success"
     assert "pretrain" in window.done_steps
     assert page.start_button.isEnabled()
@@ -119,3 +122,17 @@ def test_advanced_section_shows_the_torchrun_command_for_the_settings(qtbot, win
     assert str(image_folder) in command and "--backbone smallcnn" in command and "--epochs 3" in command
     form.method.setCurrentIndex(form.method.findData("byol"))
     assert "--method byol" in form.torchrun.text()
+
+
+def test_stopping_before_training_begins_says_nothing_was_saved(qtbot, window, image_folder, runs_dir):
+    open_and_scan(qtbot, window, image_folder)
+    window.go_to("pretrain")
+    tiny_settings(window, runs_dir, epochs=LONG)
+    page = window.pretrain_page
+    assert page.start()
+    with qtbot.waitSignal(page.job.cancelled, timeout=30_000):
+        page.stop()                       # at once: the folder is still being read
+    qtbot.waitUntil(lambda: page.state == "idle")
+    assert page.status.text() == "Stopped before training began: nothing was saved"
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())
+    assert page.start_button.isEnabled()

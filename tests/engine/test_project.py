@@ -7,6 +7,7 @@ import pytest
 
 from engine import project as project_module
 from engine.project import Project, ProjectError, project_db_path, restore_backup
+from engine.project_db import backup_path
 from engine.project_io import export_csv, export_imagefolder, import_csv, read_labels_csv
 from engine.scan import scan_folder
 from resources import SAMPLE_DIR
@@ -178,3 +179,23 @@ def test_the_bundled_sample_keeps_its_project_in_the_user_data_dir(tmp_path, mon
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     path = project_db_path(SAMPLE_DIR)
     assert path.is_relative_to(tmp_path / "data") and not (SAMPLE_DIR / ".pretext").exists()
+
+
+def test_a_missing_database_beside_its_backup_is_an_error_until_an_empty_start_is_asked(tmp_path):
+    root = tmp_path / "images"
+    root.mkdir()
+    (root / "a.png").write_bytes(b"x")
+    with Project.open(root) as project:
+        project.add_class("cat")
+        project.assign({"a.png": "cat"})
+    Project.open(root).close()
+    db = project_db_path(root)
+    saved = backup_path(db).read_bytes()
+    db.unlink()
+    with pytest.raises(ProjectError, match="missing, but its last good copy"):
+        Project.open(root)
+    with Project.open(root, start_empty=True) as project:
+        assert project.labels() == {}
+    Project.open(root).close()
+    aside = [p for p in db.parent.iterdir() if ".bak.replaced-" in p.name]
+    assert len(aside) == 1 and aside[0].read_bytes() == saved
