@@ -3,7 +3,7 @@
     DISPLAY=:99 python bench/screenshots.py shots/ [--theme dark] [--steps 60] [--epochs 12]
 
 Runs under the current display (Xvfb works), with throw-away settings, cache and runs
-folders so the user's own are untouched. Writes data.png, pretrain.png (mid-run), then,
+folders so the user's own are untouched. Writes data.png, pretrain.png (mid-run, with a live map every 2 epochs), then,
 once the run has finished: label-empty.png (suggestions, no classes yet), label.png (a few
 labels from resources/sample-labels.csv), label-trained.png (after a fine-tune) and
 export.png (after an export and a "Try it" prediction).
@@ -67,6 +67,7 @@ class Shooter:
         self.window.go_to("pretrain")
         page = self.window.pretrain_page
         page.form.epochs.setValue(self.epochs)
+        page.form.map_every.setCurrentIndex(page.form.map_every.findData(2))
         page.start()
         page.job.progress.connect(self._on_progress)
 

@@ -118,6 +118,7 @@ class PretrainPage(QWidget):
         layout.addSpacing(8)
         layout.addLayout(buttons)
         layout.addWidget(self.choices)
+        layout.addWidget(self.live_map, 1)
         layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -139,7 +140,6 @@ class PretrainPage(QWidget):
         layout.addWidget(self.progress)
         layout.addWidget(self.collapse_warning)
         layout.addWidget(self.plots, 1)
-        layout.addWidget(self.live_map, 1)
         layout.addWidget(self.pairs)
         return column
 

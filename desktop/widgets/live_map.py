@@ -17,7 +17,7 @@ class LiveMap(QWidget):
         self.caption = QLabel(wordWrap=True)
         self.caption.setProperty("role", "muted")
         self.view = MapView()
-        self.view.setMinimumHeight(200)
+        self.view.setFixedHeight(240)
         self.epoch = -1
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
