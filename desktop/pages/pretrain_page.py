@@ -305,7 +305,7 @@ class PretrainPage(QWidget):
             return
         metrics = event.metrics
         self.step = event.step
-        self.plots.add(event.step, metrics)
+        self.plots.add(event.step, metrics, event.total)
         self.progress.setMaximum(max(event.total, 1))
         self.progress.setValue(event.step)
         if self.state == "running":

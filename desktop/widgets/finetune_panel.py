@@ -158,7 +158,7 @@ class FinetunePanel(QWidget):
             self.progress.setRange(0, event.total)
             self.progress.setValue(min(event.step, event.total))
         if event.stage == "finetune":
-            self.plots.add(event.step, event.metrics)
+            self.plots.add(event.step, event.metrics, event.total)
             loss = event.metrics.get("loss")
             text = f"Iteration {event.step} of {event.total}" + (f" · loss {loss:.4f}" if loss is not None else "")
             self.status.setText(text)

@@ -10,6 +10,7 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from desktop.theme import ACCENT
+from desktop.widgets import sticky_range
 
 REFRESH_MS = 250
 EMA_BETA = 0.95
@@ -59,6 +60,8 @@ class TrainingPlots(QWidget):
         self._ema = 0.0
         self._ema_weight = 0.0
         self._stale: set[str] = set()    # plots with points not drawn yet
+        self._ranges: dict[str, tuple] = {}  # plot -> (x range, y range) shown
+        self.total_steps = 0
         self._turn = 0
         self.collapse_healthy = 0.0
         self.view = pg.GraphicsLayoutWidget()
@@ -89,8 +92,6 @@ class TrainingPlots(QWidget):
             if plot is not None:
                 label = {"loss": "loss", "loss_ema": "smoothed"}.get(name)
                 self.curves[name] = plot.plot(name=label, pen=pens[name])
-        if "data_wait" in self._plots:
-            self._plots["data_wait"].setYRange(0, 100)
         self.healthy_line = pg.InfiniteLine(angle=0, movable=False,
                                             pen=pg.mkPen(TEAL, width=1, style=Qt.PenStyle.DashLine),
                                             label="healthy", labelOpts={"position": 0.1, "color": TEAL})
@@ -114,13 +115,17 @@ class TrainingPlots(QWidget):
         plot.setClipToView(True)
         plot.showGrid(x=True, y=True, alpha=0.15)
         plot.setMenuEnabled(False)
-        plot.getViewBox().setMouseEnabled(x=True, y=False)
+        plot.disableAutoRange()               # ranges follow the data in _fit (sticky_range)
+        plot.setMouseEnabled(x=False, y=False)
+        plot.hideButtons()
         plot.setLabel("bottom", self._x_label)
         self._plots[name] = plot
         return plot
 
-    def add(self, step: int, metrics: dict) -> None:
-        """Record one step's metrics; nothing is drawn until the next refresh."""
+    def add(self, step: int, metrics: dict, total: int = 0) -> None:
+        """Record one step's metrics (``total``: the planned steps, 0 when unknown); nothing is
+        drawn until the next refresh."""
+        self.total_steps = total or self.total_steps
         loss = metrics.get("loss")
         if loss is not None and math.isfinite(loss):
             beta = self._ema_beta
@@ -147,6 +152,8 @@ class TrainingPlots(QWidget):
     def clear(self) -> None:
         for series in self.series.values():
             series.clear()
+        self._ranges.clear()
+        self.total_steps = 0
         self._ema = self._ema_weight = 0.0
         self.collapse_healthy = 0.0
         self._stale.update(self._plots)
@@ -171,12 +178,30 @@ class TrainingPlots(QWidget):
 
     def _draw(self, plot: str) -> None:
         self._stale.discard(plot)
-        for name, curve in self.curves.items():
-            if ("loss" if name == "loss_ema" else name) == plot:
-                curve.setData(self.series[name].x, self.series[name].y)  # views: recorded points never change
+        drawn = [name for name in self.curves if ("loss" if name == "loss_ema" else name) == plot]
+        for name in drawn:
+            self.curves[name].setData(self.series[name].x, self.series[name].y)  # views: points never change
+        self._fit(plot, [self.series[name] for name in drawn if self.series[name].size])
         if plot == "collapse":
             self.healthy_line.setValue(self.collapse_healthy)
             self.healthy_line.setVisible(bool(self.collapse_healthy))
+
+    def _fit(self, plot: str, series: list) -> None:
+        """Move the plot's ranges only when its data needs it (see :mod:`sticky_range`)."""
+        if not series:
+            return
+        x_now, y_now = self._ranges.get(plot, ((0.0, 0.0), None))
+        x_new = sticky_range.x_range(x_now[1], max(s.x[-1] for s in series), self.total_steps)
+        if plot == "data_wait":
+            y_new = (0.0, 100.0)
+        else:
+            low, high = min(float(s.y.min()) for s in series), max(float(s.y.max()) for s in series)
+            if plot == "collapse" and self.collapse_healthy:
+                low, high = min(low, self.collapse_healthy), max(high, self.collapse_healthy)
+            y_new = sticky_range.y_range(y_now, low, high)
+        if (x_new, y_new) != (x_now, y_now):
+            self._ranges[plot] = (x_new, y_new)
+            self._plots[plot].setRange(xRange=x_new, yRange=y_new, padding=0)
 
     def changeEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().changeEvent(event)
