@@ -54,8 +54,8 @@ class Shooter:
 
     def _suggestions_ready(self) -> bool:
         page = self.window.label_page
-        return (page.suggestions.job is None and page.suggestions.list.count() > 0 and self._thumbnails_ready()
-                and page.map.job is None and page.map.embedding_map is not None)
+        return (not page.suggestions.jobs.busy() and page.suggestions.list.count() > 0 and self._thumbnails_ready()
+                and not page.map.jobs.busy() and page.map.embedding_map is not None)
 
     def save(self, name: str) -> None:
         path = self.out / name

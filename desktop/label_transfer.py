@@ -11,17 +11,18 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog
 
-from desktop.workers import EngineJob
+from desktop.workers import EngineJob, LatestJob
 from engine.project import Project, ProjectError
 from engine.project_io import export_csv, export_imagefolder, import_csv
 
 CSV_FILTER = "CSV files (*.csv);;All files (*)"
 
 
-def copy_labeled_images(root: str, dest: str, on_event=None, cancel=None) -> tuple[int, list[str]]:
-    """:func:`engine.project_io.export_imagefolder` with the folder's own project connection."""
+def copy_labeled_images(root: str, dest: str, on_event=None, cancel=None) -> tuple[str, int, list[str]]:
+    """:func:`engine.project_io.export_imagefolder` with the folder's own project connection:
+    (``dest``, files written, labeled paths whose file is missing)."""
     with Project.open(root) as project:
-        return export_imagefolder(project, dest)
+        return (dest, *export_imagefolder(project, dest))
 
 
 class LabelTransfer(QObject):
@@ -31,7 +32,10 @@ class LabelTransfer(QObject):
     def __init__(self, page) -> None:
         super().__init__(page)
         self.page = page
-        self.job: EngineJob | None = None
+        self.jobs = LatestJob(self)
+        self.jobs.succeeded.connect(lambda result: self._on_copied(*result))
+        self.jobs.failed.connect(lambda message, details: self.page.banner.show_message(
+            "error", f"The labeled images cannot be copied: {message}", details))
 
     def available(self) -> bool:
         return self.page.project is not None
@@ -74,21 +78,16 @@ class LabelTransfer(QObject):
 
     def export_folders(self, dest: str = "") -> bool:
         """Copy the labeled images to ``dest/<class>/<path>``; ``dest`` must be new or empty."""
-        if not self.available() or self.job is not None:
+        if not self.available() or self.jobs.busy():
             return False
         dest = dest or QFileDialog.getExistingDirectory(self.page, "Copy the Labeled Images Into (an empty folder)")
         if not dest:
             return False
-        job = self.job = EngineJob(copy_labeled_images, self.page.root, dest, parent=self)
-        job.succeeded.connect(lambda result: self._on_copied(dest, *result))
-        job.failed.connect(lambda message, details: self.page.banner.show_message(
-            "error", f"The labeled images cannot be copied: {message}", details))
-        job.finished.connect(self._on_finished)
-        job.start()
+        self.jobs.start(copy_labeled_images, self.page.root, dest)
         return True
 
     def running_jobs(self) -> list[EngineJob]:
-        return [self.job] if self.job is not None and self.job.is_running() else []
+        return self.jobs.running_jobs()
 
     def _on_copied(self, dest: str, written: int, missing: list[str]) -> None:
         note = (f" {len(missing):,} labeled image(s) are missing from the folder and were left out."
@@ -96,8 +95,3 @@ class LabelTransfer(QObject):
         self.page.banner.show_message("warning" if missing else "success",
                                       f"Copied {written:,} labeled images into {dest}, one folder per class.{note}",
                                       details="\n".join(missing))
-
-    def _on_finished(self) -> None:
-        job, self.job = self.job, None
-        if job is not None:
-            job.deleteLater()

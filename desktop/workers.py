@@ -170,3 +170,52 @@ class EngineJob(QObject):
         self._running = False
         self._runner = None
         self.finished.emit()
+
+
+class LatestJob(QObject):
+    """Runs :class:`EngineJob` s of which only the newest one's answer counts.
+
+    ``progress``, ``succeeded`` and ``failed`` come from the current job only. :meth:`discard`
+    cancels it and ignores its answer; a discarded job stays in :meth:`running_jobs` until
+    its thread has ended, so closing the window still waits for it. ``ended`` follows the
+    end of every job, current or not.
+    """
+
+    progress = Signal(object)
+    succeeded = Signal(object)
+    failed = Signal(str, str)
+    ended = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.current: EngineJob | None = None
+        self._running: list[EngineJob] = []
+
+    def start(self, fn: Callable, *args, **kwargs) -> EngineJob:
+        """Run ``fn(*args, **kwargs)``; it becomes the current job."""
+        job = self.current = EngineJob(fn, *args, parent=self, **kwargs)
+        job.progress.connect(lambda event: job is self.current and self.progress.emit(event))
+        job.succeeded.connect(lambda result: job is self.current and self.succeeded.emit(result))
+        job.failed.connect(lambda message, details: job is self.current and self.failed.emit(message, details))
+        job.finished.connect(lambda: self._on_finished(job))
+        self._running.append(job)
+        job.start()
+        return job
+
+    def busy(self) -> bool:
+        return self.current is not None
+
+    def discard(self) -> None:
+        if self.current is not None:
+            self.current.cancel()
+            self.current = None
+
+    def running_jobs(self) -> list[EngineJob]:
+        return [job for job in self._running if job.is_running()]
+
+    def _on_finished(self, job: EngineJob) -> None:
+        self._running.remove(job)
+        job.deleteLater()
+        if job is self.current:
+            self.current = None
+        self.ended.emit()

@@ -27,15 +27,16 @@ INIT_EXTENT = 10.0
 EPOCHS = 200               # UMAP's count for large sets; on 10k Fashion-MNIST images 500 kept no more neighbours
 
 
-def neighbour_layout(z: torch.Tensor, generator: torch.Generator, on_event=None,
+def neighbour_layout(z: torch.Tensor, start: torch.Tensor, generator: torch.Generator, on_event=None,
                      cancel: Optional[CancelToken] = None, epochs: int = EPOCHS) -> torch.Tensor:
-    """2-D positions ``(n, 2)`` for the unit-length rows of ``z`` ``(n, d)``."""
+    """2-D positions ``(n, 2)`` for the unit-length rows of ``z`` ``(n, d)``, optimised from
+    ``start`` ``(n, 2)`` (the PCA view)."""
     emit = on_event or ignore_events
     count = len(z)
     if count < 3:
         return torch.zeros(count, 2)
     heads, tails, weights = fuzzy_graph(z, min(NEIGHBOURS, count - 1), cancel)
-    y = _initial_positions(z, generator)
+    y = _initial_positions(start, generator)
     probability = weights / weights.max()
     keep = probability >= 1.0 / epochs                               # UMAP drops edges it would never sample
     heads, tails, probability = heads[keep], tails[keep], probability[keep]
@@ -90,11 +91,9 @@ def _bandwidths(offsets: torch.Tensor, target: float, iterations: int = 64) -> t
     return sigma.clamp_min(1e-3 * offsets.mean().clamp_min(1e-12))
 
 
-def _initial_positions(z: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    from engine.projection import pca
-
-    start = torch.from_numpy(pca(z.numpy(), 2)).float()
-    start = start - start.mean(0)
+def _initial_positions(start: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """``start`` centred and scaled to ±``INIT_EXTENT``, with a little noise to split ties."""
+    start = start.float() - start.float().mean(0)
     start *= INIT_EXTENT / start.abs().max().clamp_min(1e-12)
     return start + 1e-4 * torch.randn(start.shape, generator=generator)
 

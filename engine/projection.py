@@ -63,14 +63,15 @@ def layout_map(features, seed: int = 0, max_layout_points: int = LAYOUT_POINTS, 
         rows = torch.randperm(count, generator=generator)[:max_layout_points].sort().values
     else:
         rows = torch.arange(count)
-    laid_out = neighbour_layout(reduced[rows], generator, emit, cancel)
+    sample = reduced[rows]
+    laid_out = neighbour_layout(sample, torch.from_numpy(pca(sample.numpy(), 2)), generator, emit, cancel)
     xy = torch.empty(count, 2)
     xy[rows] = laid_out
     rest = torch.ones(count, dtype=torch.bool)
     rest[rows] = False
     if rest.any():
         emit(Progress("placing", 0, int(rest.sum())))
-        sims, neighbours = top_k(reduced[rest], reduced[rows], PLACE_NEIGHBOURS, cancel=cancel)
+        sims, neighbours = top_k(reduced[rest], sample, PLACE_NEIGHBOURS, cancel=cancel)
         weights = torch.softmax(sims * 20.0, dim=1)                # the closest neighbours count most
         xy[rest] = (weights.unsqueeze(2) * laid_out[neighbours]).sum(1)
         emit(Progress("placing", int(rest.sum()), int(rest.sum())))

@@ -19,7 +19,7 @@ from desktop.map_colours import MODES, colour_groups
 from desktop.widgets.map_view import MapView
 from desktop.widgets.similar_images import DuplicatesDialog, NeighboursDialog
 from desktop.widgets.thumbnail_grid import ThumbnailModel
-from desktop.workers import EngineJob
+from desktop.workers import EngineJob, LatestJob
 
 NEIGHBOURS = 20
 IDLE_TEXT = "The map of your images appears here once a pretraining run has finished."
@@ -41,8 +41,12 @@ class MapPanel(QWidget):
         self.source = source
         self.embedding_map = None
         self.run_key: tuple = ()
-        self.job: EngineJob | None = None
-        self._running: list[EngineJob] = []
+        self.jobs = LatestJob(self)
+        self.jobs.progress.connect(self._on_progress)
+        self.jobs.succeeded.connect(self.show_map)
+        self.jobs.failed.connect(self._on_failed)
+        self.jobs.ended.connect(lambda: self.progress.setVisible(self.jobs.busy()))
+        self._from_map = False         # the selection was drawn on the map (not taken from the grid)
         self._row_of: dict[str, int] = {}
         self._source_rows: dict[str, int] = {}
         self._current_row = -1
@@ -53,7 +57,7 @@ class MapPanel(QWidget):
         self.view = MapView()
         self.view.clicked.connect(self._on_clicked)
         self.view.hovered.connect(self._on_hovered)
-        self.view.selection_changed.connect(self._on_selection_changed)
+        self.view.selection_changed.connect(self._on_map_selection)
         source.dataChanged.connect(self._on_thumbnail_changed)
         source.modelReset.connect(self._index_source)
         self.neighbours = NeighboursDialog(source, self)
@@ -129,7 +133,7 @@ class MapPanel(QWidget):
     def start(self, pretrain_run: str, root: str, cache_dir: str = "") -> bool:
         """Show the map of ``root`` with ``pretrain_run``'s backbone (computed once per run)."""
         key = (pretrain_run, root)
-        if key == self.run_key and (self.job is not None or self.embedding_map is not None):
+        if key == self.run_key and (self.jobs.busy() or self.embedding_map is not None):
             return False
         self.discard()
         self.run_key = key
@@ -138,9 +142,7 @@ class MapPanel(QWidget):
 
     def discard(self) -> None:
         """Forget the map (another folder or run); a running job is cancelled and ignored."""
-        if self.job is not None:
-            self.job.cancel()
-            self.job = None
+        self.jobs.discard()
         self.embedding_map, self.run_key = None, ()
         self._row_of = {}
         self.view.set_points(np.zeros((0, 2), dtype=np.float32))
@@ -153,16 +155,10 @@ class MapPanel(QWidget):
         self._set_ready(False)
 
     def _run(self, fn, *args, text: str) -> None:
-        job = self.job = EngineJob(fn, *args, parent=self)
-        job.progress.connect(lambda event: job is self.job and self._on_progress(event))
-        job.succeeded.connect(lambda result: job is self.job and self.show_map(result))
-        job.failed.connect(lambda message, details: job is self.job and self._on_failed(message, details))
-        job.finished.connect(lambda: self._on_finished(job))
-        self._running.append(job)
         self.status.setText(text)
         self.progress.setRange(0, 0)
         self.progress.show()
-        job.start()
+        self.jobs.start(fn, *args)
 
     def _on_progress(self, event) -> None:
         names = {"embed": "Reading the embeddings", "layout": "Arranging similar images together",
@@ -179,8 +175,7 @@ class MapPanel(QWidget):
         self.view.set_points(embedding_map.xy)
         self.recolour()
         self._set_ready(True)
-        if embedding_map.kind == "pca":
-            self.job = None          # the PCA view stays while the layout is computed
+        if embedding_map.kind == "pca":     # the PCA view stays while the layout is computed
             self._run(refine_embedding_map, embedding_map, text="A first view (PCA); arranging similar images "
                       "together…")
             return
@@ -195,15 +190,8 @@ class MapPanel(QWidget):
                             "The first view is shown; the better layout failed (see the message above).")
         self.failed.emit(message, details)
 
-    def _on_finished(self, job: EngineJob) -> None:
-        self._running.remove(job)
-        job.deleteLater()
-        if job is self.job:
-            self.job = None
-        self.progress.setVisible(self.job is not None)
-
     def running_jobs(self) -> list[EngineJob]:
-        return [job for job in self._running if job.is_running()] + self.duplicates.running_jobs()
+        return self.jobs.running_jobs() + self.duplicates.running_jobs()
 
     def _set_ready(self, ready: bool) -> None:
         for widget in (self.similar_button, self.duplicates_button, self.colour_by, *self.modes.buttons()):
@@ -241,17 +229,22 @@ class MapPanel(QWidget):
         rows = [self._row_of[p] for p in paths if p in self._row_of]
         self.view.set_selected_rows(rows)
         self._current_row = rows[0] if rows else -1
-        self._on_selection_changed(from_map=False)
+        self._from_map = False
+        self._on_selection_changed()
 
     def selected_paths(self) -> list[str]:
         if self.embedding_map is None:
             return []
         return [self.embedding_map.paths[r] for r in self.view.selected_rows()]
 
-    def _on_selection_changed(self, from_map: bool = True) -> None:
+    def _on_map_selection(self) -> None:
+        self._from_map = True
+        self._on_selection_changed()
+
+    def _on_selection_changed(self) -> None:
         count = len(self.view.selected_rows())
         self.selection_text.setText(f"{count:,} selected")
-        self.selection_bar.setVisible(from_map and count > 0)
+        self.selection_bar.setVisible(self._from_map and count > 0)
         self.label_button.setEnabled(count > 0 and self.label_as.count() > 0)
         self.label_button.setToolTip("" if self.label_as.count() else "Add a class on the left first")
         self.similar_button.setEnabled(self.embedding_map is not None and self._current_row >= 0)
@@ -264,7 +257,8 @@ class MapPanel(QWidget):
     def _on_clicked(self, row: int) -> None:
         self._current_row = row
         self.view.set_selected_rows([row])
-        self._on_selection_changed(from_map=False)
+        self._from_map = False
+        self._on_selection_changed()
         self.path_clicked.emit(self.embedding_map.paths[row])
 
     # --- similar images ------------------------------------------------------------------------

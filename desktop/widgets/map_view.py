@@ -15,7 +15,7 @@ from PySide6.QtCore import QEvent, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPainterPath, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QFrame, QGraphicsPathItem, QLabel, QVBoxLayout, QWidget
 
-from desktop.map_colours import ColourGroup
+from desktop.map_colours import UNKNOWN_COLOUR, ColourGroup
 from desktop.theme import ACCENT
 from engine.lasso import points_in_polygon, rectangle
 
@@ -97,6 +97,11 @@ class MapView(QWidget):
         self.plot.hideAxis("bottom")
         self.plot.setAspectLocked(False)
         self._groups: list[_Dots] = []
+        base = QColor(UNKNOWN_COLOUR)
+        base.setAlpha(150)
+        self._base = _Dots(size=POINT_SIZE, pen=None, brush=pg.mkBrush(base), antialias=False)
+        self._base.setZValue(-1)
+        self.plot.addItem(self._base)
         self._highlight = _Dots(size=POINT_SIZE + 5, brush=None, antialias=False)
         self._highlight.setZValue(5)
         self.plot.addItem(self._highlight)
@@ -136,21 +141,31 @@ class MapView(QWidget):
         self.xy = np.asarray(xy, dtype=np.float32)
         if not same:
             self.selected = np.zeros(len(self.xy), dtype=bool)
+        self._base.setData(x=self.xy[:, 0], y=self.xy[:, 1])
         self._draw_selection()
         if len(self.xy):
             low, high = self.xy.min(0).tolist(), self.xy.max(0).tolist()
             self.box.setRange(xRange=(low[0], high[0]), yRange=(low[1], high[1]), padding=0.04)
 
     def set_groups(self, groups: list[ColourGroup]) -> None:
-        """Draw the points in ``groups`` (each a colour and its rows), first group at the bottom."""
+        """Draw the points in ``groups`` (each a colour and its rows), first group at the bottom.
+
+        While most points are in the grey "no value" group, they are drawn by a grey base
+        layer of every point, set once per layout, and only the coloured groups are rebuilt:
+        labeling a few of 100k points then redraws a few points, not 100k."""
         for item in self._groups:
             self.plot.removeItem(item)
         self._groups = []
+        grey = next((group for group in groups if group.colour == UNKNOWN_COLOUR), None)
+        use_base = grey is not None and 2 * len(grey.rows) > len(self.xy)
+        self._base.setVisible(use_base)
         for z, group in enumerate(groups):
+            if use_base and group is grey:
+                continue
             colour = QColor(group.colour)
-            colour.setAlpha(150 if z == 0 else 220)
-            item = _Dots(x=self.xy[group.rows, 0], y=self.xy[group.rows, 1], size=POINT_SIZE,
-                                      pen=None, brush=pg.mkBrush(colour), antialias=False)
+            colour.setAlpha(150 if group is grey else 220)
+            item = _Dots(x=self.xy[group.rows, 0], y=self.xy[group.rows, 1], size=POINT_SIZE, pen=None,
+                         brush=pg.mkBrush(colour), antialias=False)
             item.setZValue(z * 1e-3)
             self.plot.addItem(item)
             self._groups.append(item)

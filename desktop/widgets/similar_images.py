@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (
 from desktop.label_jobs import find_near_duplicates
 from desktop.widgets.image_subset import ImageStrip, ImageSubsetModel
 from desktop.widgets.thumbnail_grid import ThumbnailModel
-from desktop.workers import EngineJob
+from desktop.workers import EngineJob, LatestJob
 
 DEFAULT_THRESHOLD = 0.97
 
@@ -55,9 +55,13 @@ class DuplicatesDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Near-duplicates")
         self.resize(820, 560)
-        self.job: EngineJob | None = None
-        self._running: list[EngineJob] = []
+        self.jobs = LatestJob(self)
+        self.jobs.progress.connect(self._on_progress)
+        self.jobs.succeeded.connect(lambda pairs: self.set_pairs(pairs, self._searched))
+        self.jobs.failed.connect(lambda message, _details: self.status.setText(message))
+        self.jobs.ended.connect(self._on_ended)
         self._features = None
+        self._searched = DEFAULT_THRESHOLD     # the threshold of the current search
         self._paths: list[str] = []
         self._source_rows: dict[str, int] = {}
         self.threshold = QDoubleSpinBox(decimals=1, minimum=80.0, maximum=100.0, singleStep=0.5, suffix=" %")
@@ -105,24 +109,19 @@ class DuplicatesDialog(QDialog):
         self._features, self._paths, self._source_rows = features, list(paths), source_rows
         self.show()
         self.raise_()
-        if not self.pairs.count() and self.job is None:
+        if not self.pairs.count() and not self.jobs.busy():
             self.search()
 
     def search(self) -> bool:
-        if self._features is None or self.job is not None:
+        if self._features is None or self.jobs.busy():
             return False
         threshold = self.threshold.value() / 100
-        job = self.job = EngineJob(find_near_duplicates, self._features, threshold, parent=self)
-        job.progress.connect(lambda e: job is self.job and self._on_progress(e))
-        job.succeeded.connect(lambda pairs: job is self.job and self.set_pairs(pairs, threshold))
-        job.failed.connect(lambda message, _details: job is self.job and self.status.setText(message))
-        job.finished.connect(lambda: self._on_finished(job))
-        self._running.append(job)
+        self._searched = threshold
+        self.jobs.start(find_near_duplicates, self._features, threshold)
         self.find_button.setEnabled(False)
         self.progress.setMaximum(0)
         self.progress.show()
         self.status.setText("Comparing every image with every other…")
-        job.start()
         return True
 
     def set_pairs(self, pairs: list, threshold: float) -> None:
@@ -139,12 +138,11 @@ class DuplicatesDialog(QDialog):
             self.pairs.setCurrentRow(0)
 
     def running_jobs(self) -> list[EngineJob]:
-        return [job for job in self._running if job.is_running()]
+        return self.jobs.running_jobs()
 
     def reject(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
-            self.job = None
+        if self.jobs.busy():
+            self.jobs.discard()
             self.status.setText("Stopped.")
         super().reject()
 
@@ -152,13 +150,9 @@ class DuplicatesDialog(QDialog):
         self.progress.setMaximum(event.total)
         self.progress.setValue(event.step)
 
-    def _on_finished(self, job: EngineJob) -> None:
-        self._running.remove(job)
-        job.deleteLater()
-        if job is self.job:
-            self.job = None
-        self.find_button.setEnabled(self.job is None)
-        self.progress.setVisible(self.job is not None)
+    def _on_ended(self) -> None:
+        self.find_button.setEnabled(not self.jobs.busy())
+        self.progress.setVisible(self.jobs.busy())
 
     def _on_pair_chosen(self, item) -> None:
         paths = item.data(Qt.ItemDataRole.UserRole) if item is not None else []

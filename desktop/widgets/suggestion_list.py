@@ -5,7 +5,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
 from desktop.label_jobs import compute_suggestions
-from desktop.workers import EngineJob
+from desktop.workers import EngineJob, LatestJob
 
 IDLE_TEXT = "Images that cover the data (and, once a model exists, the ones it is unsure of) appear here."
 
@@ -20,8 +20,11 @@ class SuggestionList(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.job: EngineJob | None = None      # the job whose answer is wanted
-        self._running: list[EngineJob] = []     # every job not yet finished, discarded ones too
+        self.jobs = LatestJob(self)
+        self.jobs.progress.connect(self._on_progress)
+        self.jobs.succeeded.connect(lambda picks: self.set_suggestions(picks, self.labeled))
+        self.jobs.failed.connect(self._on_failed)
+        self.jobs.ended.connect(lambda: self.refresh_button.setEnabled(not self.jobs.busy()))
         self.labeled: set[str] = set()
         heading = QLabel("What should I label next?", wordWrap=True)
         heading.setProperty("role", "heading")
@@ -50,47 +53,31 @@ class SuggestionList(QWidget):
 
     def start(self, pretrain_run: str, root: str, labeled: set[str], predictions: list, cache_dir: str) -> bool:
         """Suggest images of ``root`` with the backbone of ``pretrain_run`` (and the model's predictions)."""
-        if self.job is not None:
+        if self.jobs.busy():
             return False
         self.labeled = set(labeled)
-        job = self.job = EngineJob(compute_suggestions, pretrain_run, root, sorted(labeled), predictions,
-                                   cache_dir=cache_dir, parent=self)
-        job.progress.connect(self._on_progress)
-        job.succeeded.connect(lambda picks: job is self.job and self.set_suggestions(picks, self.labeled))
-        job.failed.connect(lambda message, details: job is self.job and self._on_failed(message, details))
-        job.finished.connect(lambda: self._on_finished(job))
-        self._running.append(job)
         self.set_busy("Finding the images worth labeling…")
-        job.start()
+        self.jobs.start(compute_suggestions, pretrain_run, root, sorted(labeled), predictions, cache_dir=cache_dir)
         return True
 
     def running_jobs(self) -> list[EngineJob]:
-        return [job for job in self._running if job.is_running()]
+        return self.jobs.running_jobs()
 
     def discard(self) -> None:
         """Forget the suggestions (another folder): a running job is cancelled and its answer ignored."""
-        if self.job is not None:
-            self.job.cancel()
-            self.job = None
+        self.jobs.discard()
         self.list.clear()
         self.list.hide()
         self.status.setText(IDLE_TEXT)
         self.refresh_button.setEnabled(True)
 
     def _on_progress(self, event) -> None:
-        if event.total and event.stage == "embed" and self.sender() is self.job:
+        if event.total and event.stage == "embed":
             self.status.setText(f"Reading the embeddings… {event.step:,} of {event.total:,}")
 
     def _on_failed(self, message: str, details: str) -> None:
         self.status.setText("No suggestions: see the message above.")
         self.failed.emit(message, details)
-
-    def _on_finished(self, job: EngineJob) -> None:
-        self._running.remove(job)
-        job.deleteLater()
-        if job is self.job:
-            self.job = None
-            self.refresh_button.setEnabled(True)
 
     def set_busy(self, text: str) -> None:
         self.refresh_button.setEnabled(False)
@@ -98,7 +85,7 @@ class SuggestionList(QWidget):
         self.status.show()
 
     def set_available(self, available: bool) -> None:
-        self.refresh_button.setEnabled(available and self.job is None)
+        self.refresh_button.setEnabled(available and not self.jobs.busy())
 
     def set_suggestions(self, suggestions: list, labeled: set[str]) -> None:
         """Show ``engine.suggest.Suggestion`` rows; already labeled ones are left out."""

@@ -38,7 +38,7 @@ def open_labeling(qtbot, window, images: Path, runs_dir: Path, suggest: bool = T
     window.go_to("label")
     assert window.current_step() == "label"
     if suggest:
-        qtbot.waitUntil(lambda: page.suggestions.job is None and page.suggestions.list.count() > 0, timeout=60_000)
+        qtbot.waitUntil(lambda: not page.suggestions.jobs.busy() and page.suggestions.list.count() > 0, timeout=60_000)
     return page
 
 
@@ -57,5 +57,5 @@ def train(qtbot, page, mode: str = "linear"):
     page.finetune.mode.setCurrentIndex(page.finetune.mode.findData(mode))
     with qtbot.waitSignal(page.finetuned, timeout=120_000) as done:
         page.finetune.train_button.click()
-    qtbot.waitUntil(lambda: not page.finetune.is_running() and page.suggestions.job is None, timeout=60_000)
+    qtbot.waitUntil(lambda: not page.finetune.is_running() and not page.suggestions.jobs.busy(), timeout=60_000)
     return done.args[0]

@@ -44,14 +44,14 @@ def test_labeled_images_are_copied_into_one_folder_per_class(qtbot, window, patt
     labels = label_some(page, truth, 2)
     dest = tmp_path / "classes"
     assert page.transfer.export_folders(str(dest))
-    with qtbot.waitSignal(page.transfer.job.finished, timeout=30_000):
+    with qtbot.waitSignal(page.transfer.jobs.ended, timeout=30_000):
         pass
     copied = sorted(str(p.relative_to(dest)) for p in dest.rglob("*.png"))
     assert copied == sorted(f"{name}/{path}" for path, name in labels.items())
     assert page.banner.kind() == "success" and f"Copied {len(labels)} labeled images" in page.banner.text()
 
     assert page.transfer.export_folders(str(dest))                 # not empty any more: refused, nothing touched
-    with qtbot.waitSignal(page.transfer.job.finished, timeout=30_000):
+    with qtbot.waitSignal(page.transfer.jobs.ended, timeout=30_000):
         pass
     assert page.banner.kind() == "error" and "not empty" in page.banner.text()
     assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*.png")) == copied

@@ -174,7 +174,7 @@ def test_fine_tune_shows_accuracy_predictions_and_accepts_the_confident_ones(qtb
 
     with qtbot.waitSignal(page.finetuned, timeout=120_000):   # retraining is one click
         page.finetune.train_button.click()
-    qtbot.waitUntil(lambda: not page.finetune.is_running() and page.suggestions.job is None, timeout=60_000)
+    qtbot.waitUntil(lambda: not page.finetune.is_running() and not page.suggestions.jobs.busy(), timeout=60_000)
     assert page.finetune_run != result.run_dir
     latest = page.finetune_run
 

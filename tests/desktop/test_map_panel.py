@@ -17,7 +17,7 @@ from tests.desktop.label_helpers import open_labeling, patterns, pretrained  # n
 
 def wait_for_layout(qtbot, page) -> None:
     qtbot.waitUntil(lambda: page.map.embedding_map is not None and page.map.embedding_map.kind == "layout"
-                    and page.map.job is None, timeout=60_000)
+                    and not page.map.jobs.busy(), timeout=60_000)
 
 
 def synthetic_map(page, truth: dict, tmp_path, duplicate: tuple = ()) -> EmbeddingMap:
@@ -196,7 +196,7 @@ def test_near_duplicates_lists_the_planted_pair_for_review(qtbot, window, patter
     synthetic_map(page, truth, tmp_path, duplicate=(paths[2], paths[30]))
     page.map.duplicates_button.click()
     dialog = page.map.duplicates
-    qtbot.waitUntil(lambda: dialog.job is None and dialog.pairs.count() > 0, timeout=30_000)
+    qtbot.waitUntil(lambda: not dialog.jobs.busy() and dialog.pairs.count() > 0, timeout=30_000)
     assert dialog.pairs.count() == 1
     assert dialog.pairs.item(0).data(Qt.ItemDataRole.UserRole) == [paths[2], paths[30]]
     assert dialog.model.rowCount() == 2
