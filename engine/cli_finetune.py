@@ -30,8 +30,11 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     tune.add_argument("--labels", type=Path, required=True, metavar="LABELS.csv",
                       help="path,label rows, paths relative to the image root")
     tune.add_argument("--mode", choices=MODES, default="auto")
-    tune.add_argument("--minutes", type=float, help="time budget of a full fine-tune")
-    tune.add_argument("--steps", type=int, default=0, help="optimiser steps of a full fine-tune (0 = auto)")
+    tune.add_argument("--minutes", type=float,
+                      help="time budget of a full fine-tune, or of semi-supervised training of the whole network")
+    tune.add_argument("--steps", type=int, default=0,
+                      help="optimiser steps of a full fine-tune (0 = auto), or of semi-supervised training "
+                           "of the whole network (0 = none)")
     tune.add_argument("--out", type=Path, help="parent folder for fine-tune runs (default: RUN_DIR/finetune)")
     _add_common(tune)
 

@@ -24,11 +24,12 @@ from typing import Mapping, Optional, Sequence, Union
 import torch
 from torch import Tensor
 
+from engine.consistency import MAX_STEPS as CONSISTENCY_MAX_STEPS
 from engine.embed import EmbeddedImages, embed_run
 from engine.events import CancelToken, Cancelled, Finished, Progress, Started, Warning, ignore_events
 from engine.finetune_config import FinetuneConfig, resolve_mode
 from engine.finetune_full import auto_steps
-from engine.learners import FullLearner, LinearLearner, SemiLearner
+from engine.learners import ConsistencyLearner, FullLearner, LinearLearner, SemiLearner
 from engine.model_io import backbone_file, save_classifier
 from engine.probe import DEFAULT_L2
 from engine.project_io import write_labels_csv
@@ -148,6 +149,9 @@ def _learner(cfg: FinetuneConfig, images: EmbeddedImages, labeled: int, cancel):
     l2 = cfg.weight_decay or DEFAULT_L2
     if cfg.mode == "linear":
         return LinearLearner(images, len(cfg.classes), l2)
+    if cfg.mode == "semi" and (cfg.minutes or cfg.steps):
+        return ConsistencyLearner(images, len(cfg.classes), l2, cfg.neighbours, cfg.steps or CONSISTENCY_MAX_STEPS,
+                                  cfg.seed, cancel)
     if cfg.mode == "semi":
         return SemiLearner(images, len(cfg.classes), l2, cfg.neighbours)
     return FullLearner(images, len(cfg.classes), l2, cfg.steps or auto_steps(labeled), cfg.lr,
@@ -155,8 +159,9 @@ def _learner(cfg: FinetuneConfig, images: EmbeddedImages, labeled: int, cancel):
 
 
 def _budget(cfg: FinetuneConfig, folds: int) -> Optional[float]:
-    """Seconds for the final full fine-tune: the budget shared with the folds that repeat it."""
-    return cfg.minutes * 60 / (folds + 1) if cfg.minutes and cfg.mode == "full" else None
+    """Seconds for the final network training (full, or semi with a budget): the budget
+    shared with the validation folds that repeat it."""
+    return cfg.minutes * 60 / (folds + 1) if cfg.minutes and cfg.mode in ("full", "semi") else None
 
 
 def _recorder(emit, cancel: CancelToken, records: list):

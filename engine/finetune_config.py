@@ -5,7 +5,9 @@ Modes:
 - ``linear``: a logistic-regression head on the frozen backbone's features; seconds.
 - ``semi``: label propagation over the kNN graph of every image's features (Zhou et al.
   2004; Iscen et al. 2019) turns the unlabeled pool into weighted pseudo-labels, then
-  the same linear head is fitted on both.
+  the same linear head is fitted on both; seconds. Given ``minutes`` (or ``steps``), the
+  whole network then trains on the labels and the unlabeled images with FixMatch-style
+  consistency (see :mod:`engine.consistency`): minutes, and several points more accurate.
 - ``full``: the linear head first, then the whole network with light augmentation and a
   lower backbone learning rate (LP-FT, Kumar et al. 2022).
 
@@ -35,8 +37,8 @@ class FinetuneConfig(JsonConfig):
     data_dir: str = ""             # "" = the folder the backbone was pretrained on
     mode: str = "auto"
     classes: tuple = ()            # class order (the logit order); () = sorted label names
-    steps: int = 0                 # full mode: optimiser steps; 0 = auto
-    minutes: Optional[float] = None   # full mode: a time budget for the final training
+    steps: int = 0                 # full mode: optimiser steps, 0 = auto; semi: consistency steps, 0 = none
+    minutes: Optional[float] = None   # full and semi modes: a time budget for the network training and its folds
     lr: float = 0.0                # full mode: head learning rate; 0 = auto
     backbone_lr_scale: float = 0.1
     weight_decay: float = 0.0      # linear head L2 strength; 0 = auto

@@ -23,13 +23,12 @@ from engine.events import CancelToken, Progress, ignore_events
 from engine.loop_state import batch_generator
 from engine.model_io import Classifier
 from engine.probe import balanced_weights
-from engine.schedule import WarmupCosine
+from engine.schedule import BUDGET_CHECKS, WarmupCosine, steps_within
 
 HEAD_LR = 1e-3            # AdamW, for a head that starts from the linear probe
 BATCH = 64
 MIN_STEPS, MAX_STEPS = 40, 400
 EPOCHS_AUTO = 30          # auto steps: this many passes over the labels, within the bounds above
-MIN_STEPS_BEFORE_BUDGET = 3
 
 
 def light_view(size: int) -> ViewSpec:
@@ -62,7 +61,7 @@ def train_full(classifier: Classifier, store: ImageStore, rows: Tensor, y: Tenso
     y = y.to(device)
     spec = light_view(store.size)
     batch = min(BATCH, len(rows))
-    started = time.monotonic()
+    started, limit = time.monotonic(), steps
     step = 0
     while step < steps:
         if cancel is not None:
@@ -80,9 +79,7 @@ def train_full(classifier: Classifier, store: ImageStore, rows: Tensor, y: Tenso
         accuracy = float((logits.argmax(1) == y[pick]).float().mean())
         emit(Progress("finetune", step, steps, {"loss": float(loss.detach()), "accuracy": accuracy,
                                                 "lr": optimizer.param_groups[0]["lr"]}))
-        if budget_s is not None and step == MIN_STEPS_BEFORE_BUDGET:
-            per_step = (time.monotonic() - started) / step
-            steps = max(step, min(steps, int(budget_s / max(per_step, 1e-9))))
-            schedule.total_steps = steps
+        if budget_s is not None and step in BUDGET_CHECKS:
+            steps = schedule.total_steps = steps_within(budget_s, started, step, limit)
     classifier.requires_grad_(False)
     return step

@@ -1,4 +1,4 @@
-"""The three ways of fitting a classifier to a few labels, behind one small interface.
+"""The ways of fitting a classifier to a few labels, behind one small interface.
 
 A learner ``fit(rows, y)`` trains on the images at ``rows`` (indices into the folder's
 store, ``(n,)``) with classes ``y`` ``(n,)`` and returns a model; ``predict(model, rows)``
@@ -14,10 +14,11 @@ import torch
 from torch import Tensor, nn
 
 from engine.cache import ImageStore
+from engine.consistency import train_consistency
 from engine.embed import EmbeddedImages, compute_features
 from engine.finetune_full import train_full
 from engine.model_io import Classifier
-from engine.events import Progress
+from engine.events import CancelToken, Progress
 from engine.probe import LBFGS_ITERATIONS, certainty, feature_statistics, fit_linear, knn_graph, propagate
 
 
@@ -82,8 +83,30 @@ class SemiLearner(LinearLearner):
         return fit_linear(self.x, targets, self.num_classes, weights, self.l2, _reporter(on_event))
 
 
-class FullLearner(LinearLearner):
-    """The linear probe, then the whole network trained (see :mod:`engine.finetune_full`).
+class NetworkOutput:
+    """``predict`` and ``classifier`` for learners whose model is a whole trained
+    :class:`~engine.model_io.Classifier` rather than a head on frozen features."""
+
+    images: EmbeddedImages
+    cancel: Optional[CancelToken]
+
+    def predict(self, classifier: nn.Module, rows: Optional[Tensor] = None) -> Tensor:
+        store = self.images.store
+        if rows is not None:
+            store = ImageStore(store.images[rows], [store.paths[i] for i in rows.tolist()], store.size,
+                               store.channels, on_disk=False)
+        meta = self.images.meta
+        logits = compute_features(classifier, store, meta["mean"], meta["std"], self.images.device,
+                                  cancel=self.cancel, stage="predict")
+        return logits.softmax(1)
+
+    def classifier(self, classifier: nn.Module) -> Classifier:
+        return classifier.cpu().eval()
+
+
+class FullLearner(NetworkOutput, LinearLearner):
+    """The linear probe, then the whole network trained on the labels (see
+    :mod:`engine.finetune_full`).
 
     The first ``fit`` may shorten ``steps`` to meet its time budget; later fits (the
     validation folds) repeat the step count it reached.
@@ -106,18 +129,28 @@ class FullLearner(LinearLearner):
                                 self.steps, self.lr, self.backbone_lr_scale, self.seed, budget_s, on_event, self.cancel)
         return classifier.eval()
 
-    def predict(self, classifier: nn.Module, rows: Optional[Tensor] = None) -> Tensor:
-        store = self.images.store
-        if rows is not None:
-            store = ImageStore(store.images[rows], [store.paths[i] for i in rows.tolist()], store.size,
-                               store.channels, on_disk=False)
-        meta = self.images.meta
-        logits = compute_features(classifier, store, meta["mean"], meta["std"], self.images.device,
-                                  cancel=self.cancel, stage="predict")
-        return logits.softmax(1)
 
-    def classifier(self, classifier: nn.Module) -> Classifier:
-        return classifier.cpu().eval()
+class ConsistencyLearner(NetworkOutput, SemiLearner):
+    """The propagation-fitted head, then the whole network trained on the labels and the
+    unlabeled images (see :mod:`engine.consistency`). Like :class:`FullLearner`, the first
+    ``fit`` may shorten ``steps`` to its budget and the validation folds repeat that count."""
+
+    def __init__(self, images: EmbeddedImages, num_classes: int, l2: float, neighbours: int, steps: int, seed: int,
+                 cancel=None) -> None:
+        super().__init__(images, num_classes, l2, neighbours)
+        self.steps, self.seed, self.cancel = steps, seed, cancel
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps
+
+    def fit(self, rows: Tensor, y: Tensor, on_event=None, budget_s: Optional[float] = None) -> nn.Module:
+        classifier = self.new_classifier(copy.deepcopy(self.images.backbone))
+        classifier.head.load_state_dict(super().fit(rows, y).state_dict())
+        meta = self.images.meta
+        self.steps = train_consistency(classifier, self.images.store, rows, y, meta["mean"], meta["std"],
+                                       self.images.device, self.steps, self.seed, budget_s, on_event, self.cancel)
+        return classifier.eval()
 
 
 def _reporter(on_event):

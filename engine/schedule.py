@@ -1,7 +1,20 @@
-"""Learning-rate schedule: linear warm-up, then cosine decay to a floor."""
+"""Learning-rate schedule: linear warm-up, then cosine decay to a floor; and the step count
+that fits a time budget."""
 from __future__ import annotations
 
 import math
+import time
+
+BUDGET_CHECKS = (3, 30)     # steps at which a fine-tune sets its step count from a budget: a first
+                            # guess, then one from a speed no longer slowed by the first steps
+
+
+def steps_within(budget_s: float, started: float, step: int, steps: int) -> int:
+    """The step count that ends a loop within ``budget_s`` of ``started`` (a
+    ``time.monotonic()`` reading), from the speed of its first ``step`` steps; never fewer
+    than ``step`` nor more than ``steps``."""
+    per_step = (time.monotonic() - started) / step
+    return max(step, min(steps, int(budget_s / max(per_step, 1e-9))))
 
 
 class WarmupCosine:

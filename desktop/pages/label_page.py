@@ -383,7 +383,8 @@ class LabelPage(QWidget):
         self.banner.dismiss()
         labels = {path: label.label for path, label in self.project.labels().items()}
         cfg = FinetuneConfig(pretrain_run=self.pretrain_run, data_dir=self.root, mode=self.finetune.chosen_mode(),
-                             classes=tuple(self.project.class_names()), cache_dir=self._cache_dir())
+                             minutes=self.finetune.chosen_minutes(), classes=tuple(self.project.class_names()),
+                             cache_dir=self._cache_dir())
         return self.finetune.start(cfg, labels)
 
     def _on_finetuned(self, outcome) -> None:

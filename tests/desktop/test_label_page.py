@@ -222,3 +222,22 @@ def test_a_damaged_project_file_is_explained_and_its_backup_restored(qtbot, wind
     restore.click()
     assert page.project is not None and page.banner.kind() == "success"
     assert {path: info.name for path, info in page.model.labels.items()} == labels
+
+
+def test_training_time_goes_to_the_engine_for_semi_and_full_but_not_linear(qtbot, window, patterns, runs_dir,
+                                                                            monkeypatch):
+    images, _, truth = patterns
+    page = open_labeling(qtbot, window, images, runs_dir)
+    label_some(page, truth, 2)
+    panel = page.finetune
+    configs = []
+    monkeypatch.setattr(panel, "start", lambda cfg, labels: configs.append(cfg) or True)
+    panel.time_limit.setCurrentIndex(panel.time_limit.findText("3 minutes"))
+    for mode, enabled, minutes in (("linear", False, None), ("semi", True, 3.0), ("full", True, 3.0)):
+        panel.mode.setCurrentIndex(panel.mode.findData(mode))
+        assert panel.time_limit.isEnabled() == enabled
+        panel.train_button.click()
+        assert (configs[-1].mode, configs[-1].minutes) == (mode, minutes)
+    panel.time_limit.setCurrentIndex(panel.time_limit.findText("Quick (seconds)"))
+    panel.train_button.click()
+    assert configs[-1].minutes is None

@@ -7,7 +7,7 @@ import torch
 from engine.events import CancelToken, Finished, Progress, Started, Warning
 from engine.finetune import check_labels, read_predictions, run_finetune
 from engine.finetune_config import FinetuneConfig, resolve_mode
-from engine.model_io import load_classifier
+from engine.model_io import load_backbone, load_classifier
 from engine.validation import choose_folds
 from tests.engine.fewlabel_data import CLASSES, pick, pretrained  # noqa: F401 - the fixture
 
@@ -45,6 +45,22 @@ def test_each_mode_beats_chance_and_writes_a_complete_run_folder(pretrained, tmp
     with torch.no_grad():
         logits = classifier(torch.zeros(2, meta["in_channels"], meta["image_size"], meta["image_size"]))
     assert logits.shape == (2, 3)
+
+
+def test_semi_with_steps_trains_the_whole_network_on_the_unlabeled_images_too(pretrained, tmp_path):
+    run_dir, _, truth = pretrained
+    labels = pick(truth, 2)
+    events = []
+    result = run_finetune(config(run_dir, tmp_path, mode="semi", steps=6), labels, on_event=events.append)
+    assert (result.status, result.mode) == ("completed", "semi")
+    assert [e.total for e in events if isinstance(e, Started) and e.stage == "finetune"] == [6]
+    progress = [e for e in events if isinstance(e, Progress) and e.stage == "finetune"]
+    assert progress[-1].step == 6 and "confident" in progress[-1].metrics
+    assert accuracy(result.run_dir, truth, labels) > 0.6          # chance is 1/3
+    classifier, _ = load_classifier(result.run_dir)
+    pretrained_backbone, _ = load_backbone(run_dir)
+    assert any(not torch.equal(a, b) for a, b in zip(classifier.backbone.state_dict().values(),
+                                                     pretrained_backbone.state_dict().values()))
 
 
 def test_predictions_cover_every_image_and_mark_the_labeled_ones(pretrained, tmp_path):
