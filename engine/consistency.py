@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from typing import Optional
 
 import torch
@@ -36,7 +35,7 @@ from engine.events import CancelToken, Progress, ignore_events
 from engine.loop_state import batch_generator
 from engine.model_io import Classifier
 from engine.probe import balanced_weights
-from engine.schedule import BUDGET_CHECKS, steps_within
+from engine.schedule import StepPlan
 
 LABELED_BATCH = 64
 UNLABELED_BATCH = 256
@@ -78,13 +77,13 @@ def train_consistency(classifier: Classifier, store: ImageStore, rows: Tensor, y
     running = prior.clone()
     weak, strong = weak_view(store.size), strong_view(store.size)
     labeled_batch, unlabeled_batch = min(LABELED_BATCH, len(rows)), min(UNLABELED_BATCH, len(store))
-    started, limit = time.monotonic(), steps
+    plan = StepPlan(steps, budget_s)
     step = 0
-    while step < steps:
+    while step < plan.total:
         if cancel is not None:
             cancel.check()
         generator = batch_generator(seed, step, device)
-        lr = LR * math.cos(7 * math.pi * step / (16 * steps))
+        lr = LR * math.cos(7 * math.pi * step / (16 * plan.total))
         for group in optimizer.param_groups:
             group["lr"] = lr
         pick = torch.randint(len(rows), (labeled_batch,), generator=generator, device=device)
@@ -109,10 +108,9 @@ def train_consistency(classifier: Classifier, store: ImageStore, rows: Tensor, y
         _follow(teacher, student)
         step += 1
         accuracy = float((logits[:labeled_batch].argmax(1) == y[pick]).float().mean())
-        emit(Progress("finetune", step, steps, {"loss": float(loss.detach()), "accuracy": accuracy, "lr": lr,
+        emit(Progress("finetune", step, plan.total, {"loss": float(loss.detach()), "accuracy": accuracy, "lr": lr,
                                                 "confident": float(confident.mean())}))
-        if budget_s is not None and step in BUDGET_CHECKS:
-            steps = steps_within(budget_s, started, step, limit)
+        plan.after(step)
     classifier.load_state_dict(teacher.state_dict())
     classifier.requires_grad_(False)
     return step

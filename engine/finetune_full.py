@@ -10,7 +10,6 @@ mild colour jitter.
 from __future__ import annotations
 
 import math
-import time
 from typing import Optional
 
 import torch
@@ -23,7 +22,7 @@ from engine.events import CancelToken, Progress, ignore_events
 from engine.loop_state import batch_generator
 from engine.model_io import Classifier
 from engine.probe import balanced_weights
-from engine.schedule import BUDGET_CHECKS, WarmupCosine, steps_within
+from engine.schedule import StepPlan, WarmupCosine
 
 HEAD_LR = 1e-3            # AdamW, for a head that starts from the linear probe
 BATCH = 64
@@ -61,9 +60,9 @@ def train_full(classifier: Classifier, store: ImageStore, rows: Tensor, y: Tenso
     y = y.to(device)
     spec = light_view(store.size)
     batch = min(BATCH, len(rows))
-    started, limit = time.monotonic(), steps
+    plan = StepPlan(steps, budget_s)
     step = 0
-    while step < steps:
+    while step < plan.total:
         if cancel is not None:
             cancel.check()
         generator = batch_generator(seed, step, device)
@@ -77,9 +76,8 @@ def train_full(classifier: Classifier, store: ImageStore, rows: Tensor, y: Tenso
         optimizer.step()
         step += 1
         accuracy = float((logits.argmax(1) == y[pick]).float().mean())
-        emit(Progress("finetune", step, steps, {"loss": float(loss.detach()), "accuracy": accuracy,
+        emit(Progress("finetune", step, plan.total, {"loss": float(loss.detach()), "accuracy": accuracy,
                                                 "lr": optimizer.param_groups[0]["lr"]}))
-        if budget_s is not None and step in BUDGET_CHECKS:
-            steps = schedule.total_steps = steps_within(budget_s, started, step, limit)
+        schedule.total_steps = plan.after(step)
     classifier.requires_grad_(False)
     return step

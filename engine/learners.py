@@ -83,12 +83,31 @@ class SemiLearner(LinearLearner):
         return fit_linear(self.x, targets, self.num_classes, weights, self.l2, _reporter(on_event))
 
 
-class NetworkOutput:
-    """``predict`` and ``classifier`` for learners whose model is a whole trained
-    :class:`~engine.model_io.Classifier` rather than a head on frozen features."""
+class NetworkLearner:
+    """A learner whose model is a whole :class:`~engine.model_io.Classifier`: ``fit`` starts
+    from the frozen-feature head of the learner it is mixed into, then trains the network
+    with ``train_network``. The first ``fit`` may shorten ``steps`` to meet its time budget;
+    later fits (the validation folds) repeat the step count it reached."""
 
     images: EmbeddedImages
+    steps: int
+    seed: int
     cancel: Optional[CancelToken]
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps
+
+    def fit(self, rows: Tensor, y: Tensor, on_event=None, budget_s: Optional[float] = None) -> nn.Module:
+        classifier = self.new_classifier(copy.deepcopy(self.images.backbone))
+        classifier.head.load_state_dict(super().fit(rows, y).state_dict())
+        self.steps = self.train_network(classifier, rows, y, budget_s, on_event)
+        return classifier.eval()
+
+    def train_network(self, classifier: Classifier, rows: Tensor, y: Tensor, budget_s: Optional[float],
+                      on_event) -> int:
+        """Train ``classifier`` in place for ``self.steps`` (or the budget); return the steps run."""
+        raise NotImplementedError
 
     def predict(self, classifier: nn.Module, rows: Optional[Tensor] = None) -> Tensor:
         store = self.images.store
@@ -104,53 +123,34 @@ class NetworkOutput:
         return classifier.cpu().eval()
 
 
-class FullLearner(NetworkOutput, LinearLearner):
+class FullLearner(NetworkLearner, LinearLearner):
     """The linear probe, then the whole network trained on the labels (see
-    :mod:`engine.finetune_full`).
-
-    The first ``fit`` may shorten ``steps`` to meet its time budget; later fits (the
-    validation folds) repeat the step count it reached.
-    """
+    :mod:`engine.finetune_full`)."""
 
     def __init__(self, images: EmbeddedImages, num_classes: int, l2: float, steps: int, lr: float,
                  backbone_lr_scale: float, seed: int, cancel=None) -> None:
         super().__init__(images, num_classes, l2)
         self.steps, self.lr, self.backbone_lr_scale, self.seed, self.cancel = steps, lr, backbone_lr_scale, seed, cancel
 
-    @property
-    def total_steps(self) -> int:
-        return self.steps
-
-    def fit(self, rows: Tensor, y: Tensor, on_event=None, budget_s: Optional[float] = None) -> nn.Module:
-        classifier = self.new_classifier(copy.deepcopy(self.images.backbone))
-        classifier.head.load_state_dict(super().fit(rows, y).state_dict())
+    def train_network(self, classifier, rows, y, budget_s, on_event) -> int:
         meta = self.images.meta
-        self.steps = train_full(classifier, self.images.store, rows, y, meta["mean"], meta["std"], self.images.device,
-                                self.steps, self.lr, self.backbone_lr_scale, self.seed, budget_s, on_event, self.cancel)
-        return classifier.eval()
+        return train_full(classifier, self.images.store, rows, y, meta["mean"], meta["std"], self.images.device,
+                          self.steps, self.lr, self.backbone_lr_scale, self.seed, budget_s, on_event, self.cancel)
 
 
-class ConsistencyLearner(NetworkOutput, SemiLearner):
+class ConsistencyLearner(NetworkLearner, SemiLearner):
     """The propagation-fitted head, then the whole network trained on the labels and the
-    unlabeled images (see :mod:`engine.consistency`). Like :class:`FullLearner`, the first
-    ``fit`` may shorten ``steps`` to its budget and the validation folds repeat that count."""
+    unlabeled images (see :mod:`engine.consistency`)."""
 
     def __init__(self, images: EmbeddedImages, num_classes: int, l2: float, neighbours: int, steps: int, seed: int,
                  cancel=None) -> None:
         super().__init__(images, num_classes, l2, neighbours)
         self.steps, self.seed, self.cancel = steps, seed, cancel
 
-    @property
-    def total_steps(self) -> int:
-        return self.steps
-
-    def fit(self, rows: Tensor, y: Tensor, on_event=None, budget_s: Optional[float] = None) -> nn.Module:
-        classifier = self.new_classifier(copy.deepcopy(self.images.backbone))
-        classifier.head.load_state_dict(super().fit(rows, y).state_dict())
+    def train_network(self, classifier, rows, y, budget_s, on_event) -> int:
         meta = self.images.meta
-        self.steps = train_consistency(classifier, self.images.store, rows, y, meta["mean"], meta["std"],
-                                       self.images.device, self.steps, self.seed, budget_s, on_event, self.cancel)
-        return classifier.eval()
+        return train_consistency(classifier, self.images.store, rows, y, meta["mean"], meta["std"],
+                                 self.images.device, self.steps, self.seed, budget_s, on_event, self.cancel)
 
 
 def _reporter(on_event):

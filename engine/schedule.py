@@ -17,6 +17,21 @@ def steps_within(budget_s: float, started: float, step: int, steps: int) -> int:
     return max(step, min(steps, int(budget_s / max(per_step, 1e-9))))
 
 
+class StepPlan:
+    """The step count of a fine-tune loop: ``total`` is the steps asked for, or with a time
+    budget the count re-planned at ``BUDGET_CHECKS`` from the speed so far (never more than
+    asked)."""
+
+    def __init__(self, steps: int, budget_s: float | None = None) -> None:
+        self.total, self.limit, self.budget_s, self.started = steps, steps, budget_s, time.monotonic()
+
+    def after(self, step: int) -> int:
+        """Call once ``step`` steps are done; return the total, re-planned if it is time to."""
+        if self.budget_s is not None and step in BUDGET_CHECKS:
+            self.total = steps_within(self.budget_s, self.started, step, self.limit)
+        return self.total
+
+
 class WarmupCosine:
     """lr(step) = peak · warm-up ramp, then cosine to ``floor · peak`` at ``total_steps``.
 
