@@ -120,5 +120,10 @@ def _validation_text(validation: dict, labels: int) -> str:
         return "validation: not possible yet, every class needs at least 2 labels"
     per_class = ", ".join(f"{name} {'n/a' if acc is None else f'{acc:.0%}'}"
                           for name, acc in validation["per_class"].items())
-    return (f"validation ({validation['scheme']} on {validation['evaluated']} of {labels} labels): "
+    text = (f"validation ({validation['scheme']} on {validation['evaluated']} of {labels} labels): "
             f"accuracy {validation['accuracy']:.1%}\n  per class: {per_class}")
+    steps = validation.get("steps")
+    if steps and steps["fold"] < steps["final"]:
+        text += (f"\n  each fold trained {steps['fold']} steps, the final model {steps['final']}: "
+                 "a cautious estimate of the final model")
+    return text

@@ -12,6 +12,11 @@ mode (see :mod:`engine.finetune_config`), estimates its accuracy on the labels
         predictions.csv   path,prediction,confidence,runner_up,runner_up_confidence,label
 
 The folder is written when the run completes; a cancelled run leaves nothing behind.
+
+A training-time budget (``minutes``) goes mostly to the model the user gets: the final
+network trains for ``FINAL_SHARE`` of it, and the validation folds share the rest, each
+with proportionally fewer steps. Their estimate is then a cautious one, and the
+validation dict says so with ``steps: {"final", "fold"}``.
 """
 from __future__ import annotations
 
@@ -38,6 +43,7 @@ from engine.validation import choose_folds, cross_validate
 
 BACKBONE_META = ("image_size", "in_channels", "mean", "std", "backbone", "small_stem", "feature_dim", "method")
 PREDICTION_COLUMNS = ("path", "prediction", "confidence", "runner_up", "runner_up_confidence", "label")
+FINAL_SHARE = 0.5            # of a training-time budget, for the final model; the validation folds share the rest
 
 
 @dataclass(frozen=True)
@@ -89,9 +95,16 @@ def run_finetune(cfg: FinetuneConfig, labels: Mapping[str, str], on_event=None,
         emit(Started("finetune", learner.total_steps, {
             "mode": mode, "mode_reason": reason, "classes": list(classes), "labels": len(rows),
             "images": len(images.paths), "validation": scheme, "device": str(images.device)}))
-        model = learner.fit(rows, y, on_event=_recorder(emit, cancel, records), budget_s=_budget(cfg, len(folds)))
+        budget = _budget(cfg, len(folds))
+        model = learner.fit(rows, y, on_event=_recorder(emit, cancel, records), budget_s=budget)
+        steps = {}
+        if budget is not None and folds:
+            steps = {"final": learner.steps, "fold": fold_steps(learner.steps, len(folds))}
+            learner.steps = steps["fold"]
         validation = cross_validate(lambda train, test: learner.predict(learner.fit(rows[train], y[train]), rows[test]),
                                     y, classes, scheme, folds, emit, cancel)
+        if steps:
+            validation["steps"] = steps
         probabilities = learner.predict(model)
     except Cancelled:
         emit(Finished("finetune", "cancelled", {}))
@@ -159,9 +172,17 @@ def _learner(cfg: FinetuneConfig, images: EmbeddedImages, labeled: int, cancel):
 
 
 def _budget(cfg: FinetuneConfig, folds: int) -> Optional[float]:
-    """Seconds for the final network training (full, or semi with a budget): the budget
-    shared with the validation folds that repeat it."""
-    return cfg.minutes * 60 / (folds + 1) if cfg.minutes and cfg.mode in ("full", "semi") else None
+    """Seconds for the final network training (full, or semi with a budget): ``FINAL_SHARE``
+    of the budget when ``folds`` validation folds follow, all of it when none do."""
+    if not cfg.minutes or cfg.mode not in ("full", "semi"):
+        return None
+    return cfg.minutes * 60 * (FINAL_SHARE if folds else 1.0)
+
+
+def fold_steps(final_steps: int, folds: int) -> int:
+    """Steps for each of ``folds`` validation folds, so that together they take the
+    budget's other ``1 - FINAL_SHARE`` at the pace that gave the final model ``final_steps``."""
+    return max(1, round(final_steps * (1 - FINAL_SHARE) / (FINAL_SHARE * folds)))
 
 
 def _recorder(emit, cancel: CancelToken, records: list):

@@ -25,6 +25,17 @@ def test_suggest_prints_paths_with_reasons_and_skips_labeled_ones(pretrained, tm
     assert all(line.split("\t")[1] for line in lines)
 
 
+def test_a_timed_semi_fine_tune_says_its_folds_trained_shorter(pretrained, tmp_path, capsys):
+    run_dir, _, truth = pretrained
+    labels = write_csv(tmp_path / "labels.csv", pick(truth, 2))
+    code = cli.main(["finetune", str(run_dir), "--labels", str(labels), "--mode", "semi", "--minutes", "0.05",
+                     "--device", "cpu", "--out", str(tmp_path / "ft")])
+    assert code == 0
+    out = capsys.readouterr().out
+    steps = load_classifier(Path(out.split("run folder: ")[1].split()[0]))[1]["validation"]["steps"]
+    assert f"each fold trained {steps['fold']} steps, the final model {steps['final']}: a cautious estimate" in out
+
+
 def test_finetune_writes_a_run_folder_and_prints_the_validation(pretrained, tmp_path, capsys):
     run_dir, _, truth = pretrained
     labels = write_csv(tmp_path / "labels.csv", pick(truth, 3))

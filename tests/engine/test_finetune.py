@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from engine.events import CancelToken, Finished, Progress, Started, Warning
-from engine.finetune import check_labels, read_predictions, run_finetune
+from engine.finetune import FINAL_SHARE, _budget, check_labels, fold_steps, read_predictions, run_finetune
 from engine.finetune_config import FinetuneConfig, resolve_mode
 from engine.model_io import load_backbone, load_classifier
 from engine.validation import choose_folds
@@ -61,6 +61,30 @@ def test_semi_with_steps_trains_the_whole_network_on_the_unlabeled_images_too(pr
     pretrained_backbone, _ = load_backbone(run_dir)
     assert any(not torch.equal(a, b) for a, b in zip(classifier.backbone.state_dict().values(),
                                                      pretrained_backbone.state_dict().values()))
+
+
+def test_a_time_budget_goes_mostly_to_the_final_model_and_the_folds_train_proportionally_shorter(pretrained,
+                                                                                                tmp_path):
+    run_dir, _, truth = pretrained
+    labels = pick(truth, 3)
+    events = []
+    result = run_finetune(config(run_dir, tmp_path, mode="semi", minutes=0.1), labels, on_event=events.append)
+    steps = result.validation["steps"]
+    assert result.validation["scheme"] == "3-fold"
+    assert steps["fold"] == fold_steps(steps["final"], 3) < steps["final"]
+    final_progress = [e.step for e in events if isinstance(e, Progress) and e.stage == "finetune"]
+    assert final_progress[-1] == steps["final"]
+    assert accuracy(result.run_dir, truth, labels) > 0.6
+
+
+def test_budget_shares_between_the_final_model_and_its_folds():
+    cfg = FinetuneConfig(pretrain_run="/runs/x", mode="semi", minutes=2)
+    assert _budget(cfg, 5) == 120 * FINAL_SHARE
+    assert _budget(cfg, 0) == 120                       # nothing to validate: all of it
+    assert _budget(cfg.replace(mode="linear"), 5) is None and _budget(cfg.replace(minutes=None), 5) is None
+    assert fold_steps(1000, 5) == round(1000 * (1 - FINAL_SHARE) / FINAL_SHARE / 5)
+    assert 5 * fold_steps(1000, 5) * FINAL_SHARE == 1000 * (1 - FINAL_SHARE)
+    assert fold_steps(2, 5) == 1
 
 
 def test_predictions_cover_every_image_and_mark_the_labeled_ones(pretrained, tmp_path):
