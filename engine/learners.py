@@ -86,8 +86,9 @@ class SemiLearner(LinearLearner):
 class NetworkLearner:
     """A learner whose model is a whole :class:`~engine.model_io.Classifier`: ``fit`` starts
     from the frozen-feature head of the learner it is mixed into, then trains the network
-    with ``train_network``. The first ``fit`` may shorten ``steps`` to meet its time budget;
-    later fits (the validation folds) repeat the step count it reached."""
+    with ``train_network``. A ``fit`` with a time budget sets ``steps`` to the count that
+    met it; fits without one (the validation folds) train for ``steps``, which the caller
+    may lower first (see :func:`engine.finetune.fold_steps`)."""
 
     images: EmbeddedImages
     steps: int
