@@ -1,11 +1,12 @@
 """Screenshots of the app on the bundled sample: every step of the workflow.
 
-    DISPLAY=:99 python bench/screenshots.py shots/ [--theme dark] [--steps 60] [--epochs 12]
+    DISPLAY=:99 python bench/screenshots.py shots/ [--theme dark] [--steps 60] [--epochs 12] [--training-time 1]
 
 Runs under the current display (Xvfb works), with throw-away settings, cache and runs
 folders so the user's own are untouched. Writes data.png, pretrain.png (mid-run, with a live map every 2 epochs), then,
 once the run has finished: label-empty.png (suggestions, no classes yet), label.png (a few
-labels from resources/sample-labels.csv), label-trained.png (after a fine-tune) and
+labels from resources/sample-labels.csv), label-trained.png (after a fine-tune with the
+chosen Training time, Quick by default) and
 export.png (after an export and a "Try it" prediction).
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ from PySide6.QtCore import QItemSelectionModel, QSettings, QTimer  # noqa: E402
 from desktop.app import create_app  # noqa: E402
 from desktop.main_window import MainWindow  # noqa: E402
 from desktop.theme import apply_theme  # noqa: E402
+from desktop.widgets.finetune_panel import TIME_LIMITS  # noqa: E402
 from resources import RESOURCES_DIR, SAMPLE_DIR  # noqa: E402
 
 SIZE = (1440, 900)
@@ -33,8 +35,9 @@ class Shooter:
     """Drives the window through the two states and saves a PNG of each."""
 
     def __init__(self, window: MainWindow, out: Path, steps: int, epochs: int, scratch: Path,
-                 per_class: int = 3) -> None:
+                 training_minutes: float = 0.0, per_class: int = 3) -> None:
         self.window, self.out, self.steps, self.epochs = window, out, steps, epochs
+        self.training_minutes = training_minutes
         self.scratch, self.per_class = scratch, per_class
         self.shot_taken = False
         self.done = False
@@ -109,6 +112,8 @@ class Shooter:
         self.save("label.png")
         page = self.window.label_page
         page.finetuned.connect(lambda _outcome: self._when(self._suggestions_ready, self.shoot_trained, tries=600))
+        time_limit = page.finetune.time_limit
+        time_limit.setCurrentIndex(time_limit.findData(self.training_minutes))
         page.train()
 
     def shoot_trained(self) -> None:
@@ -139,6 +144,8 @@ def main() -> int:
     parser.add_argument("--theme", choices=("light", "dark"), default="light")
     parser.add_argument("--steps", type=int, default=60, help="training steps before the Pretrain shot")
     parser.add_argument("--epochs", type=int, default=12, help="epochs of the pretraining run (it must finish)")
+    parser.add_argument("--training-time", type=float, default=0.0, choices=[m for m, _ in TIME_LIMITS],
+                        help="the fine-tune's Training time in minutes (0: Quick)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="pretext-shots-"))
@@ -149,7 +156,7 @@ def main() -> int:
     window = MainWindow(QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat))
     window.resize(*SIZE)
     window.show()
-    shooter = Shooter(window, args.out, args.steps, args.epochs, scratch)
+    shooter = Shooter(window, args.out, args.steps, args.epochs, scratch, args.training_time)
     window.open_sample()
     code = app.exec()
     return code if shooter.done else 1
