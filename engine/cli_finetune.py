@@ -122,8 +122,7 @@ def _validation_text(validation: dict, labels: int) -> str:
                           for name, acc in validation["per_class"].items())
     text = (f"validation ({validation['scheme']} on {validation['evaluated']} of {labels} labels): "
             f"accuracy {validation['accuracy']:.1%}\n  per class: {per_class}")
-    steps = validation.get("steps")
-    if steps and steps["fold"] < steps["final"]:
-        text += (f"\n  each fold trained {steps['fold']} steps, the final model {steps['final']}: "
-                 "a cautious estimate of the final model")
-    return text
+    from engine.validation import shorter_folds_note
+
+    note = shorter_folds_note(validation)
+    return text + (f"\n  {note}: a cautious estimate of the final model" if note else "")

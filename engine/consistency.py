@@ -78,10 +78,7 @@ def train_consistency(classifier: Classifier, store: ImageStore, rows: Tensor, y
     weak, strong = weak_view(store.size), strong_view(store.size)
     labeled_batch, unlabeled_batch = min(LABELED_BATCH, len(rows)), min(UNLABELED_BATCH, len(store))
     plan = StepPlan(steps, budget_s)
-    step = 0
-    while step < plan.total:
-        if cancel is not None:
-            cancel.check()
+    for step in plan.steps(cancel):
         generator = batch_generator(seed, step, device)
         lr = LR * math.cos(7 * math.pi * step / (16 * plan.total))
         for group in optimizer.param_groups:
@@ -106,14 +103,12 @@ def train_consistency(classifier: Classifier, store: ImageStore, rows: Tensor, y
         torch.nn.utils.clip_grad_norm_(student.parameters(), MAX_GRAD_NORM)
         optimizer.step()
         _follow(teacher, student)
-        step += 1
         accuracy = float((logits[:labeled_batch].argmax(1) == y[pick]).float().mean())
-        emit(Progress("finetune", step, plan.total, {"loss": float(loss.detach()), "accuracy": accuracy, "lr": lr,
-                                                "confident": float(confident.mean())}))
-        plan.after(step)
+        emit(Progress("finetune", step + 1, plan.total, {"loss": float(loss.detach()), "accuracy": accuracy,
+                                                    "lr": lr, "confident": float(confident.mean())}))
     classifier.load_state_dict(teacher.state_dict())
     classifier.requires_grad_(False)
-    return step
+    return plan.total
 
 
 @torch.no_grad()

@@ -61,23 +61,19 @@ def train_full(classifier: Classifier, store: ImageStore, rows: Tensor, y: Tenso
     spec = light_view(store.size)
     batch = min(BATCH, len(rows))
     plan = StepPlan(steps, budget_s)
-    step = 0
-    while step < plan.total:
-        if cancel is not None:
-            cancel.check()
+    for step in plan.steps(cancel):
         generator = batch_generator(seed, step, device)
         pick = torch.randint(len(rows), (batch,), generator=generator, device=device)
         views = augment_views(images[pick], spec, generator, mean, std)
+        schedule.total_steps = plan.total
         schedule.apply(step)
         logits = classifier(views)
         loss = (F.cross_entropy(logits, y[pick], reduction="none") * weights[pick]).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        step += 1
         accuracy = float((logits.argmax(1) == y[pick]).float().mean())
-        emit(Progress("finetune", step, plan.total, {"loss": float(loss.detach()), "accuracy": accuracy,
-                                                "lr": optimizer.param_groups[0]["lr"]}))
-        schedule.total_steps = plan.after(step)
+        emit(Progress("finetune", step + 1, plan.total, {"loss": float(loss.detach()), "accuracy": accuracy,
+                                                    "lr": optimizer.param_groups[0]["lr"]}))
     classifier.requires_grad_(False)
-    return step
+    return plan.total

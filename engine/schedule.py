@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Iterator
 
 BUDGET_CHECKS = (3, 30)     # steps at which a fine-tune sets its step count from a budget: a first
                             # guess, then one from a speed no longer slowed by the first steps
@@ -18,18 +19,24 @@ def steps_within(budget_s: float, started: float, step: int, steps: int) -> int:
 
 
 class StepPlan:
-    """The step count of a fine-tune loop: ``total`` is the steps asked for, or with a time
+    """The steps of a fine-tune loop: ``total`` is the steps asked for, or with a time
     budget the count re-planned at ``BUDGET_CHECKS`` from the speed so far (never more than
-    asked)."""
+    asked). Iterate over :meth:`steps` to run them."""
 
     def __init__(self, steps: int, budget_s: float | None = None) -> None:
         self.total, self.limit, self.budget_s, self.started = steps, steps, budget_s, time.monotonic()
 
-    def after(self, step: int) -> int:
-        """Call once ``step`` steps are done; return the total, re-planned if it is time to."""
-        if self.budget_s is not None and step in BUDGET_CHECKS:
-            self.total = steps_within(self.budget_s, self.started, step, self.limit)
-        return self.total
+    def steps(self, cancel=None) -> Iterator[int]:
+        """Yield 0, 1, ... up to ``total`` (re-planned as the steps are done), checking
+        ``cancel`` (a :class:`~engine.events.CancelToken`) before each."""
+        step = 0
+        while step < self.total:
+            if cancel is not None:
+                cancel.check()
+            yield step
+            step += 1
+            if self.budget_s is not None and step in BUDGET_CHECKS:
+                self.total = steps_within(self.budget_s, self.started, step, self.limit)
 
 
 class WarmupCosine:

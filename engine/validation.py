@@ -82,3 +82,12 @@ def summarise(confusion: Tensor, classes: Sequence[str], scheme: str, skipped: i
         "scheme": scheme, "accuracy": float(confusion.trace()) / evaluated if evaluated else None,
         "evaluated": evaluated, "skipped": skipped, "per_class": per_class, "confusion": confusion.tolist(),
     }
+
+
+def shorter_folds_note(validation: dict) -> str:
+    """"each fold trained N steps and the final model M" when a time budget gave the folds
+    fewer steps than the final model (see :func:`engine.finetune.fold_steps`), else ""."""
+    steps = validation.get("steps")
+    if not steps or steps["fold"] >= steps["final"]:
+        return ""
+    return f"each fold trained {steps['fold']:,} steps and the final model {steps['final']:,}"

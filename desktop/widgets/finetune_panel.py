@@ -53,8 +53,9 @@ class FinetunePanel(QWidget):
         for minutes, text in TIME_LIMITS:
             self.time_limit.addItem(text, minutes)
         self.time_limit.setToolTip("Semi-supervised and full modes: train the whole network for this long, "
-                                   "half for the final model, half for the accuracy estimate. Semi-supervised training learns from the "
-                                   "unlabeled images and is usually several points more accurate than Quick.")
+                                   "half for the final model, half for the accuracy estimate. Semi-supervised "
+                                   "training learns from the unlabeled images and is usually several points more "
+                                   "accurate than Quick.")
         self.mode.currentIndexChanged.connect(self._update_time_limit)
         self.train_button = QPushButton("Train Classifier")
         self.train_button.setProperty("role", "primary")

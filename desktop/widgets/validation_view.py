@@ -87,11 +87,12 @@ class ValidationView(QWidget):
                          "label is wasted on a fixed test split).")
         elif scheme.endswith("-fold"):
             notes.append(f"{scheme}: each label was predicted by a model trained without its fold.")
-        steps = validation.get("steps")
-        if steps and steps["fold"] < steps["final"]:
-            notes.append(f"To leave most of the training time to the final model, each fold trained "
-                         f"{steps['fold']:,} steps and the final model {steps['final']:,}: expect the final model "
-                         "to do at least as well as this estimate.")
+        from engine.validation import shorter_folds_note   # torch: not at start-up
+
+        shorter_folds = shorter_folds_note(validation)
+        if shorter_folds:
+            notes.append(f"To leave most of the training time to the final model, {shorter_folds}: expect the "
+                         "final model to do at least as well as this estimate.")
         if validation.get("skipped"):
             notes.append(f"{validation['skipped']} label(s) of classes with a single label could not be tested.")
         self.scheme_note.setText("\n".join(notes))

@@ -33,7 +33,8 @@ def test_a_timed_semi_fine_tune_says_its_folds_trained_shorter(pretrained, tmp_p
     assert code == 0
     out = capsys.readouterr().out
     steps = load_classifier(Path(out.split("run folder: ")[1].split()[0]))[1]["validation"]["steps"]
-    assert f"each fold trained {steps['fold']} steps, the final model {steps['final']}: a cautious estimate" in out
+    expected = f"each fold trained {steps['fold']:,} steps and the final model {steps['final']:,}: a cautious estimate"
+    assert expected in out
 
 
 def test_finetune_writes_a_run_folder_and_prints_the_validation(pretrained, tmp_path, capsys):
