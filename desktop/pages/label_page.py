@@ -138,7 +138,7 @@ class LabelPage(QWidget):
         self.suggestions.discard()
         self.map.discard()
         self.finetune.reset()
-        self.browser.set_predictions({})
+        self._set_predictions({})
         self.banner.dismiss()
         self._open_project()
         self._find_models()

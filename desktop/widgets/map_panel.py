@@ -54,6 +54,7 @@ class MapPanel(QWidget):
         self.labels: dict = {}
         self.class_colours: dict[str, str] = {}
         self.predictions: dict = {}
+        self._colour_chosen = False          # the user picked a colouring: predictions leave it be
         self.view = MapView()
         self.view.clicked.connect(self._on_clicked)
         self.view.hovered.connect(self._on_hovered)
@@ -74,6 +75,7 @@ class MapPanel(QWidget):
             self.colour_by.addItem(f"Colour: {text}", key)
         self.colour_by.setToolTip("Colour the points by their label, the model's prediction or its confidence")
         self.colour_by.currentIndexChanged.connect(lambda _i: self.recolour())
+        self.colour_by.activated.connect(self._on_colour_chosen)
         self.modes = QButtonGroup(self)
         bar = QHBoxLayout()
         bar.addWidget(self.colour_by)
@@ -210,8 +212,18 @@ class MapPanel(QWidget):
         self.recolour()
 
     def set_predictions(self, predictions: dict) -> None:
+        """The first predictions turn the map to "Colour: Prediction", unless the user has
+        chosen a colouring."""
+        first = bool(predictions) and not self.predictions
         self.predictions = predictions
-        self.recolour()
+        prediction_mode = self.colour_by.findData("prediction")
+        if first and not self._colour_chosen and self.colour_by.currentIndex() != prediction_mode:
+            self.colour_by.setCurrentIndex(prediction_mode)      # recolours
+        else:
+            self.recolour()
+
+    def _on_colour_chosen(self, _index: int) -> None:
+        self._colour_chosen = True
 
     def recolour(self) -> None:
         if self.embedding_map is None:

@@ -10,6 +10,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from engine.embedding_map import EmbeddingMap
+from engine.finetune import Prediction
 from engine.project import Project
 from engine.projection import layout_map
 from tests.desktop.label_helpers import open_labeling, patterns, pretrained  # noqa: F401
@@ -87,6 +88,24 @@ def test_the_map_is_computed_from_the_run_and_coloured_by_labels(qtbot, window, 
     assert panel.colour_by.findData("confidence") >= 0
     panel.colour_by.setCurrentIndex(panel.colour_by.findData("confidence"))
     assert "no prediction (48)" in panel.legend.text()
+
+
+def test_the_first_predictions_colour_the_map_unless_the_user_chose_a_colouring(qtbot, window, patterns, runs_dir):
+    images, _run, truth = patterns
+    page = open_labeling(qtbot, window, images, runs_dir)
+    wait_for_layout(qtbot, page)
+    panel = page.map
+    page.classes.add_requested.emit("stripes")
+    predictions = {path: Prediction(path, "stripes", 0.8, "", 0.0, "") for path in truth}
+    page._set_predictions(predictions)
+    assert panel.colour_by.currentData() == "prediction" and f"stripes ({len(truth)})" in panel.legend.text()
+
+    label_mode = panel.colour_by.findData("label")
+    panel.colour_by.setCurrentIndex(label_mode)
+    panel.colour_by.activated.emit(label_mode)            # what a pick from the list sends
+    page._set_predictions({})                             # another folder: no predictions
+    page._set_predictions(predictions)
+    assert panel.colour_by.currentData() == "label" and "unlabeled" in panel.legend.text()
 
 
 def test_a_lasso_over_one_cluster_labels_exactly_it_with_one_undo(qtbot, window, patterns, runs_dir, tmp_path):
