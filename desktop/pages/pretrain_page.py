@@ -333,7 +333,7 @@ class PretrainPage(QWidget):
 
     def _on_result(self, result) -> None:
         self.last_result = result
-        self.plots.refresh()
+        self.plots.finish()
         if result.status == "completed":
             loss = f" (final loss {result.final_loss:.4f})" if result.final_loss is not None else ""
             self.status.setText(f"Finished: {result.step:,} steps{loss}")

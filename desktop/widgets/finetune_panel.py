@@ -192,7 +192,7 @@ class FinetunePanel(QWidget):
 
     def _on_result(self, outcome) -> None:
         result = outcome.result
-        self.plots.refresh()
+        self.plots.finish()
         if result.status != "completed":
             self.status.setText("Stopped: the previous model (if any) is kept.")
             return

@@ -147,6 +147,15 @@ class TrainingPlots(QWidget):
         for row in rows:
             if "step" in row and "lr" in row:
                 self.add(int(row["step"]), row)
+        self.finish()
+
+    def finish(self) -> None:
+        """The run ended (or its history was loaded): the x axes end at its last step rather
+        than at the planned total."""
+        last = max((float(s.x[-1]) for s in self.series.values() if s.size), default=0.0)
+        if last:
+            self.total_steps = last
+            self._stale.update(self._plots)
         self.refresh()
 
     def clear(self) -> None:
@@ -158,6 +167,10 @@ class TrainingPlots(QWidget):
         self.collapse_healthy = 0.0
         self._stale.update(self._plots)
         self.refresh()
+
+    def x_end(self, plot: str = "loss") -> float:
+        """The last step that ``plot``'s x axis shows."""
+        return float(self._plots[plot].viewRange()[0][1])
 
     def drawn_points(self) -> int:
         """How many loss points the plot currently shows."""
