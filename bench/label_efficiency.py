@@ -33,7 +33,8 @@ What moved the K = 10 accuracy (random picks, 8 min on a loaded 2-core CPU):
   class-wise thresholds (FlexMatch) and a lower threshold did not add to it, nor (with the
   final model's 135 s, against 77-78 %) did flip averaging at test time, batch norm in
   training mode, lr 0.03, strong views for the labeled images, two more convs in the
-  backbone (half the steps in the same time), pseudo-labels smoothed over the kNN graph
+  backbone or a 16-channel full-resolution layer ahead of it (each re-pretrained; 64 % of
+  the steps in the same time), pseudo-labels smoothed over the kNN graph
   (SimMatch-like), a SimCLR loss alongside (CoMatch-like), or averaging the fold models'
   weights or predictions with the final model's (75.6-77.9 %);
 - the final model trains for half of the fine-tune's budget and the 5 validation folds share
