@@ -84,10 +84,26 @@ def _stored_size(im: Image.Image) -> tuple[int, int]:
 def read_header(path) -> tuple[int, int, str]:
     """Return ``(width, height, mode)`` from the header, as displayed after EXIF rotation."""
     with _opened(path) as im:
-        width, height = _stored_size(im)
-        if _header_orientation(im) in (5, 6, 7, 8):
-            width, height = height, width
-        return width, height, im.mode
+        return _header(im)
+
+
+def verify(path) -> tuple[int, int, str]:
+    """Decode the whole file to prove it intact (else :class:`UnusableImage`) and return
+    :func:`read_header`'s ``(width, height, mode)``. A JPEG decodes at 1/8 scale: libjpeg
+    still reads every byte, so a truncated file fails the same, at a fraction of the cost."""
+    with _opened(path) as im:
+        header = _header(im)
+        if im.format == "JPEG":
+            im.draft(None, (max(1, im.size[0] // 8), max(1, im.size[1] // 8)))
+        _decoded(im, 1 if is_grayscale_mode(header[2]) else 3)
+        return header
+
+
+def _header(im: Image.Image) -> tuple[int, int, str]:
+    width, height = _stored_size(im)
+    if _header_orientation(im) in (5, 6, 7, 8):
+        width, height = height, width
+    return width, height, im.mode
 
 
 def _scale_high_depth(im: Image.Image) -> Image.Image:

@@ -156,10 +156,7 @@ def _open_root(root) -> str:
 
 
 def _check_file(path: str, verify: bool) -> tuple[int, int, str]:
-    width, height, mode = imageio.read_header(path)
-    if verify:
-        imageio.decode(path, 1 if imageio.is_grayscale_mode(mode) else 3)
-    return width, height, mode
+    return imageio.verify(path) if verify else imageio.read_header(path)
 
 
 def scan_folder(

@@ -187,6 +187,20 @@ def test_truncated_jpeg_has_a_header_but_fails_to_decode(tmp_path):
         imageio.decode_resized(path, 16, 3)
 
 
+def test_verify_reads_a_large_jpeg_whole_and_reports_its_full_size(tmp_path):
+    pixels = np.random.default_rng(1).integers(0, 256, (300, 480, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rotated = save(tmp_path, "photo.jpg", Image.fromarray(pixels), exif=exif, quality=90)
+    gray = save(tmp_path, "gray.jpg", Image.fromarray(pixels[..., 0]), quality=90)
+    assert imageio.verify(rotated) == imageio.read_header(rotated) == (300, 480, "RGB")
+    assert imageio.verify(gray) == (480, 300, "L")
+    cut = write_truncated_jpeg(tmp_path / "cut.jpg", size=400)       # decoded at 1/8 scale: 50 px
+    with pytest.raises(UnusableImage) as info:
+        imageio.verify(cut)
+    assert info.value.reason == "truncated"
+
+
 def test_unreadable_file(tmp_path, monkeypatch):
     path = save(tmp_path, "locked.png", Image.new("RGB", (4, 4)))
     deny_reading(monkeypatch, path)
