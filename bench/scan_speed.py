@@ -1,5 +1,6 @@
 """Folder scan cost on camera-sized photos: the header-only scan, the verifying scan (what
-the Data step runs: every file decoded to find truncated ones), and a full decode per file.
+the Data step runs: every file decoded, on a thread per core, to find truncated ones), and a
+full-size decode per file on one thread.
 
     python bench/scan_speed.py [--count 60] [--width 3000] [--height 2000]
 

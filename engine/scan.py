@@ -5,7 +5,8 @@ import json
 import os
 import statistics
 import time
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Optional
@@ -15,6 +16,8 @@ from engine.events import Cancelled, CancelToken, EventSink, Finished, Progress,
 
 PROGRESS_SECONDS = 0.1
 PROGRESS_FILES = 500
+CHECK_WORKERS = min(8, os.cpu_count() or 1)
+IN_FLIGHT_PER_WORKER = 4
 
 
 class ScanError(ValueError):
@@ -155,8 +158,51 @@ def _open_root(root) -> str:
     return path
 
 
-def _check_file(path: str, verify: bool) -> tuple[int, int, str]:
-    return imageio.verify(path) if verify else imageio.read_header(path)
+def _check_file(path: str, verify: bool) -> tuple[os.stat_result, tuple[int, int, str]]:
+    return os.stat(path), (imageio.verify(path) if verify else imageio.read_header(path))
+
+
+class _FileChecks:
+    """Checks image files on ``workers`` threads (Pillow decodes with the GIL released) and
+    adds each outcome to ``report`` in submission order; at most ``IN_FLIGHT_PER_WORKER``
+    checks per worker wait, so progress and memory follow the walk. One worker: inline."""
+
+    def __init__(self, report: "ScanReport", verify: bool, workers: int) -> None:
+        self.report, self.verify = report, verify
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="scan") if workers > 1 else None
+        self.limit = IN_FLIGHT_PER_WORKER * workers
+        self.waiting: deque = deque()
+
+    def add(self, rel: str, path: str) -> None:
+        if self.pool is None:
+            self._record(rel, lambda: _check_file(path, self.verify))
+            return
+        self.waiting.append((rel, self.pool.submit(_check_file, path, self.verify)))
+        while len(self.waiting) > self.limit:
+            self._collect()
+
+    def finish(self) -> None:
+        while self.waiting:
+            self._collect()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _collect(self) -> None:
+        rel, future = self.waiting.popleft()
+        self._record(rel, future.result)
+
+    def _record(self, rel: str, outcome) -> None:
+        """Append the image, or a :class:`Problem` saying why it is unusable."""
+        try:
+            stat, (width, height, mode) = outcome()
+        except imageio.UnusableImage as exc:
+            self.report.problems.append(Problem(rel, exc.reason, exc.detail))
+        except OSError as exc:
+            self.report.problems.append(Problem(rel, "unreadable", exc.strerror or str(exc)))
+        else:
+            self.report.images.append(ImageRecord(rel, stat.st_size, stat.st_mtime, width, height, mode))
 
 
 def scan_folder(
@@ -165,12 +211,13 @@ def scan_folder(
     """Index the images under ``root`` recursively, in path order.
 
     Hidden entries and links to folders are skipped; ``verify`` fully decodes each image
-    to find truncated files. Raises :class:`ScanError` when ``root`` is not a readable folder
-    and :class:`~engine.events.Cancelled` when ``cancel`` fires.
+    (on ``CHECK_WORKERS`` threads) to find truncated files. Raises :class:`ScanError` when
+    ``root`` is not a readable folder and :class:`~engine.events.Cancelled` when ``cancel`` fires.
     """
     emit = on_event or ignore_events
     report = ScanReport(root=_open_root(root))
     emit(Started(stage="scan", total=0, info={"root": report.root}))
+    checks = _FileChecks(report, verify, CHECK_WORKERS if verify else 1)
     seen = 0
     last_emit, last_seen = time.monotonic(), 0
     pending = [""]  # folders still to walk, relative POSIX paths
@@ -185,7 +232,7 @@ def scan_folder(
                         seen += 1
                         rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
                         try:
-                            _visit(report, pending, entry, rel, verify)
+                            _visit(report, checks, pending, entry, rel)
                         except OSError as exc:   # e.g. a link to itself
                             report.problems.append(Problem(rel, "unreadable", exc.strerror or str(exc)))
                         now = time.monotonic()
@@ -194,9 +241,12 @@ def scan_folder(
                             last_emit, last_seen = now, seen
             except OSError as exc:
                 report.problems.append(Problem(rel_dir, "unreadable", f"cannot list folder ({exc.strerror or exc})"))
+        checks.finish()
     except Cancelled:
         emit(Finished(stage="scan", status="cancelled", info={"files": seen}))
         raise
+    finally:
+        checks.close()
     report.images.sort(key=lambda r: r.path)
     report.problems.sort(key=lambda p: p.path)
     emit(Finished(stage="scan", status="completed", info={
@@ -206,7 +256,7 @@ def scan_folder(
     return report
 
 
-def _visit(report: ScanReport, pending: list[str], entry: os.DirEntry, rel: str, verify: bool) -> None:
+def _visit(report: ScanReport, checks: _FileChecks, pending: list[str], entry: os.DirEntry, rel: str) -> None:
     """Queue a folder, count a skipped entry, or check a file with an image extension."""
     if entry.name.startswith("."):
         report.skipped_hidden += 1
@@ -217,17 +267,4 @@ def _visit(report: ScanReport, pending: list[str], entry: os.DirEntry, rel: str,
     elif os.path.splitext(entry.name)[1].lower() not in imageio.IMAGE_EXTENSIONS:
         report.skipped_other += 1
     else:
-        _add_file(report, entry, rel, verify)
-
-
-def _add_file(report: ScanReport, entry: os.DirEntry, rel: str, verify: bool) -> None:
-    """Append ``entry`` to the report's images, or a :class:`Problem` saying why it is unusable."""
-    try:
-        stat = entry.stat()
-        width, height, mode = _check_file(entry.path, verify)
-    except imageio.UnusableImage as exc:
-        report.problems.append(Problem(rel, exc.reason, exc.detail))
-    except OSError as exc:
-        report.problems.append(Problem(rel, "unreadable", exc.strerror or str(exc)))
-    else:
-        report.images.append(ImageRecord(rel, stat.st_size, stat.st_mtime, width, height, mode))
+        checks.add(rel, entry.path)

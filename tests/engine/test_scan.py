@@ -57,7 +57,10 @@ def messy_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def test_messy_folder_lists_good_images_and_every_problem(messy_folder):
+@pytest.mark.parametrize("workers", [1, 2, 5])
+def test_messy_folder_lists_good_images_and_every_problem(messy_folder, monkeypatch, workers):
+    monkeypatch.setattr(scan, "CHECK_WORKERS", workers)      # inline, and on threads
+    monkeypatch.setattr(scan, "IN_FLIGHT_PER_WORKER", 1)
     report = scan_folder(messy_folder)
     assert report.root == str(messy_folder)
     records = {r.path: r for r in report.images}
