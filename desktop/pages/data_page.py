@@ -172,8 +172,10 @@ class DataPage(QWidget):
         self.model.set_images(report.root, report.images)
         self.stack.setCurrentIndex(1)
         if report.problems:
-            self.banner.show_message("warning", f"{len(report.problems):,} files could not be used and will be "
-                                     "left out. They are listed under Problems.")
+            count = len(report.problems)
+            files = "1 file" if count == 1 else f"{count:,} files"
+            self.banner.show_message("warning", f"{files} could not be used and will be left out. "
+                                     f"{'It is' if count == 1 else 'They are'} listed under Problems.")
         self._recent.add(report.root)
         self.project_opened.emit(report.root, report)
 

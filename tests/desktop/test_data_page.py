@@ -46,6 +46,10 @@ def test_scan_lists_each_problem_with_its_reason(qtbot, window, tmp_path):
     assert page.details.problems.isVisibleTo(page)
     assert page.banner.kind() == "warning" and "2 files could not be used" in page.banner.text()
 
+    (folder / "notes.jpg").unlink()
+    open_and_scan(qtbot, window, folder)
+    assert page.banner.text() == "1 file could not be used and will be left out. It is listed under Problems."
+
 
 @pytest.mark.parametrize("case", ["file", "missing", "several"])
 def test_a_drop_that_is_not_one_folder_explains_and_keeps_the_project(qtbot, window, image_folder, tmp_path, case):
