@@ -1,7 +1,8 @@
 """Atomic checkpoint files: a crash mid-write never damages the previous checkpoint.
 
 The bytes go to a temp file in the same folder, are fsynced, then ``os.replace``
-swaps them in (atomic on POSIX and Windows); the folder is fsynced too.
+swaps them in (atomic on POSIX and Windows); the folder is fsynced too. torch is imported
+only to write or read a checkpoint, so other files can use :func:`write_atomic` without it.
 """
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ import os
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-import torch
-
 TEMP_SUFFIX = ".partial"
 
 
 def save_atomic(payload: dict, path: Path) -> Path:
     """Write ``payload`` with ``torch.save`` to ``path`` atomically; return ``path``."""
+    import torch
+
     return write_atomic(path, lambda handle: torch.save(payload, handle))
 
 
@@ -48,6 +49,8 @@ def replace_file(source: Path, target: Path) -> None:
 
 def load(path: Path, map_location="cpu") -> dict:
     """Load a checkpoint written by :func:`save_atomic` (tensors and plain types only)."""
+    import torch
+
     return torch.load(Path(path), map_location=map_location, weights_only=True)
 
 

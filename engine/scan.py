@@ -165,19 +165,26 @@ def _check_file(path: str, verify: bool) -> tuple[os.stat_result, tuple[int, int
 class _FileChecks:
     """Checks image files on ``workers`` threads (Pillow decodes with the GIL released) and
     adds each outcome to ``report`` in submission order; at most ``IN_FLIGHT_PER_WORKER``
-    checks per worker wait, so progress and memory follow the walk. One worker: inline."""
+    checks per worker wait, so progress and memory follow the walk. One worker: inline.
+    ``known`` images whose byte size and modification time still match are added unchecked."""
 
-    def __init__(self, report: "ScanReport", verify: bool, workers: int) -> None:
-        self.report, self.verify = report, verify
+    def __init__(self, report: "ScanReport", verify: bool, workers: int, known: dict[str, ImageRecord]) -> None:
+        self.report, self.verify, self.known = report, verify, known
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="scan") if workers > 1 else None
         self.limit = IN_FLIGHT_PER_WORKER * workers
         self.waiting: deque = deque()
 
-    def add(self, rel: str, path: str) -> None:
+    def add(self, rel: str, entry: os.DirEntry) -> None:
+        record = self.known.get(rel)
+        if record is not None:
+            stat = entry.stat()
+            if (stat.st_size, stat.st_mtime) == (record.size, record.mtime):
+                self.report.images.append(record)
+                return
         if self.pool is None:
-            self._record(rel, lambda: _check_file(path, self.verify))
+            self._record(rel, lambda: _check_file(entry.path, self.verify))
             return
-        self.waiting.append((rel, self.pool.submit(_check_file, path, self.verify)))
+        self.waiting.append((rel, self.pool.submit(_check_file, entry.path, self.verify)))
         while len(self.waiting) > self.limit:
             self._collect()
 
@@ -206,18 +213,22 @@ class _FileChecks:
 
 
 def scan_folder(
-    root, on_event: Optional[EventSink] = None, cancel: Optional[CancelToken] = None, verify: bool = True
+    root, on_event: Optional[EventSink] = None, cancel: Optional[CancelToken] = None, verify: bool = True,
+    known: Optional[ScanReport] = None,
 ) -> ScanReport:
     """Index the images under ``root`` recursively, in path order.
 
     Hidden entries and links to folders are skipped; ``verify`` fully decodes each image
-    (on ``CHECK_WORKERS`` threads) to find truncated files. Raises :class:`ScanError` when
-    ``root`` is not a readable folder and :class:`~engine.events.Cancelled` when ``cancel`` fires.
+    (on ``CHECK_WORKERS`` threads) to find truncated files. ``known``: an earlier scan of
+    ``root`` made with the same ``verify``; its images whose byte size and modification time
+    are unchanged are taken as they are. Raises :class:`ScanError` when ``root`` is not a
+    readable folder and :class:`~engine.events.Cancelled` when ``cancel`` fires.
     """
     emit = on_event or ignore_events
     report = ScanReport(root=_open_root(root))
     emit(Started(stage="scan", total=0, info={"root": report.root}))
-    checks = _FileChecks(report, verify, CHECK_WORKERS if verify else 1)
+    earlier = {r.path: r for r in known.images} if known is not None and known.root == report.root else {}
+    checks = _FileChecks(report, verify, CHECK_WORKERS if verify else 1, earlier)
     seen = 0
     last_emit, last_seen = time.monotonic(), 0
     pending = [""]  # folders still to walk, relative POSIX paths
@@ -267,4 +278,4 @@ def _visit(report: ScanReport, checks: _FileChecks, pending: list[str], entry: o
     elif os.path.splitext(entry.name)[1].lower() not in imageio.IMAGE_EXTENSIONS:
         report.skipped_other += 1
     else:
-        checks.add(rel, entry.path)
+        checks.add(rel, entry)

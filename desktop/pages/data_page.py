@@ -8,7 +8,7 @@ from PySide6.QtWidgets import (
     QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSplitter, QStackedWidget, QVBoxLayout, QWidget,
 )
 
-import engine
+from engine.scan_memory import scan_remembered
 from desktop.folders import folder_from_drop, folder_problem
 from desktop.settings import RecentFolders
 from desktop.thumbnails import ThumbnailLoader
@@ -128,7 +128,7 @@ class DataPage(QWidget):
         self.banner.dismiss()
         if self._job is not None:
             self._job.cancel()   # its late results are ignored: only the newest scan counts
-        job = self._job = EngineJob(engine.scan, path, parent=self)
+        job = self._job = EngineJob(scan_remembered, path, parent=self)
         job.progress.connect(self._on_progress)
         job.succeeded.connect(lambda report: self._on_scanned(job, report))
         job.failed.connect(lambda message, details: self._on_failed(job, message, details))

@@ -1,0 +1,62 @@
+"""Opening a folder again: only images added or changed since the last scan are decoded."""
+from __future__ import annotations
+
+import os
+
+from PIL import Image
+
+from engine import imageio
+from engine.scan_memory import report_path, scan_remembered
+from tests.engine.test_imageio import write_truncated_jpeg
+
+
+def counting_verify(monkeypatch) -> list:
+    checked = []
+    real = imageio.verify
+
+    def verify(path):
+        checked.append(os.path.basename(path))
+        return real(path)
+
+    monkeypatch.setattr(imageio, "verify", verify)
+    return checked
+
+
+def test_a_second_scan_decodes_only_what_changed(image_folder, tmp_path, monkeypatch):
+    memory = tmp_path / "scans"
+    first = scan_remembered(image_folder, folder=memory)
+    assert first.usable == 24 and report_path(image_folder, memory).is_file()
+
+    checked = counting_verify(monkeypatch)
+    again = scan_remembered(image_folder, folder=memory)
+    assert checked == [] and again.images == first.images
+
+    changed = image_folder / "a" / sorted(os.listdir(image_folder / "a"))[0]
+    write_truncated_jpeg(changed)                                  # same name, new bytes: broken now
+    Image.new("RGB", (9, 7)).save(image_folder / "added.png")
+    (image_folder / "b" / "deeper" / sorted(os.listdir(image_folder / "b" / "deeper"))[0]).unlink()
+    third = scan_remembered(image_folder, folder=memory)
+    assert sorted(checked) == sorted([changed.name, "added.png"])
+    assert {p.path: p.reason for p in third.problems} == {f"a/{changed.name}": "truncated"}
+    assert third.usable == 23 and "added.png" in {r.path for r in third.images}
+
+
+def test_a_damaged_or_foreign_report_means_a_full_scan(image_folder, tmp_path, monkeypatch):
+    memory = tmp_path / "scans"
+    scan_remembered(image_folder, folder=memory)
+    report_path(image_folder, memory).write_text('{"root": "/elsewhere", "images": [{"path": 3}]')
+    checked = counting_verify(monkeypatch)
+    assert scan_remembered(image_folder, folder=memory).usable == 24 and len(checked) == 24
+
+    checked.clear()
+    other = tmp_path / "other"
+    other.mkdir()
+    scan_remembered(other / ".." / "images", folder=memory)      # the same folder by another path
+    assert checked == []
+
+
+def test_a_report_that_cannot_be_kept_does_not_fail_the_scan(image_folder, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the reports' folder should be")
+    assert scan_remembered(image_folder, folder=blocker).usable == 24
+    assert not report_path(image_folder, blocker).exists()
