@@ -13,6 +13,7 @@ from typing import Iterable, Optional
 
 from engine import imageio
 from engine.events import Cancelled, CancelToken, EventSink, Finished, Progress, Started, ignore_events
+from engine.project import PROJECT_DIR
 
 PROGRESS_SECONDS = 0.1
 PROGRESS_FILES = 500
@@ -268,7 +269,10 @@ def scan_folder(
 
 
 def _visit(report: ScanReport, checks: _FileChecks, pending: list[str], entry: os.DirEntry, rel: str) -> None:
-    """Queue a folder, count a skipped entry, or check a file with an image extension."""
+    """Queue a folder, count a skipped entry, or check a file with an image extension.
+    The project store at the root (:data:`engine.project.PROJECT_DIR`) is not counted."""
+    if rel == PROJECT_DIR:
+        return
     if entry.name.startswith("."):
         report.skipped_hidden += 1
     elif entry.is_dir(follow_symlinks=False):

@@ -54,6 +54,8 @@ def messy_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     Image.new("RGB", (4, 4)).save(root / ".thumbs" / "t.png")
     os.symlink(root, root / "loop")  # a link to its own parent folder
     (root / "readme.txt").write_text("hello")
+    (root / ".pretext").mkdir()                      # the project store: neither scanned nor counted
+    Image.new("RGB", (4, 4)).save(root / ".pretext" / "p.png")
     return root
 
 
