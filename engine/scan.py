@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from engine import imageio
+from engine.checkpoint import write_atomic
 from engine.events import Cancelled, CancelToken, EventSink, Finished, Progress, Started, ignore_events
 from engine.project import PROJECT_DIR
 
@@ -137,11 +138,12 @@ class ScanReport:
         )
 
     def save(self, path) -> None:
-        Path(path).write_text(self.to_json())
+        """Write the report to ``path`` atomically (a crash never leaves half a report)."""
+        write_atomic(Path(path), lambda handle: handle.write(self.to_json().encode("utf-8")))
 
     @classmethod
     def load(cls, path) -> "ScanReport":
-        return cls.from_json(Path(path).read_text())
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
 
 
 def _open_root(root) -> str:

@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 from typing import Optional, Union
 
-from engine.checkpoint import write_atomic
 from engine.events import CancelToken, EventSink
 from engine.scan import ScanReport, scan_folder
 
@@ -37,7 +36,7 @@ def scan_remembered(root, on_event: Optional[EventSink] = None, cancel: Optional
     path = report_path(root, folder)
     report = scan_folder(root, on_event, cancel, verify=True, known=_load(path))
     try:
-        write_atomic(path, lambda handle: handle.write(report.to_json().encode("utf-8")))
+        report.save(path)
     except OSError:
         pass
     return report
@@ -45,6 +44,6 @@ def scan_remembered(root, on_event: Optional[EventSink] = None, cancel: Optional
 
 def _load(path: Path) -> Optional[ScanReport]:
     try:
-        return ScanReport.from_json(path.read_text(encoding="utf-8"))
+        return ScanReport.load(path)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
