@@ -35,10 +35,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def create_app(argv: list[str]):
     from PySide6.QtWidgets import QApplication
 
+    from desktop.gui_thread_gc import GuiThreadGarbageCollector
     from desktop.settings import APPLICATION, ORGANISATION
     from desktop.theme import app_icon
 
     app = QApplication.instance() or QApplication(argv)
+    if app.findChild(GuiThreadGarbageCollector) is None:
+        GuiThreadGarbageCollector(app)
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName(APPLICATION)

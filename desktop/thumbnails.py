@@ -3,12 +3,14 @@
 A cached thumbnail's file name hashes the image's absolute path, byte size, mtime and
 the thumbnail size, so an edited image gets a fresh thumbnail. Requests are served
 newest first: when the user scrolls fast, what is on screen now comes before what
-scrolled past.
+scrolled past. The pool threads never touch Qt objects: finished pictures wait in a queue
+that a GUI-thread timer empties (see :mod:`desktop.workers` for why).
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -18,13 +20,14 @@ from typing import Optional
 import numpy as np
 import platformdirs
 from PIL import Image
-from PySide6.QtCore import QObject, QThread, QThreadPool, Signal
+from PySide6.QtCore import QObject, QThread, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QImage
 
 from engine import imageio
 
 THUMB_SIZE = 112
 MAX_PENDING = 400   # older requests beyond this are dropped; the view asks again if still visible
+DELIVERY_MS = 10    # how often the GUI thread hands on finished pictures while some are being made
 
 
 def default_cache_dir() -> Path:
@@ -107,6 +110,10 @@ class ThumbnailLoader(QObject):
         self._pending: OrderedDict[str, Request] = OrderedDict()
         self._lock = threading.Lock()
         self._workers = 0
+        self._made: queue.SimpleQueue = queue.SimpleQueue()   # (key, QImage or None, failure reason)
+        self._timer = QTimer(self)
+        self._timer.setInterval(DELIVERY_MS)
+        self._timer.timeout.connect(self._deliver)
 
     def request(self, key: str, request: Request) -> None:
         """Ask for ``request`` under ``key``; asking again only moves it to the front."""
@@ -120,6 +127,8 @@ class ThumbnailLoader(QObject):
             if self._workers >= self._pool.maxThreadCount():
                 return
             self._workers += 1
+        if not self._timer.isActive():
+            self._timer.start()
         self._pool.start(self._drain)
 
     def pending(self) -> int:
@@ -135,6 +144,7 @@ class ThumbnailLoader(QObject):
         """Drop what is queued and wait for the pictures being made (a fraction of a second)."""
         self.clear()
         self._pool.waitForDone()
+        self._timer.stop()
 
     def _next(self) -> Optional[tuple[str, Request]]:
         with self._lock:
@@ -147,8 +157,22 @@ class ThumbnailLoader(QObject):
         while (item := self._next()) is not None:
             key, request = item
             try:
-                image = load_or_make(request, self.cache_dir)
+                self._made.put((key, load_or_make(request, self.cache_dir), ""))
             except (imageio.UnusableImage, OSError, ValueError) as error:
-                self.failed.emit(key, str(error))
+                self._made.put((key, None, str(error)))
+
+    def _deliver(self) -> None:
+        """In the GUI thread: emit ``ready`` or ``failed`` for each picture made so far."""
+        while True:
+            try:
+                key, image, reason = self._made.get_nowait()
+            except queue.Empty:
+                break
+            if image is None:
+                self.failed.emit(key, reason)
             else:
                 self.ready.emit(key, image)
+        with self._lock:
+            idle = self._workers == 0
+        if idle and self._made.empty():
+            self._timer.stop()

@@ -1,22 +1,30 @@
 """The one adapter between the engine and Qt.
 
 :class:`EngineJob` runs a plain engine call (``fn(*args, on_event=..., cancel=...)``)
-in its own QThread. Engine events cross into the GUI thread over a queued connection
-and come out as typed signals; Stop, Pause and Resume go through a
-:class:`~engine.events.CancelToken`. A thread is never terminated: stopping means
-cancelling and letting the engine end its step.
+on its own Python thread. That thread never touches Qt: the engine's events and its
+outcome go into a queue that a GUI-thread timer empties, so every signal is emitted in
+the GUI thread. (A worker thread that emits a Qt signal or deletes a QObject holds the
+GIL while it takes Qt's internal locks; the GUI thread, deleting a widget, holds such a
+lock while it asks Python for overrides, and the two threads deadlock.) Stop, Pause and
+Resume go through a :class:`~engine.events.CancelToken`. A thread is never terminated:
+stopping means cancelling and letting the engine end its step.
 """
 from __future__ import annotations
 
 import errno
+import queue
+import threading
 import traceback
+from dataclasses import dataclass
 from typing import Callable
 
-from PySide6.QtCore import QDeadlineTimer, QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from engine.events import (
     CancelToken, Cancelled, CheckpointSaved, EpochEnded, Finished, MapSnapshot, Preview, Progress, Started, Warning,
 )
+
+DELIVERY_MS = 15    # how often the GUI thread takes what a running job has reported
 
 
 def describe_error(error: BaseException) -> str:
@@ -53,38 +61,20 @@ class _Token(CancelToken):
         super().check(on_pause=paused)
 
 
-class _Runner(QObject):
-    """Lives in the worker thread; calls the engine and emits what happens (from that thread)."""
+_PAUSED = object()   # queued when the engine stops at a pause
 
-    event = Signal(object)
-    paused = Signal()
-    succeeded = Signal(object)
-    failed = Signal(str, str)
-    cancelled = Signal()
-    done = Signal()
 
-    def __init__(self, fn: Callable, args: tuple, kwargs: dict) -> None:
-        super().__init__()
-        self._call = (fn, args, kwargs)
-        self.token = _Token(self.paused.emit)
+@dataclass(frozen=True)
+class _Ended:
+    """The call's outcome: ``kind`` is "succeeded" (args: result), "failed" (message,
+    traceback) or "cancelled" (no args)."""
 
-    @Slot()
-    def run(self) -> None:
-        fn, args, kwargs = self._call
-        try:
-            result = fn(*args, on_event=self.event.emit, cancel=self.token, **kwargs)
-        except Cancelled:
-            self.cancelled.emit()
-        except Exception as error:  # noqa: BLE001 - every engine error becomes a readable message
-            self.failed.emit(describe_error(error), traceback.format_exc())
-        else:
-            self.succeeded.emit(result)
-        finally:
-            self.done.emit()
+    kind: str
+    args: tuple = ()
 
 
 class EngineJob(QObject):
-    """One engine call on a QThread; every signal arrives in the GUI thread.
+    """One engine call on a worker thread; every signal is emitted in the GUI thread.
 
     ``finished`` comes last, once the thread has stopped, after exactly one of
     ``succeeded``, ``failed`` or ``cancelled``.
@@ -106,35 +96,27 @@ class EngineJob(QObject):
 
     def __init__(self, fn: Callable, *args, parent: QObject | None = None, **kwargs) -> None:
         super().__init__(parent)
-        self._runner: _Runner | None = _Runner(fn, args, kwargs)
-        self._token = self._runner.token
-        self._thread = QThread(self)
-        self._thread.setObjectName(getattr(fn, "__name__", "engine-job"))
+        self._call: tuple | None = (fn, args, kwargs)
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._token = _Token(lambda: self._inbox.put(_PAUSED))
+        self._thread = threading.Thread(target=self._run, name=getattr(fn, "__name__", "engine-job"))
+        self._timer = QTimer(self)
+        self._timer.setInterval(DELIVERY_MS)
+        self._timer.timeout.connect(self._deliver)
         self._running = False
         self._routes = {
             Started: self.stage_started, Progress: self.progress, EpochEnded: self.epoch_ended,
             CheckpointSaved: self.checkpoint_saved, Preview: self.preview, MapSnapshot: self.map_snapshot,
             Finished: self.stage_finished,
         }
-        queued = Qt.ConnectionType.QueuedConnection
-        runner = self._runner
-        runner.moveToThread(self._thread)
-        runner.event.connect(self._route, queued)
-        runner.paused.connect(self.paused, queued)
-        runner.succeeded.connect(self.succeeded, queued)
-        runner.failed.connect(self.failed, queued)
-        runner.cancelled.connect(self.cancelled, queued)
-        # quit() directly from the worker thread, so a GUI thread blocked in wait() cannot deadlock
-        runner.done.connect(self._thread.quit, Qt.ConnectionType.DirectConnection)
-        self._thread.started.connect(runner.run)
-        self._thread.finished.connect(runner.deleteLater)
-        self._thread.finished.connect(self._on_thread_finished, queued)
+        self._outcomes = {"succeeded": self.succeeded, "failed": self.failed, "cancelled": self.cancelled}
 
     def start(self) -> None:
-        if self._runner is None or self._running:
+        if self._call is None or self._running:
             raise RuntimeError("an EngineJob runs once")
         self._running = True
         self._thread.start()
+        self._timer.start()
 
     def is_running(self) -> bool:
         return self._running
@@ -153,22 +135,49 @@ class EngineJob(QObject):
 
     def wait(self, timeout_ms: int = -1) -> bool:
         """Block until the thread has stopped (for shutdown paths); True when it has."""
-        forever = QDeadlineTimer.ForeverConstant.Forever
-        return self._thread.wait(QDeadlineTimer(forever) if timeout_ms < 0 else QDeadlineTimer(timeout_ms))
+        if self._thread.ident is None:
+            return True
+        self._thread.join(None if timeout_ms < 0 else timeout_ms / 1000)
+        return not self._thread.is_alive()
 
-    @Slot(object)
-    def _route(self, event) -> None:
-        if isinstance(event, Warning):
-            self.warning.emit(event.message)
-            return
-        signal = self._routes.get(type(event))
-        if signal is not None:
-            signal.emit(event)
+    def _run(self) -> None:
+        """The worker thread: call the engine, queue its events and then its outcome."""
+        fn, args, kwargs = self._call
+        try:
+            result = fn(*args, on_event=self._inbox.put, cancel=self._token, **kwargs)
+        except Cancelled:
+            ended = _Ended("cancelled")
+        except Exception as error:  # noqa: BLE001 - every engine error becomes a readable message
+            ended = _Ended("failed", (describe_error(error), traceback.format_exc()))
+        else:
+            ended = _Ended("succeeded", (result,))
+        self._inbox.put(ended)
 
     @Slot()
-    def _on_thread_finished(self) -> None:
+    def _deliver(self) -> None:
+        """In the GUI thread: emit what the worker has queued, in order."""
+        while self._running:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            if item is _PAUSED:
+                self.paused.emit()
+            elif isinstance(item, _Ended):
+                self._end(item)
+            elif isinstance(item, Warning):
+                self.warning.emit(item.message)
+            else:
+                signal = self._routes.get(type(item))
+                if signal is not None:
+                    signal.emit(item)
+
+    def _end(self, ended: _Ended) -> None:
+        self._timer.stop()
+        self._thread.join()           # it queued its outcome last: this returns at once
+        self._call = None
+        self._outcomes[ended.kind].emit(*ended.args)
         self._running = False
-        self._runner = None
         self.finished.emit()
 
 

@@ -9,6 +9,7 @@ from PySide6.QtCore import QEvent, QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
+from desktop.gui_thread_gc import GuiThreadGarbageCollector
 from desktop.main_window import MainWindow
 from desktop.theme import apply_theme
 
@@ -22,6 +23,15 @@ def qapp_args(tmp_path_factory) -> list[str]:
     config = tmp_path_factory.mktemp("qpa") / "screen.json"
     config.write_text(json.dumps(SCREEN))
     return ["pytest-qt", "-platform", f"offscreen:configfile={config}"]
+
+
+@pytest.fixture(scope="package", autouse=True)
+def gui_thread_gc(qapp) -> GuiThreadGarbageCollector:
+    """Collect garbage in the GUI thread only, as the app does (desktop.app.create_app)."""
+    collector = GuiThreadGarbageCollector(qapp)
+    yield collector
+    collector.stop()
+    collector.deleteLater()
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import threading
 
 import engine
 from desktop.pages.pretrain_page import collapse_alarm, format_duration
@@ -61,3 +62,38 @@ def test_a_job_cancelled_before_it_starts_reports_cancelled(qtbot, image_folder)
     with qtbot.waitSignal(job.cancelled, timeout=10_000), qtbot.waitSignal(job.finished, timeout=10_000):
         job.start()
     assert results == []
+
+
+def test_a_jobs_events_and_outcome_are_emitted_in_order_in_the_gui_thread(qtbot):
+    def count_to_three(on_event=None, cancel=None):
+        for step in range(1, 4):
+            cancel.check()
+            on_event(engine.events.Progress(stage="count", step=step, total=3))
+        return threading.current_thread()
+
+    job = EngineJob(count_to_three)
+    seen = []
+    job.progress.connect(lambda event: seen.append((event.step, threading.current_thread())))
+    job.succeeded.connect(lambda worker: seen.append(("succeeded", worker)))
+    job.finished.connect(lambda: seen.append(("finished", threading.current_thread())))
+    with qtbot.waitSignal(job.finished, timeout=10_000):
+        job.start()
+    gui = threading.main_thread()
+    worker = seen[3][1]
+    assert worker is not gui and not worker.is_alive()
+    assert seen == [(1, gui), (2, gui), (3, gui), ("succeeded", worker), ("finished", gui)]
+
+
+def test_a_paused_job_says_so_and_ends_when_cancelled(qtbot):
+    def wait_for_stop(on_event=None, cancel=None):
+        while True:
+            cancel.check()
+
+    job = EngineJob(wait_for_stop)
+    job.pause()
+    with qtbot.waitSignal(job.paused, timeout=10_000):
+        job.start()
+    assert job.is_paused() and job.is_running()
+    with qtbot.waitSignal(job.cancelled, timeout=10_000), qtbot.waitSignal(job.finished, timeout=10_000):
+        job.cancel()
+    assert not job.is_running() and job.wait(0)
