@@ -105,8 +105,9 @@ class ThumbnailLoader(QObject):
     def __init__(self, cache_dir: Optional[Path] = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
+        self._max_workers = max(1, min(4, QThread.idealThreadCount() - 1))
         self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(max(1, min(4, QThread.idealThreadCount() - 1)))
+        self._pool.setMaxThreadCount(self._max_workers)
         self._pending: OrderedDict[str, Request] = OrderedDict()
         self._lock = threading.Lock()
         self._workers = 0
@@ -124,7 +125,7 @@ class ThumbnailLoader(QObject):
             self._pending[key] = request
             while len(self._pending) > MAX_PENDING:
                 self._pending.popitem(last=False)
-            if self._workers >= self._pool.maxThreadCount():
+            if self._workers >= self._max_workers:
                 return
             self._workers += 1
         if not self._timer.isActive():
