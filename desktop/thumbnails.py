@@ -1,10 +1,11 @@
 """Thumbnails made on a thread pool, off the GUI thread, and cached on disk.
 
-A cached thumbnail's file name hashes the image's absolute path, byte size, mtime and
-the thumbnail size, so an edited image gets a fresh thumbnail. Requests are served
+A cached thumbnail's file name hashes the image's absolute path, byte size, mtime, the
+thumbnail size and the channel count, so an edited image gets a fresh thumbnail. Requests are served
 newest first: when the user scrolls fast, what is on screen now comes before what
-scrolled past. The pool threads never touch Qt objects: finished pictures wait in a queue
-that a GUI-thread timer empties (see :mod:`desktop.workers` for why).
+scrolled past. The pool threads never touch Qt objects: they decode with Pillow, and the
+pixels wait in a queue that a GUI-thread timer empties and turns into QImages (see
+:mod:`desktop.workers` for why).
 """
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ class Request:
 
 
 def cache_path(cache_dir: Path, request: Request) -> Path:
-    key = f"{request.source}\0{request.size}\0{request.mtime!r}\0{request.pixels}"
+    key = f"{request.source}\0{request.size}\0{request.mtime!r}\0{request.pixels}\0{request.channels}"
     digest = hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()
     return cache_dir / digest[:2] / f"{digest}.jpg"
 
@@ -74,13 +75,17 @@ def render(request: Request) -> np.ndarray:
     return np.asarray(image).reshape(image.height, image.width, request.channels)
 
 
-def load_or_make(request: Request, cache_dir: Optional[Path]) -> QImage:
-    """The cached thumbnail when there is one, else a freshly rendered (and cached) one."""
+def load_or_make(request: Request, cache_dir: Optional[Path]) -> np.ndarray:
+    """(H, W, C) uint8 pixels: the cached thumbnail when there is a readable one, else a
+    freshly rendered (and cached) one. Plain Python and Pillow: it runs on the pool threads."""
     target = cache_path(cache_dir, request) if cache_dir is not None and request.square else None
     if target is not None and target.is_file():
-        image = QImage(str(target))
-        if not image.isNull():
-            return image
+        try:
+            with Image.open(target) as cached:
+                image = cached.convert("L" if request.channels == 1 else "RGB")
+            return np.asarray(image).reshape(image.height, image.width, request.channels)
+        except (OSError, ValueError):
+            pass  # a damaged cache entry is made again
     pixels = render(request)
     if target is not None:
         try:
@@ -90,7 +95,7 @@ def load_or_make(request: Request, cache_dir: Optional[Path]) -> QImage:
             os.replace(partial, target)
         except OSError:
             pass  # a read-only or full cache only costs speed
-    return to_qimage(pixels)
+    return pixels
 
 
 class ThumbnailLoader(QObject):
@@ -111,7 +116,7 @@ class ThumbnailLoader(QObject):
         self._pending: OrderedDict[str, Request] = OrderedDict()
         self._lock = threading.Lock()
         self._workers = 0
-        self._made: queue.SimpleQueue = queue.SimpleQueue()   # (key, QImage or None, failure reason)
+        self._made: queue.SimpleQueue = queue.SimpleQueue()   # (key, (H, W, C) pixels or None, failure reason)
         self._timer = QTimer(self)
         self._timer.setInterval(DELIVERY_MS)
         self._timer.timeout.connect(self._deliver)
@@ -166,13 +171,13 @@ class ThumbnailLoader(QObject):
         """In the GUI thread: emit ``ready`` or ``failed`` for each picture made so far."""
         while True:
             try:
-                key, image, reason = self._made.get_nowait()
+                key, pixels, reason = self._made.get_nowait()
             except queue.Empty:
                 break
-            if image is None:
+            if pixels is None:
                 self.failed.emit(key, reason)
             else:
-                self.ready.emit(key, image)
+                self.ready.emit(key, to_qimage(pixels))
         with self._lock:
             idle = self._workers == 0
         if idle and self._made.empty():

@@ -4,9 +4,11 @@ from __future__ import annotations
 import errno
 import threading
 
+import numpy as np
+
 import engine
 from desktop.pages.pretrain_page import collapse_alarm, format_duration
-from desktop.thumbnails import Request, cache_path
+from desktop.thumbnails import Request, cache_path, load_or_make
 from desktop.workers import EngineJob, describe_error
 
 
@@ -36,12 +38,12 @@ def test_format_duration():
     assert format_duration(-3) == "0:00"
 
 
-def test_thumbnail_cache_key_changes_with_size_and_mtime(tmp_path):
+def test_thumbnail_cache_key_changes_with_size_mtime_and_channels(tmp_path):
     base = Request("/data/a.png", 100, 1.5, 3, 112)
     others = (Request("/data/a.png", 101, 1.5, 3, 112), Request("/data/a.png", 100, 2.5, 3, 112),
-              Request("/data/b.png", 100, 1.5, 3, 112))
+              Request("/data/b.png", 100, 1.5, 3, 112), Request("/data/a.png", 100, 1.5, 1, 112))
     paths = {cache_path(tmp_path, request) for request in (base, *others)}
-    assert len(paths) == 4
+    assert len(paths) == 5
     assert cache_path(tmp_path, base) == cache_path(tmp_path, Request("/data/a.png", 100, 1.5, 3, 112))
 
 
@@ -97,3 +99,19 @@ def test_a_paused_job_says_so_and_ends_when_cancelled(qtbot):
     with qtbot.waitSignal(job.cancelled, timeout=10_000), qtbot.waitSignal(job.finished, timeout=10_000):
         job.cancel()
     assert not job.is_running() and job.wait(0)
+
+
+def test_a_thumbnail_is_cached_a_damaged_cache_entry_is_made_again(tmp_path, image_folder):
+    source = sorted(image_folder.rglob("*.png"))[0]
+    stat = source.stat()
+    for channels in (3, 1):
+        request = Request(str(source), stat.st_size, stat.st_mtime, channels, 24)
+        made = load_or_make(request, tmp_path / "thumbs")
+        assert made.shape == (24, 24, channels) and made.dtype == np.uint8
+        entry = cache_path(tmp_path / "thumbs", request)
+        entry.write_bytes(b"not a JPEG")
+        again = load_or_make(request, tmp_path / "thumbs")
+        assert np.array_equal(again, made) and entry.read_bytes()[:2] == b"\xff\xd8"
+    source.unlink()                                  # from now on only the cache can answer
+    cached = load_or_make(request, tmp_path / "thumbs")
+    assert cached.shape == made.shape and np.abs(cached.astype(int) - made).mean() < 8    # JPEG quality 88
