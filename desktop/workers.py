@@ -99,7 +99,9 @@ class EngineJob(QObject):
         self._call: tuple | None = (fn, args, kwargs)
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._token = _Token(lambda: self._inbox.put(_PAUSED))
-        self._thread = threading.Thread(target=self._run, name=getattr(fn, "__name__", "engine-job"))
+        # a daemon: closing the window waits for every job, so only a job that cannot end is left
+        # behind, and it must not keep the process alive
+        self._thread = threading.Thread(target=self._run, name=getattr(fn, "__name__", "engine-job"), daemon=True)
         self._timer = QTimer(self)
         self._timer.setInterval(DELIVERY_MS)
         self._timer.timeout.connect(self._deliver)
