@@ -1,17 +1,16 @@
 """Thumbnails made on a thread pool, off the GUI thread, and cached on disk.
 
 A cached thumbnail's file name hashes the image's absolute path, byte size, mtime, the
-thumbnail size and the channel count, so an edited image gets a fresh thumbnail. Requests are served
-newest first: when the user scrolls fast, what is on screen now comes before what
-scrolled past. The pool threads never touch Qt objects: they decode with Pillow, and the
-pixels wait in a queue that a GUI-thread timer empties and turns into QImages (see
-:mod:`desktop.workers` for why).
+thumbnail size and the channel count, so an edited image gets a fresh thumbnail. Requests
+are served newest first: when the user scrolls fast, what is on screen now comes before
+what scrolled past. The pool threads never touch Qt objects: they decode with Pillow, and
+the pixels go through a :class:`~desktop.workers.GuiThreadInbox` to become QImages in the
+GUI thread (see :mod:`desktop.workers` for why).
 """
 from __future__ import annotations
 
 import hashlib
 import os
-import queue
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -21,9 +20,10 @@ from typing import Optional
 import numpy as np
 import platformdirs
 from PIL import Image
-from PySide6.QtCore import QObject, QThread, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QObject, QThread, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
+from desktop.workers import GuiThreadInbox
 from engine import imageio
 
 THUMB_SIZE = 112
@@ -116,10 +116,8 @@ class ThumbnailLoader(QObject):
         self._pending: OrderedDict[str, Request] = OrderedDict()
         self._lock = threading.Lock()
         self._workers = 0
-        self._made: queue.SimpleQueue = queue.SimpleQueue()   # (key, (H, W, C) pixels or None, failure reason)
-        self._timer = QTimer(self)
-        self._timer.setInterval(DELIVERY_MS)
-        self._timer.timeout.connect(self._deliver)
+        # (key, (H, W, C) pixels or None, failure reason), until no worker is left
+        self._made = GuiThreadInbox(self._deliver, DELIVERY_MS, idle=self._idle, parent=self)
 
     def request(self, key: str, request: Request) -> None:
         """Ask for ``request`` under ``key``; asking again only moves it to the front."""
@@ -133,8 +131,7 @@ class ThumbnailLoader(QObject):
             if self._workers >= self._max_workers:
                 return
             self._workers += 1
-        if not self._timer.isActive():
-            self._timer.start()
+        self._made.start()
         self._pool.start(self._drain)
 
     def pending(self) -> int:
@@ -150,7 +147,7 @@ class ThumbnailLoader(QObject):
         """Drop what is queued and wait for the pictures being made (a fraction of a second)."""
         self.clear()
         self._pool.waitForDone()
-        self._timer.stop()
+        self._made.stop()
 
     def _next(self) -> Optional[tuple[str, Request]]:
         with self._lock:
@@ -167,18 +164,14 @@ class ThumbnailLoader(QObject):
             except (imageio.UnusableImage, OSError, ValueError) as error:
                 self._made.put((key, None, str(error)))
 
-    def _deliver(self) -> None:
-        """In the GUI thread: emit ``ready`` or ``failed`` for each picture made so far."""
-        while True:
-            try:
-                key, pixels, reason = self._made.get_nowait()
-            except queue.Empty:
-                break
-            if pixels is None:
-                self.failed.emit(key, reason)
-            else:
-                self.ready.emit(key, to_qimage(pixels))
+    def _idle(self) -> bool:
         with self._lock:
-            idle = self._workers == 0
-        if idle and self._made.empty():
-            self._timer.stop()
+            return self._workers == 0
+
+    def _deliver(self, made: tuple) -> None:
+        """In the GUI thread: emit ``ready`` or ``failed`` for one picture."""
+        key, pixels, reason = made
+        if pixels is None:
+            self.failed.emit(key, reason)
+        else:
+            self.ready.emit(key, to_qimage(pixels))

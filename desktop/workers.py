@@ -16,9 +16,9 @@ import queue
 import threading
 import traceback
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.events import (
     CancelToken, Cancelled, CheckpointSaved, EpochEnded, Finished, MapSnapshot, Preview, Progress, Started, Warning,
@@ -61,6 +61,46 @@ class _Token(CancelToken):
         super().check(on_pause=paused)
 
 
+class GuiThreadInbox(QObject):
+    """A queue that worker threads fill without touching Qt, emptied by a timer in the GUI
+    thread that hands each item to ``handle``, in order.
+
+    :meth:`put` may be called from any thread; the rest only from the GUI thread. The timer
+    runs from :meth:`start` until :meth:`stop`, or, with ``idle``, until the queue is empty
+    while ``idle()`` is true (checked before the last look at the queue, so a worker's last
+    item is never left behind).
+    """
+
+    def __init__(self, handle: Callable[[object], None], interval_ms: int,
+                 idle: Optional[Callable[[], bool]] = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._items: queue.SimpleQueue = queue.SimpleQueue()
+        self._handle, self._idle = handle, idle
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self._drain)
+
+    def put(self, item) -> None:
+        self._items.put(item)
+
+    def start(self) -> None:
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    def _drain(self) -> None:
+        while self._timer.isActive():     # ``handle`` may stop the inbox
+            try:
+                item = self._items.get_nowait()
+            except queue.Empty:
+                if self._idle is not None and self._idle() and self._items.empty():
+                    self._timer.stop()
+                return
+            self._handle(item)
+
+
 _PAUSED = object()   # queued when the engine stops at a pause
 
 
@@ -97,14 +137,11 @@ class EngineJob(QObject):
     def __init__(self, fn: Callable, *args, parent: QObject | None = None, **kwargs) -> None:
         super().__init__(parent)
         self._call: tuple | None = (fn, args, kwargs)
-        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._inbox = GuiThreadInbox(self._deliver, DELIVERY_MS, parent=self)
         self._token = _Token(lambda: self._inbox.put(_PAUSED))
         # a daemon: closing the window waits for every job, so only a job that cannot end is left
         # behind, and it must not keep the process alive
         self._thread = threading.Thread(target=self._run, name=getattr(fn, "__name__", "engine-job"), daemon=True)
-        self._timer = QTimer(self)
-        self._timer.setInterval(DELIVERY_MS)
-        self._timer.timeout.connect(self._deliver)
         self._running = False
         self._routes = {
             Started: self.stage_started, Progress: self.progress, EpochEnded: self.epoch_ended,
@@ -118,7 +155,7 @@ class EngineJob(QObject):
             raise RuntimeError("an EngineJob runs once")
         self._running = True
         self._thread.start()
-        self._timer.start()
+        self._inbox.start()
 
     def is_running(self) -> bool:
         return self._running
@@ -155,27 +192,21 @@ class EngineJob(QObject):
             ended = _Ended("succeeded", (result,))
         self._inbox.put(ended)
 
-    @Slot()
-    def _deliver(self) -> None:
-        """In the GUI thread: emit what the worker has queued, in order."""
-        while self._running:
-            try:
-                item = self._inbox.get_nowait()
-            except queue.Empty:
-                return
-            if item is _PAUSED:
-                self.paused.emit()
-            elif isinstance(item, _Ended):
-                self._end(item)
-            elif isinstance(item, Warning):
-                self.warning.emit(item.message)
-            else:
-                signal = self._routes.get(type(item))
-                if signal is not None:
-                    signal.emit(item)
+    def _deliver(self, item) -> None:
+        """In the GUI thread: emit the signal for one item the worker queued."""
+        if item is _PAUSED:
+            self.paused.emit()
+        elif isinstance(item, _Ended):
+            self._end(item)
+        elif isinstance(item, Warning):
+            self.warning.emit(item.message)
+        else:
+            signal = self._routes.get(type(item))
+            if signal is not None:
+                signal.emit(item)
 
     def _end(self, ended: _Ended) -> None:
-        self._timer.stop()
+        self._inbox.stop()
         self._thread.join()           # it queued its outcome last: this returns at once
         self._call = None
         self._outcomes[ended.kind].emit(*ended.args)
