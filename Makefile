@@ -5,14 +5,17 @@
 VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# pip resumes a dropped download, and each install step gets up to three attempts.
+PIP    := $(PYTHON) -m pip install --quiet --retries 10 --resume-retries 20 -c packaging/install-constraints.txt
+RETRY  := sh -c 'for attempt in 1 2 3; do "$$@" && exit 0; echo "install step failed (attempt $$attempt), retrying" >&2; sleep 15; done; exit 1' retry
 
 .PHONY: install run test bench bundle clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml packaging/install-constraints.txt
 	python3 -m venv $(VENV)
-	$(PYTHON) -m pip install --quiet --upgrade pip
-	$(PYTHON) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(PYTHON) -m pip install --quiet -e '.[test]'
+	$(RETRY) $(PYTHON) -m pip install --quiet --upgrade pip
+	$(RETRY) $(PIP) torch==2.14.1 torchvision==0.29.1
+	$(RETRY) $(PIP) -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -28,7 +31,7 @@ bench: $(STAMP)
 	$(PYTHON) bench/pretrain_throughput.py
 
 bundle: $(STAMP)
-	$(PYTHON) -m pip install --quiet -e '.[package]'
+	$(RETRY) $(PIP) -e '.[package]'
 	packaging/smoke_test_bundle.sh
 
 clean:
