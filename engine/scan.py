@@ -9,7 +9,7 @@ from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Union
 
 from engine import imageio
 from engine.checkpoint import write_atomic
@@ -40,11 +40,19 @@ class ImageRecord:
 
 @dataclass(frozen=True)
 class Problem:
-    """One unusable file or folder and why (see :class:`engine.imageio.UnusableImage`)."""
+    """One unusable file or folder and why (see :class:`engine.imageio.UnusableImage`).
+    A file whose decode failed also keeps its byte size and modification time, so that a later
+    scan can take the verdict as it is while the file is unchanged; -1: check it again."""
 
     path: str
     reason: str
     detail: str
+    size: int = field(default=-1, compare=False)
+    mtime: float = field(default=-1.0, compare=False)
+
+    @property
+    def remembered(self) -> bool:
+        return self.size >= 0
 
 
 @dataclass
@@ -161,28 +169,35 @@ def _open_root(root) -> str:
     return path
 
 
-def _check_file(path: str, verify: bool) -> tuple[os.stat_result, tuple[int, int, str]]:
-    return os.stat(path), (imageio.verify(path) if verify else imageio.read_header(path))
+def _check_file(path: str, verify: bool) -> tuple[os.stat_result, Union[tuple[int, int, str], imageio.UnusableImage]]:
+    """The file's stat and its ``(width, height, mode)``, or the reason it is unusable."""
+    stat = os.stat(path)
+    try:
+        return stat, (imageio.verify(path) if verify else imageio.read_header(path))
+    except imageio.UnusableImage as exc:
+        return stat, exc
 
 
 class _FileChecks:
     """Checks image files on ``workers`` threads (Pillow decodes with the GIL released) and
     adds each outcome to ``report`` in submission order; at most ``IN_FLIGHT_PER_WORKER``
     checks per worker wait, so progress and memory follow the walk. One worker: inline.
-    ``known`` images whose byte size and modification time still match are added unchecked."""
+    ``known`` images and decode problems whose byte size and modification time still match
+    are added unchecked."""
 
-    def __init__(self, report: "ScanReport", verify: bool, workers: int, known: dict[str, ImageRecord]) -> None:
+    def __init__(self, report: "ScanReport", verify: bool, workers: int,
+                 known: dict[str, Union[ImageRecord, Problem]]) -> None:
         self.report, self.verify, self.known = report, verify, known
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="scan") if workers > 1 else None
         self.limit = IN_FLIGHT_PER_WORKER * workers
         self.waiting: deque = deque()
 
     def add(self, rel: str, entry: os.DirEntry) -> None:
-        record = self.known.get(rel)
-        if record is not None:
+        earlier = self.known.get(rel)
+        if earlier is not None:
             stat = entry.stat()
-            if (stat.st_size, stat.st_mtime) == (record.size, record.mtime):
-                self.report.images.append(record)
+            if (stat.st_size, stat.st_mtime) == (earlier.size, earlier.mtime):
+                (self.report.images if isinstance(earlier, ImageRecord) else self.report.problems).append(earlier)
                 return
         if self.pool is None:
             self._record(rel, lambda: _check_file(entry.path, self.verify))
@@ -206,13 +221,14 @@ class _FileChecks:
     def _record(self, rel: str, outcome) -> None:
         """Append the image, or a :class:`Problem` saying why it is unusable."""
         try:
-            stat, (width, height, mode) = outcome()
-        except imageio.UnusableImage as exc:
-            self.report.problems.append(Problem(rel, exc.reason, exc.detail))
+            stat, header = outcome()
         except OSError as exc:
             self.report.problems.append(Problem(rel, "unreadable", exc.strerror or str(exc)))
+            return
+        if isinstance(header, imageio.UnusableImage):
+            self.report.problems.append(Problem(rel, header.reason, header.detail, stat.st_size, stat.st_mtime))
         else:
-            self.report.images.append(ImageRecord(rel, stat.st_size, stat.st_mtime, width, height, mode))
+            self.report.images.append(ImageRecord(rel, stat.st_size, stat.st_mtime, *header))
 
 
 def scan_folder(
@@ -223,14 +239,17 @@ def scan_folder(
 
     Hidden entries and links to folders are skipped; ``verify`` fully decodes each image
     (on ``CHECK_WORKERS`` threads) to find truncated files. ``known``: an earlier scan of
-    ``root`` made with the same ``verify``; its images whose byte size and modification time
-    are unchanged are taken as they are. Raises :class:`ScanError` when ``root`` is not a
+    ``root`` made with the same ``verify``; its images and undecodable files whose byte size
+    and modification time are unchanged are taken as they are (unreadable ones are retried). Raises :class:`ScanError` when ``root`` is not a
     readable folder and :class:`~engine.events.Cancelled` when ``cancel`` fires.
     """
     emit = on_event or ignore_events
     report = ScanReport(root=_open_root(root))
     emit(Started(stage="scan", total=0, info={"root": report.root}))
-    earlier = {r.path: r for r in known.images} if known is not None and known.root == report.root else {}
+    earlier: dict[str, Union[ImageRecord, Problem]] = {}
+    if known is not None and known.root == report.root:
+        earlier.update((p.path, p) for p in known.problems if p.remembered)
+        earlier.update((r.path, r) for r in known.images)
     checks = _FileChecks(report, verify, CHECK_WORKERS if verify else 1, earlier)
     seen = 0
     last_emit, last_seen = time.monotonic(), 0

@@ -1,6 +1,6 @@
 """The last verifying scan of each folder, kept in the user cache, so that opening a folder
-again decodes only the images added or changed since (a verifying scan of camera photos
-costs milliseconds per image; a remembered one, a ``stat`` per file)."""
+again decodes only the files added or changed since, broken ones included (a verifying scan of
+camera photos costs milliseconds per image; a remembered one, a ``stat`` per file)."""
 from __future__ import annotations
 
 import hashlib
@@ -30,7 +30,7 @@ def report_path(root: Union[str, Path], folder: Union[str, Path, None] = None) -
 def scan_remembered(root, on_event: Optional[EventSink] = None, cancel: Optional[CancelToken] = None,
                     folder: Union[str, Path, None] = None) -> ScanReport:
     """A verifying :func:`~engine.scan.scan_folder` of ``root`` that takes the unchanged
-    images of the last one as they are, then keeps its own report for next time. A missing or
+    images and undecodable files of the last one as they are, then keeps its own report for next time. A missing or
     damaged report means a full scan; a report that cannot be written is
     skipped (the scan itself succeeded)."""
     path = report_path(root, folder)

@@ -60,3 +60,39 @@ def test_a_report_that_cannot_be_kept_does_not_fail_the_scan(image_folder, tmp_p
     blocker.write_text("a file where the reports' folder should be")
     assert scan_remembered(image_folder, folder=blocker).usable == 24
     assert not report_path(image_folder, blocker).exists()
+
+
+def test_an_unchanged_broken_file_is_not_decoded_again(image_folder, tmp_path, monkeypatch):
+    memory = tmp_path / "scans"
+    broken = image_folder / "broken.jpg"
+    write_truncated_jpeg(broken)
+    first = scan_remembered(image_folder, folder=memory)
+    assert [(p.path, p.reason) for p in first.problems] == [("broken.jpg", "truncated")]
+
+    checked = counting_verify(monkeypatch)
+    again = scan_remembered(image_folder, folder=memory)
+    assert checked == [] and again.problems == first.problems and again.usable == 24
+
+    Image.new("RGB", (9, 7)).save(broken, format="JPEG")         # repaired in place
+    repaired = scan_remembered(image_folder, folder=memory)
+    assert checked == ["broken.jpg"] and repaired.problems == [] and repaired.usable == 25
+
+
+def test_an_unreadable_file_is_tried_again(image_folder, tmp_path, monkeypatch):
+    memory = tmp_path / "scans"
+    locked = image_folder / "a" / sorted(os.listdir(image_folder / "a"))[0]
+    real_verify = imageio.verify
+
+    def refuse(path):
+        if path == str(locked):
+            raise PermissionError(13, "Permission denied", path)
+        return real_verify(path)
+
+    monkeypatch.setattr(imageio, "verify", refuse)
+    first = scan_remembered(image_folder, folder=memory)
+    assert [(p.path, p.reason) for p in first.problems] == [(f"a/{locked.name}", "unreadable")]
+
+    monkeypatch.setattr(imageio, "verify", real_verify)
+    checked = counting_verify(monkeypatch)
+    again = scan_remembered(image_folder, folder=memory)
+    assert checked == [locked.name] and again.problems == [] and again.usable == 24
