@@ -120,9 +120,10 @@ def _validation_text(validation: dict, labels: int) -> str:
         return "validation: not possible yet, every class needs at least 2 labels"
     per_class = ", ".join(f"{name} {'n/a' if acc is None else f'{acc:.0%}'}"
                           for name, acc in validation["per_class"].items())
-    text = (f"validation ({validation['scheme']} on {validation['evaluated']} of {labels} labels): "
-            f"accuracy {validation['accuracy']:.1%}\n  per class: {per_class}")
-    from engine.validation import shorter_folds_note
+    from engine.validation import likely_range_text, shorter_folds_note
 
+    text = (f"validation ({validation['scheme']} on {validation['evaluated']} of {labels} labels): "
+            f"accuracy {validation['accuracy']:.1%} ({likely_range_text(validation)} on new images)\n"
+            f"  per class: {per_class}")
     note = shorter_folds_note(validation)
     return text + (f"\n  {note}: a cautious estimate of the final model" if note else "")

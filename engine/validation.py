@@ -4,10 +4,12 @@ With few labels a fixed hold-out split wastes them, so every label is used for b
 leave-one-out when the smallest class has fewer than ``LOO_BELOW`` labels (cheap on
 frozen features), stratified k-fold otherwise. A label whose class has no other label
 cannot be predicted by a model trained without it; such labels are left out of the
-estimate and counted in ``skipped``.
+estimate and counted in ``skipped``. An estimate from a few dozen labels is rough (with 30,
+the 95 % range spans about ±17 points), so :func:`likely_range` goes with it.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Optional, Sequence
 
 import torch
@@ -16,6 +18,7 @@ from torch import Tensor
 from engine.events import CancelToken, Progress, ignore_events
 
 LOO_BELOW = 5
+Z_95 = 1.96     # the normal quantile of a two-sided 95 % range
 
 FitPredict = Callable[[Tensor, Tensor], Tensor]   # (train positions, test positions) -> probs (t, K)
 
@@ -91,3 +94,21 @@ def shorter_folds_note(validation: dict) -> str:
     if not steps or steps["fold"] >= steps["final"]:
         return ""
     return f"each fold trained {steps['fold']:,} steps and the final model {steps['final']:,}"
+
+
+def likely_range(validation: dict, z: float = Z_95) -> Optional[tuple[float, float]]:
+    """The Wilson score interval (95 % by default) of the validation accuracy over its
+    ``evaluated`` labels: where the accuracy on new images likely lies. None without an estimate."""
+    evaluated, accuracy = validation.get("evaluated") or 0, validation.get("accuracy")
+    if accuracy is None or evaluated <= 0:
+        return None
+    spread = z * z / evaluated
+    centre = (accuracy + spread / 2) / (1 + spread)
+    half = z * math.sqrt(accuracy * (1 - accuracy) / evaluated + spread / (4 * evaluated)) / (1 + spread)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def likely_range_text(validation: dict) -> str:
+    """"likely 33%–67%", or "" without an estimate."""
+    bounds = likely_range(validation)
+    return f"likely {bounds[0]:.0%}–{bounds[1]:.0%}" if bounds else ""

@@ -396,7 +396,12 @@ class LabelPage(QWidget):
             self.project.set_chosen_model(result.run_dir)
         self._set_predictions(outcome.predictions)
         accuracy = result.validation.get("accuracy")
-        estimate = f" Validation accuracy {accuracy:.0%} ({result.validation.get('scheme')})." if accuracy else ""
+        estimate = ""
+        if accuracy is not None:
+            from engine.validation import likely_range_text
+
+            estimate = (f" Validation accuracy {accuracy:.0%} ({result.validation.get('scheme')}; "
+                        f"{likely_range_text(result.validation)}).")
         notes = "".join(f"\nNote: {warning}" for warning in self.finetune.warnings)
         self.banner.show_message("warning" if notes else "success", f"The classifier is trained.{estimate} Its "
                                  "predictions are on the grid; fix the wrong ones and train again, or export the "

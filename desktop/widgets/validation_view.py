@@ -78,7 +78,14 @@ class ValidationView(QWidget):
     def show_validation(self, validation: dict, classes: tuple, labels_used: int, mode_reason: str = "") -> None:
         self.summary.setText(accuracy_text(validation, labels_used))
         self.summary.show()
+        from engine.validation import likely_range, shorter_folds_note   # torch: not at start-up
+
         notes = []
+        bounds = likely_range(validation)
+        if bounds is not None:
+            notes.append(f"On new images, likely between {bounds[0]:.0%} and {bounds[1]:.0%}: "
+                         f"{validation['evaluated']} tested labels give a rough estimate, and every label "
+                         "added narrows the range.")
         if mode_reason:
             notes.append(f"Mode: {mode_reason}")
         scheme = validation.get("scheme", "")
@@ -87,8 +94,6 @@ class ValidationView(QWidget):
                          "label is wasted on a fixed test split).")
         elif scheme.endswith("-fold"):
             notes.append(f"{scheme}: each label was predicted by a model trained without its fold.")
-        from engine.validation import shorter_folds_note   # torch: not at start-up
-
         shorter_folds = shorter_folds_note(validation)
         if shorter_folds:
             notes.append(f"To leave most of the training time to the final model, {shorter_folds}: expect the "

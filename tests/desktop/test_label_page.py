@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QItemSelectionModel, Qt
 
 from engine.project import Project, project_db_path
+from engine.validation import likely_range
 from tests.desktop.conftest import open_and_scan, tiny_settings
 from tests.desktop.label_helpers import label_some, open_labeling, patterns, pretrained, train  # noqa: F401
 from desktop.widgets.label_grid import LabelRole, PredictionRole, RelPathRole
@@ -152,6 +153,10 @@ def test_fine_tune_shows_accuracy_predictions_and_accepts_the_confident_ones(qtb
     assert result.status == "completed" and result.mode == "linear"
     view = page.finetune.validation
     assert view.summary.text().startswith("Validation accuracy") and "leave-one-out" in view.summary.text()
+    low, high = likely_range(result.validation)
+    assert f"On new images, likely between {low:.0%} and {high:.0%}" in view.scheme_note.text()
+    assert f"Validation accuracy {result.validation['accuracy']:.0%} (leave-one-out; likely {low:.0%}–{high:.0%})" \
+        in page.banner.text()
     assert view.per_class.rowCount() == 3 and view.confusion.columnCount() == 3
     assert page.finetune.plots.drawn_points() > 0
     assert all(page.model.index(r).data(PredictionRole) is not None for r in range(page.model.rowCount()))

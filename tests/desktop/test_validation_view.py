@@ -1,4 +1,5 @@
-"""The validation view says how its estimate was made, including folds trained shorter than the final model."""
+"""The validation view says how its estimate was made and how rough it is, including folds trained
+shorter than the final model."""
 from desktop.widgets.validation_view import ValidationView
 
 VALIDATION = {"scheme": "5-fold", "accuracy": 0.8, "evaluated": 10, "skipped": 0,
@@ -22,3 +23,13 @@ def test_folds_that_repeat_the_final_training_get_no_such_note(qtbot):
     assert "steps" not in view.scheme_note.text()
     view.show_validation(VALIDATION, ("cat", "dog"), 10)
     assert "steps" not in view.scheme_note.text()
+
+
+def test_the_estimate_comes_with_the_range_its_label_count_allows(qtbot):
+    view = ValidationView()
+    qtbot.addWidget(view)
+    view.show_validation({**VALIDATION, "accuracy": 0.5, "evaluated": 30}, ("cat", "dog"), 30)
+    assert view.scheme_note.text().startswith("On new images, likely between 33% and 67%: 30 tested labels")
+    view.show_validation({**VALIDATION, "accuracy": None, "evaluated": 0}, ("cat", "dog"), 2)
+    assert "likely" not in view.scheme_note.text()
+    assert view.summary.text() == "No validation estimate yet: every class needs at least 2 labels."

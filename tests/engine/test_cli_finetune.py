@@ -1,4 +1,5 @@
 """The suggest and finetune commands: the happy path, and one clear line with exit code 2 for bad input."""
+import re
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,7 @@ def test_finetune_writes_a_run_folder_and_prints_the_validation(pretrained, tmp_
     assert code == 0
     out = capsys.readouterr().out
     assert "validation (leave-one-out on 9 of 9 labels): accuracy" in out and "per class:" in out
+    assert re.search(r"accuracy \d+\.\d% \(likely \d+%–\d+% on new images\)", out)
     folder = Path(out.split("run folder: ")[1].split()[0])
     assert load_classifier(folder)[1]["labels_used"] == 9
 

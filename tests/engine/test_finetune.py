@@ -8,7 +8,7 @@ from engine.events import CancelToken, Finished, Progress, Started, Warning
 from engine.finetune import FINAL_SHARE, _budget, check_labels, fold_steps, read_predictions, run_finetune
 from engine.finetune_config import FinetuneConfig, resolve_mode
 from engine.model_io import load_backbone, load_classifier
-from engine.validation import choose_folds
+from engine.validation import choose_folds, likely_range, likely_range_text
 from tests.engine.fewlabel_data import CLASSES, pick, pretrained  # noqa: F401 - the fixture
 
 
@@ -161,3 +161,20 @@ def test_config_round_trips_through_json(tmp_path):
     cfg = FinetuneConfig(pretrain_run="/runs/x", classes=("a", "b"), minutes=1.5)
     cfg.save(tmp_path / "c.json")
     assert FinetuneConfig.load(tmp_path / "c.json") == cfg
+
+
+@pytest.mark.parametrize("accuracy, evaluated, low, high", [
+    (0.5, 30, 0.3315, 0.6685),      # Wilson 95 % interval, by hand: (p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n)
+    (1.0, 30, 0.8865, 1.0),         # a perfect score still leaves room below
+    (0.0, 10, 0.0, 0.2775),
+    (0.8, 2000, 0.7819, 0.8169),    # many labels: a narrow range
+])
+def test_the_likely_range_is_the_wilson_interval(accuracy, evaluated, low, high):
+    bounds = likely_range({"accuracy": accuracy, "evaluated": evaluated})
+    assert bounds == pytest.approx((low, high), abs=1e-4)
+
+
+def test_no_estimate_has_no_range():
+    assert likely_range({"accuracy": None, "evaluated": 0}) is None and likely_range({}) is None
+    assert likely_range_text({"accuracy": None}) == ""
+    assert likely_range_text({"accuracy": 0.5, "evaluated": 30}) == "likely 33%–67%"
