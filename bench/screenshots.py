@@ -1,6 +1,7 @@
 """Screenshots of the app on the bundled sample: every step of the workflow.
 
     DISPLAY=:99 python bench/screenshots.py shots/ [--theme dark] [--steps 60] [--epochs 12] [--training-time 1]
+                                                   [--size 1280x720]
 
 Runs under the current display (Xvfb works), with throw-away settings, cache and runs
 folders so the user's own are untouched. Writes data.png, pretrain.png (mid-run, with a live map every 2 epochs), then,
@@ -28,7 +29,7 @@ from desktop.theme import apply_theme  # noqa: E402
 from desktop.widgets.finetune_panel import TIME_LIMITS  # noqa: E402
 from resources import RESOURCES_DIR, SAMPLE_DIR  # noqa: E402
 
-SIZE = (1440, 900)
+SIZE = "1440x900"
 
 
 class Shooter:
@@ -146,7 +147,12 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=12, help="epochs of the pretraining run (it must finish)")
     parser.add_argument("--training-time", type=float, default=0.0, choices=[m for m, _ in TIME_LIMITS],
                         help="the fine-tune's Training time in minutes (0: Quick)")
+    parser.add_argument("--size", default=SIZE, help="window size, WIDTHxHEIGHT (default %(default)s)")
     args = parser.parse_args()
+    try:
+        width, height = (int(side) for side in args.size.lower().split("x"))
+    except ValueError:
+        parser.error(f"--size must be WIDTHxHEIGHT, such as 1280x720, not {args.size!r}")
     args.out.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="pretext-shots-"))
     os.environ["XDG_CACHE_HOME"] = str(scratch / "cache")
@@ -154,7 +160,7 @@ def main() -> int:
     app = create_app(sys.argv[:1])
     apply_theme(app, args.theme)
     window = MainWindow(QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat))
-    window.resize(*SIZE)
+    window.resize(width, height)
     window.show()
     shooter = Shooter(window, args.out, args.steps, args.epochs, scratch, args.training_time)
     window.open_sample()
