@@ -67,10 +67,6 @@ def themed_icon(name: str, palette: QPalette | None = None) -> QIcon:
     return icon
 
 
-def is_dark(palette: QPalette) -> bool:
-    return palette.color(QPalette.ColorRole.Window).lightness() < 128
-
-
 def _palette(dark: bool) -> QPalette:
     palette = QApplication.style().standardPalette()
     for role, color in (_DARK if dark else _LIGHT).items():

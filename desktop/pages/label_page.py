@@ -64,6 +64,7 @@ class LabelPage(QWidget):
         self.classes.rename_requested.connect(self.rename_class)
         self.classes.recolour_requested.connect(lambda n, c: self.apply_change(lambda p: p.recolour_class(n, c)))
         self.classes.delete_requested.connect(self._delete_class)
+        self.classes.reorder_requested.connect(self.reorder_classes)
         self.classes.apply_requested.connect(lambda name: self.label_paths(self.grid.selected_paths(), name))
         self.grid.painted.connect(self._on_painted)
         self.grid.number_pressed.connect(self.label_selected_with_number)
@@ -318,6 +319,14 @@ class LabelPage(QWidget):
     def rename_class(self, old: str, new: str) -> bool:
         if self.apply_change(lambda p: p.rename_class(old, new)):
             self.classes.set_current(new.strip())
+            return True
+        return False
+
+    def reorder_classes(self, names: list) -> bool:
+        """Give the classes the order of ``names``; the chosen class stays chosen."""
+        current = self.classes.current()
+        if self.apply_change(lambda p: p.reorder_classes(names)):
+            self.classes.set_current(current)
             return True
         return False
 

@@ -1,14 +1,16 @@
 """The classes of a project: a list with colour swatches, label counts and key numbers,
-and buttons to add, rename, recolour and delete. It only asks; the page changes the project."""
+and buttons to add, rename, recolour and delete; dragging a class (or Alt+Up/Down) changes
+the order, which gives the number keys and the exported model's class order. It only asks;
+the page changes the project."""
 from __future__ import annotations
 
 from typing import Optional
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QIcon, QKeySequence, QPainter, QPixmap, QShortcut
 from PySide6.QtWidgets import (
-    QCheckBox, QColorDialog, QGridLayout, QInputDialog, QLabel, QListWidget, QListWidgetItem, QPushButton,
-    QVBoxLayout, QWidget,
+    QAbstractItemView, QCheckBox, QColorDialog, QGridLayout, QInputDialog, QLabel, QListWidget, QListWidgetItem,
+    QPushButton, QVBoxLayout, QWidget,
 )
 
 
@@ -24,6 +26,30 @@ def swatch(colour: str, size: int = 14) -> QIcon:
     return QIcon(pixmap)
 
 
+class ClassList(QListWidget):
+    """The class rows, reordered by dragging; ``reordered`` follows a drag that changed the order.
+
+    Qt ends an internal move either inside the drop or only after the drag loop returns
+    (the copy inserted at the drop, the source row removed later), so the order is compared
+    once :meth:`startDrag` is over, and announced after the mouse event that started it."""
+
+    reordered = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
+        self.setDefaultDropAction(Qt.DropAction.MoveAction)
+
+    def names(self) -> list[str]:
+        return [self.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.count())]
+
+    def startDrag(self, actions) -> None:
+        before = self.names()
+        super().startDrag(actions)
+        if self.names() != before:
+            QTimer.singleShot(0, self, self.reordered.emit)
+
+
 class ClassPanel(QWidget):
     """``ask_name``, ``ask_colour`` and ``confirm_delete`` are attributes so tests can answer them."""
 
@@ -31,6 +57,7 @@ class ClassPanel(QWidget):
     rename_requested = Signal(str, str)
     recolour_requested = Signal(str, str)
     delete_requested = Signal(str)
+    reorder_requested = Signal(list)     # every class name, in the new order
     apply_requested = Signal(str)        # label the selected images with this class
     current_changed = Signal(object)     # class name or None
 
@@ -39,10 +66,16 @@ class ClassPanel(QWidget):
         self._counts: dict[str, int] = {}
         heading = QLabel("Classes")
         heading.setProperty("role", "heading")
-        self.list = QListWidget()
+        self.list = ClassList()
         self.list.setIconSize(QSize(14, 14))
         self.list.setMinimumHeight(120)
         self.list.currentItemChanged.connect(lambda *_: self._on_current_changed())
+        self.list.setToolTip("Drag a class, or press Alt+Up / Alt+Down, to change the order: it sets the "
+                             "number keys and the order of the exported model's classes.")
+        self.list.reordered.connect(lambda: self.reorder_requested.emit(self.names()))
+        for key, step in (("Alt+Up", -1), ("Alt+Down", 1)):
+            QShortcut(QKeySequence(key), self.list, lambda step=step: self.move_current(step),
+                      context=Qt.ShortcutContext.WidgetShortcut)
         self.empty_hint = QLabel("Add a class for each kind of image, e.g. “cat” and “dog”. "
                                  "Then click images to label them.", wordWrap=True)
         self.empty_hint.setProperty("role", "muted")
@@ -118,7 +151,7 @@ class ClassPanel(QWidget):
         self._on_current_changed()
 
     def names(self) -> list[str]:
-        return [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())]
+        return self.list.names()
 
     def current(self) -> Optional[str]:
         item = self.list.currentItem()
@@ -131,6 +164,17 @@ class ClassPanel(QWidget):
                 return
         self.list.clearSelection()
         self._on_current_changed()
+
+    def move_current(self, step: int) -> None:
+        """Ask to move the chosen class ``step`` places up (negative) or down."""
+        name, names = self.current(), self.names()
+        if name is None:
+            return
+        row = names.index(name)
+        target = min(max(row + step, 0), len(names) - 1)
+        if target != row:
+            names.insert(target, names.pop(row))
+            self.reorder_requested.emit(names)
 
     def paint_mode(self) -> bool:
         return self.paint.isChecked() and self.current() is not None

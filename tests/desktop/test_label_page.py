@@ -110,6 +110,34 @@ def test_click_keys_selection_and_undo_label_images(qtbot, window, patterns, run
         assert {label.label for label in project.labels().values()} == {"columns", "disc"}
 
 
+def test_alt_arrows_reorder_the_classes_and_the_number_keys_follow(qtbot, window, patterns, runs_dir):
+    images, _run, _truth = patterns
+    page = open_labeling(qtbot, window, images, runs_dir)
+    for name in ("rows", "columns", "disc"):
+        page.classes.add_requested.emit(name)
+    page.classes.set_current("disc")
+    page.classes.list.setFocus()
+    qtbot.keyClick(page.classes.list, Qt.Key.Key_Up, Qt.KeyboardModifier.AltModifier)
+    assert page.classes.names() == ["rows", "disc", "columns"] and page.classes.current() == "disc"
+    assert page.classes.list.item(1).text().startswith("2  disc")
+    qtbot.keyClick(page.classes.list, Qt.Key.Key_Up, Qt.KeyboardModifier.AltModifier)
+    qtbot.keyClick(page.classes.list, Qt.Key.Key_Up, Qt.KeyboardModifier.AltModifier)   # already first: no change
+    assert page.classes.names() == ["disc", "rows", "columns"]
+    with Project.open(images) as project:                   # kept in the project store
+        assert project.class_names() == ["disc", "rows", "columns"]
+
+    page.classes.set_current(None)
+    page.grid.selectionModel().select(page.model.index(0), QItemSelectionModel.SelectionFlag.Select)
+    qtbot.keyClick(page.grid, Qt.Key.Key_1)                 # key 1 is now the class moved first
+    assert label_of(page, path_at(page, 0)).name == "disc"
+
+    page.classes.set_current("columns")
+    qtbot.keyClick(page.classes.list, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)   # already last
+    assert page.classes.names() == ["disc", "rows", "columns"]
+    assert not page.reorder_classes(["disc", "rows"])      # a partial order is refused with a message
+    assert "every class exactly once" in page.banner.text() and page.classes.names() == ["disc", "rows", "columns"]
+
+
 def test_deleting_a_class_with_labels_asks_first(qtbot, window, patterns, runs_dir):
     images, _run, truth = patterns
     page = open_labeling(qtbot, window, images, runs_dir)
