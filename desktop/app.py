@@ -18,7 +18,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="pretext-studio", description="Pretrain image models on your own images.")
     parser.add_argument("path", nargs="?", help="a folder of images to open")
     parser.add_argument("--sample", action="store_true", help="open the bundled sample dataset")
-    parser.add_argument("--theme", choices=THEMES, default="system", help="colour theme (default: follow the system)")
+    parser.add_argument("--theme", choices=THEMES,
+                        help="colour theme for this session (default: the one chosen in View > Theme, else the system's)")
     parser.add_argument("--verbose", action="store_true", help="log debug messages")
     setup = parser.add_mutually_exclusive_group()
     setup.add_argument("--install-desktop-entry", action="store_true",
@@ -84,10 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         return run_self_test(argv)
     logging.getLogger(__name__).info("Starting Pretext Studio; log file %s", log_file)
     from desktop.main_window import MainWindow
-    from desktop.theme import apply_theme
+    from desktop.settings import app_settings
+    from desktop.theme import apply_theme, saved_theme
 
     app = create_app(argv)
-    apply_theme(app, args.theme)
+    apply_theme(app, args.theme or saved_theme(app_settings()))
     window = MainWindow()
     window.show()
     if args.print_startup_time:

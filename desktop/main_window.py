@@ -5,10 +5,10 @@ import os
 from importlib import metadata
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QSize, Qt, QUrl
-from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtCore import QEvent, QSettings, QSize, Qt, QUrl
+from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
-    QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QStackedWidget, QWidget,
+    QApplication, QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QStackedWidget, QWidget,
 )
 
 from desktop.app_logging import log_dir
@@ -17,7 +17,7 @@ from desktop.pages.export_page import ExportPage
 from desktop.pages.label_page import LabelPage
 from desktop.pages.pretrain_page import PretrainPage
 from desktop.settings import RecentFolders, app_settings
-from desktop.theme import themed_icon
+from desktop.theme import THEME_KEY, THEMES, apply_theme, current_theme, themed_icon
 from desktop.thumbnails import ThumbnailLoader
 
 # (key, title, icon, what unlocks it)
@@ -52,7 +52,7 @@ class MainWindow(QMainWindow):
         self.sidebar.setFixedWidth(220)
         self.sidebar.setIconSize(QSize(20, 20))
         for key, title, icon, reason in STEPS:
-            item = QListWidgetItem(themed_icon(icon), title)
+            item = QListWidgetItem(self._step_icon(key), title)
             item.setData(Qt.ItemDataRole.UserRole, key)
             self.sidebar.addItem(item)
             if reason:
@@ -102,6 +102,15 @@ class MainWindow(QMainWindow):
         view_menu = self.menuBar().addMenu("&View")
         self.full_screen_action = self._action(view_menu, "&Full Screen", self._toggle_full_screen, "F11")
         self.full_screen_action.setCheckable(True)
+        self.theme_menu = view_menu.addMenu("&Theme")
+        self.theme_actions = QActionGroup(self)
+        for theme in THEMES:
+            action = self._action(self.theme_menu, f"&{theme.capitalize()}",
+                                  lambda _checked=False, t=theme: self.set_theme(t))
+            action.setCheckable(True)
+            action.setData(theme)
+            self.theme_actions.addAction(action)
+        self.theme_menu.aboutToShow.connect(self._check_current_theme)
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "Open &Log Folder", self.open_log_folder)
         self._action(help_menu, "&About Pretext Studio", self.show_about).setMenuRole(QAction.MenuRole.AboutRole)
@@ -124,6 +133,26 @@ class MainWindow(QMainWindow):
             return
         self.recent_menu.addSeparator()
         self.recent_menu.addAction("Clear Recent Folders").triggered.connect(self.recent.clear)
+
+    def set_theme(self, theme: str) -> None:
+        """Switch the running app to ``theme`` (see desktop.theme.THEMES) and keep it for next time."""
+        apply_theme(QApplication.instance(), theme)
+        self.settings.setValue(THEME_KEY, theme)
+        self._check_current_theme()
+
+    def _check_current_theme(self) -> None:
+        theme = current_theme(QApplication.instance())
+        for action in self.theme_actions.actions():
+            action.setChecked(action.data() == theme)
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.PaletteChange:     # icons are drawn in the palette's text colour
+            for key, *_rest in STEPS:
+                self._item(key).setIcon(self._step_icon(key))
+        super().changeEvent(event)
+
+    def _step_icon(self, key: str):
+        return themed_icon("done" if key in self.done_steps else next(s[2] for s in STEPS if s[0] == key))
 
     def _toggle_full_screen(self, checked: bool) -> None:
         self.showFullScreen() if checked else self.showNormal()
@@ -162,8 +191,7 @@ class MainWindow(QMainWindow):
         self.done_steps.discard(key)
         if done:
             self.done_steps.add(key)
-        icon = next(step[2] for step in STEPS if step[0] == key)
-        self._item(key).setIcon(themed_icon("done" if done else icon))
+        self._item(key).setIcon(self._step_icon(key))
 
     def go_to(self, key: str) -> None:
         if self.is_step_enabled(key):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QApplication
@@ -13,6 +13,8 @@ from resources import RESOURCES_DIR
 ICONS_DIR = RESOURCES_DIR / "icons"
 ACCENT = QColor("#5b5bd6")
 THEMES = ("system", "light", "dark")
+THEME_KEY = "view/theme"              # the QSettings key of the chosen theme
+_THEME_PROPERTY = "pretextTheme"      # the QApplication property holding the applied theme
 
 _DARK = {
     QPalette.ColorRole.Window: "#202227", QPalette.ColorRole.WindowText: "#e8e8ea",
@@ -85,14 +87,29 @@ def system_prefers_dark(app: QGuiApplication) -> bool:
 
 
 def apply_theme(app: QApplication, theme: str = "system") -> None:
-    """Fusion, a palette for ``theme`` ("system" follows the desktop, live), and the style sheet."""
-    app.setStyle("Fusion")
+    """Fusion, a palette for ``theme`` ("system" follows the desktop, live), and the style sheet.
+    Called again, it switches the running app to another theme."""
+    first = app.property(_THEME_PROPERTY) is None
+    app.setProperty(_THEME_PROPERTY, theme)
+    if first:
+        app.setStyle("Fusion")
+        app.styleHints().colorSchemeChanged.connect(lambda _scheme: _refresh(app))
+    _refresh(app)
 
-    def refresh() -> None:
-        dark = theme == "dark" or (theme == "system" and system_prefers_dark(app))
-        app.setPalette(_palette(dark))
-        app.setStyleSheet((RESOURCES_DIR / "style.qss").read_text(encoding="utf-8"))
 
-    refresh()
-    if theme == "system":
-        app.styleHints().colorSchemeChanged.connect(lambda _scheme: refresh())
+def current_theme(app: QApplication) -> str:
+    """The theme :func:`apply_theme` last applied ("system" before any)."""
+    return app.property(_THEME_PROPERTY) or "system"
+
+
+def saved_theme(settings: QSettings) -> str:
+    """The theme chosen in View > Theme, "system" when none (or an unknown one) is saved."""
+    value = settings.value(THEME_KEY, "system")
+    return value if value in THEMES else "system"
+
+
+def _refresh(app: QApplication) -> None:
+    theme = current_theme(app)
+    dark = theme == "dark" or (theme == "system" and system_prefers_dark(app))
+    app.setPalette(_palette(dark))
+    app.setStyleSheet((RESOURCES_DIR / "style.qss").read_text(encoding="utf-8"))

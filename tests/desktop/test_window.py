@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QApplication
 
 from engine.runs import find_resumable
 from tests.desktop.conftest import open_and_scan, tiny_settings
@@ -22,6 +23,7 @@ import desktop.app as app
 def shown_then_quit():
     window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, app.MainWindow))
     print("window shown; torch imported:", "torch" in sys.modules, flush=True)
+    print("window lightness:", window.palette().window().color().lightness(), flush=True)
     QTimer.singleShot(200, window.close)
 
 app.create_app(sys.argv)
@@ -39,6 +41,44 @@ def test_launch_and_quit(tmp_path, image_folder):
     assert "window shown; torch imported: False" in done.stdout
     assert "QThread" not in done.stderr
     assert (tmp_path / "config" / "PretextStudio" / "Pretext Studio.conf").is_file()
+
+
+def test_the_saved_theme_is_used_at_launch_and_an_unknown_one_is_ignored(tmp_path, image_folder):
+    config = tmp_path / "config" / "PretextStudio"
+    config.mkdir(parents=True)
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"),
+               XDG_CACHE_HOME=str(tmp_path / "cache"), XDG_DATA_HOME=str(tmp_path / "data"))
+    lightness = {}
+    for theme in ("dark", "light", "purple"):
+        (config / "Pretext Studio.conf").write_text(f"[view]\ntheme={theme}\n")
+        done = subprocess.run([sys.executable, "-c", LAUNCH, str(image_folder)], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        lightness[theme] = int(done.stdout.split("window lightness: ")[1].split()[0])
+    assert lightness["dark"] < 128 < lightness["light"]
+    assert "purple" in lightness      # an unknown theme falls back to the system's: the app still starts
+
+
+def icon_lightness(window, row: int) -> float:
+    """The mean lightness of the opaque pixels of a sidebar icon."""
+    image = window.sidebar.item(row).icon().pixmap(20, 20).toImage()
+    values = [image.pixelColor(x, y) for x in range(image.width()) for y in range(image.height())]
+    opaque = [c.lightness() for c in values if c.alpha() > 200]
+    return sum(opaque) / len(opaque)
+
+
+def test_the_view_menu_switches_the_theme_live_and_keeps_it(window, settings):
+    app = QApplication.instance()
+    actions = {action.data(): action for action in window.theme_actions.actions()}
+    window.theme_menu.aboutToShow.emit()
+    assert set(actions) == {"system", "light", "dark"} and actions["light"].isChecked()
+    actions["dark"].trigger()
+    assert app.palette().window().color().lightness() < 128 and settings.value("view/theme") == "dark"
+    assert actions["dark"].isChecked() and not actions["light"].isChecked()
+    assert icon_lightness(window, 0) > 128                  # the sidebar icons are drawn again, light on dark
+    actions["light"].trigger()
+    assert app.palette().window().color().lightness() > 128 and settings.value("view/theme") == "light"
+    assert icon_lightness(window, 0) < 128
 
 
 def test_sidebar_menus_and_shortcuts(window):
