@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.app_logging import log_dir
+from desktop.cache_cleaner import CacheCleaner
 from desktop.pages.data_page import DataPage
 from desktop.pages.export_page import ExportPage
 from desktop.pages.label_page import LabelPage
@@ -45,6 +46,7 @@ class MainWindow(QMainWindow):
         self.pretrain_page = PretrainPage(self.settings)
         self.label_page = LabelPage(self.data_page.model, self.data_page.loader)
         self.export_page = ExportPage()
+        self.cache_cleaner = CacheCleaner(self)
         self.pages = QStackedWidget()
         for page in (self.data_page, self.pretrain_page, self.label_page, self.export_page):
             self.pages.addWidget(page)
@@ -69,6 +71,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self._build_menus()
         self.statusBar()
+        self.cache_cleaner.done.connect(lambda text: self.statusBar().showMessage(text, 10_000))
 
         self.data_page.project_opened.connect(self._on_project_opened)
         self.data_page.continue_requested.connect(lambda: self.go_to("pretrain"))
@@ -96,6 +99,8 @@ class MainWindow(QMainWindow):
             self._action(file_menu, "Copy Labeled Images into &Class Folders…", lambda: transfer.export_folders()),
         ]
         file_menu.aboutToShow.connect(lambda: [a.setEnabled(transfer.available()) for a in self.label_actions])
+        file_menu.addSeparator()
+        self._action(file_menu, "Clear &Cached Data…", lambda: self.cache_cleaner.start(bool(self.running_jobs())))
         file_menu.addSeparator()
         quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
@@ -261,7 +266,7 @@ class MainWindow(QMainWindow):
 
     def running_jobs(self) -> list:
         return (self.data_page.running_jobs() + self.pretrain_page.running_jobs() + self.label_page.running_jobs()
-                + self.export_page.running_jobs())
+                + self.export_page.running_jobs() + self.cache_cleaner.running_jobs())
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         """Cancel running work, wait for it (never terminate) and close once every thread has ended."""

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import platformdirs
 from PIL import Image
 from PySide6.QtCore import QObject, QThread, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
 from desktop.workers import GuiThreadInbox
 from engine import imageio
+from engine.user_cache import cache_root
 
 THUMB_SIZE = 112
 MAX_PENDING = 400   # older requests beyond this are dropped; the view asks again if still visible
@@ -32,7 +32,7 @@ DELIVERY_MS = 10    # how often the GUI thread hands on finished pictures while 
 
 
 def default_cache_dir() -> Path:
-    return Path(platformdirs.user_cache_dir("pretext-studio", appauthor=False)) / "thumbnails"
+    return cache_root() / "thumbnails"
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,9 @@ import torch
 from engine import imageio
 from engine.events import Cancelled, CancelToken, EventSink, Finished, Progress, Started, ignore_events
 from engine.events import Warning as WarningEvent
-from engine.keyed_lock import holding
+from engine.keyed_lock import holding, is_held
 from engine.scan import Problem, ScanReport
+from engine.user_cache import cache_root
 
 CACHE_VERSION = 1
 DEFAULT_MEMORY_LIMIT = 2 << 30
@@ -56,9 +57,7 @@ class ImageStore:
 
 
 def default_cache_dir() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("pretext-studio")) / "decoded"
+    return cache_root() / "decoded"
 
 
 def estimate_bytes(count: int, size: int, channels: int) -> int:
@@ -67,21 +66,14 @@ def estimate_bytes(count: int, size: int, channels: int) -> int:
 
 
 def cache_key(report: ScanReport, size: int, channels: int) -> str:
-    """sha256 over the root, size, channels and every image's (path, bytes, mtime)."""
-    digest = hashlib.sha256(f"{CACHE_VERSION}\0{report.root}\0{size}\0{channels}\n".encode())
+    """A store's folder name, ``<lineage>-<version>``: the lineage hashes the root, size and
+    channels, so every version of one folder's store shares it; the version hashes every
+    image's (path, bytes, mtime) too."""
+    head = f"{CACHE_VERSION}\0{report.root}\0{size}\0{channels}\n"
+    digest = hashlib.sha256(head.encode())
     for record in report.images:
         digest.update(f"{record.path}\0{record.size}\0{record.mtime!r}\n".encode())
-    return digest.hexdigest()
-
-
-def clear_cache(cache_dir: Union[str, Path, None] = None) -> int:
-    """Delete every store under ``cache_dir``; return the bytes freed."""
-    folder = Path(cache_dir) if cache_dir else default_cache_dir()
-    if not folder.is_dir():
-        return 0
-    freed = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-    shutil.rmtree(folder)
-    return freed
+    return f"{hashlib.sha256(head.encode()).hexdigest()[:16]}-{digest.hexdigest()[:40]}"
 
 
 def _load(folder: Path, memory_limit_bytes: int) -> tuple[ImageStore, list[Problem]]:
@@ -149,6 +141,22 @@ def _remove_quietly(path: Path) -> None:
             path.unlink()
     except OSError:
         pass
+
+
+def _drop_older_versions(folder: Path) -> None:
+    """Delete the other complete stores of ``folder``'s lineage: the same folder before its
+    images changed, which nothing asks for again. A store being built in this process (no
+    ``meta.json`` yet, or its lock held) is left alone; a file that cannot go (mapped by
+    another process on Windows) stays, and its store without ``meta.json`` is never read."""
+    lineage = folder.name.split("-", 1)[0]
+    for other in folder.parent.glob(f"{lineage}-*"):
+        if other == folder or is_held(str(other)) or not (other / "meta.json").is_file():
+            continue
+        try:
+            (other / "meta.json").unlink()
+        except OSError:
+            continue
+        shutil.rmtree(other, ignore_errors=True)
 
 
 def build_store(
@@ -223,6 +231,7 @@ def _build_or_load(report: ScanReport, folder: Path, size: int, channels: int, e
         meta_tmp.write_text(json.dumps(meta))
         os.replace(meta_tmp, folder / "meta.json")
         store, _ = _load(folder, memory_limit_bytes)
+        _drop_older_versions(folder)
     emit(Finished(stage="cache", status="completed", info={
         "reused": False, "images": len(store), "problems": len(problems), "on_disk": store.on_disk,
     }))

@@ -8,6 +8,7 @@
     pretext-studio-cli predict model.onnx IMAGE_OR_DIR [--csv out.csv]
     pretext-studio-cli suggest RUN_DIR [--n 20] [--labels labels.csv]
     pretext-studio-cli finetune RUN_DIR --labels labels.csv [--mode auto|linear|full|semi] [--minutes M] [--out DIR]
+    pretext-studio-cli cache [--clear]
 
 Bad arguments or folders print one line and exit with code 2.
 """
@@ -65,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--cache-dir", type=Path, help="where decoded images are cached (default: the user cache dir)")
     cli_export.add_parsers(commands)
     cli_finetune.add_parsers(commands)
+    cache = commands.add_parser("cache", help="show the room the user cache takes, or clear it")
+    cache.add_argument("--clear", action="store_true", help="delete it all (what is needed is made again)")
     return parser
 
 
@@ -73,6 +76,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.command == "scan":
             return _scan(args)
+        if args.command == "cache":
+            return _cache(args)
         if args.command in cli_export.COMMANDS:
             return cli_export.run(args)
         if args.command in cli_finetune.COMMANDS:
@@ -87,6 +92,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+
+
+def _cache(args) -> int:
+    from engine.user_cache import cache_root, clear, human_size, usage
+
+    folders = usage()
+    print(f"cache folder: {cache_root()}")
+    for folder in folders:
+        print(f"  {folder.holds}: {human_size(folder.bytes)}")
+    if not folders:
+        print("  empty")
+    if args.clear:
+        print(f"cleared: {human_size(clear())} freed")
+    return 0
 
 
 def _scan(args) -> int:

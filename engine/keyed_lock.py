@@ -25,3 +25,10 @@ def holding(key: str, cancel: Optional[CancelToken] = None) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+def is_held(key: str) -> bool:
+    """True while some thread of this process holds the lock named ``key``."""
+    with _guard:
+        lock = _locks.get(key)
+    return lock is not None and lock.locked()

@@ -10,14 +10,13 @@ from typing import Optional, Union
 
 from engine.events import CancelToken, EventSink
 from engine.scan import ScanReport, scan_folder
+from engine.user_cache import cache_root
 
 FORMAT = 1          # in the file name: a report of another format is never read
 
 
 def default_folder() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("pretext-studio")) / "scans"
+    return cache_root() / "scans"
 
 
 def report_path(root: Union[str, Path], folder: Union[str, Path, None] = None) -> Path:

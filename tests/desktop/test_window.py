@@ -140,3 +140,34 @@ def test_geometry_recent_folders_and_settings_persist(qtbot, make_window, settin
     assert again.recent.folders() == [str(image_folder)]
     assert again.data_page.welcome.recent.count() == 1
     assert again.pretrain_page.form.epochs.value() == 7
+
+
+def test_clear_cached_data_measures_asks_and_clears_and_refuses_while_work_runs(qtbot, window, image_folder,
+                                                                               tmp_path, monkeypatch):
+    from engine.cache import build_store
+    from engine.scan import scan_folder
+    from engine.user_cache import usage
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    build_store(scan_folder(image_folder), 16, 3)
+    cleaner = window.cache_cleaner
+    asked, told = [], []
+    cleaner.inform = told.append
+    action = next(a for a in window.menuBar().actions()[0].menu().actions() if a.text() == "Clear &Cached Data…")
+
+    cleaner.confirm = lambda folders: asked.append(folders) or False          # declined: nothing goes
+    action.trigger()
+    qtbot.waitUntil(lambda: bool(asked) and not cleaner.running_jobs())
+    assert [folder.holds for folder in asked[0]] == ["decoded images"] and usage() != []
+
+    cleaner.start(busy=True)                                                   # training, say: only explained
+    assert "once that work has finished" in told[0] and not cleaner.running_jobs() and usage() != []
+
+    cleaner.confirm = lambda folders: True
+    with qtbot.waitSignal(cleaner.done, timeout=10_000) as cleared:
+        action.trigger()
+    assert cleared.args[0].startswith("Cleared the cached data: ") and usage() == []
+    assert window.statusBar().currentMessage() == cleared.args[0]
+    with qtbot.waitSignal(cleaner.done, timeout=10_000) as empty:
+        action.trigger()
+    assert empty.args[0] == "The cache is empty: there is nothing to clear."

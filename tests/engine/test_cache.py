@@ -10,6 +10,7 @@ import torch
 from engine import cache, imageio
 from engine.cache import ImageStore, build_store, cache_key
 from engine.events import Cancelled, CancelToken, Finished, Started, Warning
+from engine.keyed_lock import holding
 from engine.scan import ScanError, ScanReport, scan_folder
 from tests.engine.test_imageio import write_truncated_jpeg
 
@@ -83,6 +84,31 @@ def test_touching_a_file_invalidates_the_store(image_folder, tmp_path, monkeypat
     calls = count_decodes(monkeypatch)
     store, _ = build_store(after, 16, 3, cache_dir=tmp_path)
     assert len(calls) == 24 and len(store) == 24
+
+
+def test_a_new_version_of_a_folders_store_replaces_the_old_one_and_leaves_other_stores(image_folder, tmp_path):
+    caches = tmp_path / "caches"
+    before = scan_folder(image_folder)
+    build_store(before, 16, 3, cache_dir=caches)
+    build_store(before, 12, 1, cache_dir=caches)               # another size: another lineage
+    target = image_folder / before.images[0].path
+    stat = target.stat()
+    os.utime(target, (stat.st_atime, stat.st_mtime + 10))
+    after = scan_folder(image_folder)
+    build_store(after, 16, 3, cache_dir=caches)
+    assert sorted(p.name for p in caches.iterdir()) == sorted([cache_key(after, 16, 3), cache_key(before, 12, 1)])
+
+
+def test_an_old_version_being_built_in_this_process_is_left_alone(image_folder, tmp_path):
+    caches = tmp_path / "caches"
+    before = scan_folder(image_folder)
+    build_store(before, 16, 3, cache_dir=caches)
+    target = image_folder / before.images[0].path
+    stat = target.stat()
+    os.utime(target, (stat.st_atime, stat.st_mtime + 10))
+    with holding(str(caches / cache_key(before, 16, 3))):      # as while another thread reads or builds it
+        build_store(scan_folder(image_folder), 16, 3, cache_dir=caches)
+    assert (caches / cache_key(before, 16, 3) / "meta.json").is_file()
 
 
 def test_truncated_file_found_while_decoding_is_dropped_and_remembered(image_folder, tmp_path, monkeypatch):
@@ -161,13 +187,6 @@ def test_grayscale_store_and_empty_report(gray_folder, tmp_path):
     assert store.images.shape == (16, 1, 28, 28)
     with pytest.raises(ScanError, match="no usable images"):
         build_store(ScanReport(root=str(tmp_path)), 16, 3, cache_dir=tmp_path)
-
-
-def test_clear_cache_removes_every_store(image_folder, tmp_path):
-    build_store(scan_folder(image_folder), 16, 3, cache_dir=tmp_path / "c")
-    freed = cache.clear_cache(tmp_path / "c")
-    assert freed > 24 * 3 * 16 * 16 and not (tmp_path / "c").exists()
-    assert cache.clear_cache(tmp_path / "c") == 0
 
 
 def test_two_threads_building_the_same_store_decode_once_and_share_it(image_folder, tmp_path, monkeypatch):
