@@ -18,8 +18,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="pretext-studio", description="Pretrain image models on your own images.")
     parser.add_argument("path", nargs="?", help="a folder of images to open")
     parser.add_argument("--sample", action="store_true", help="open the bundled sample dataset")
-    parser.add_argument("--theme", choices=THEMES,
-                        help="colour theme for this session (default: the one chosen in View > Theme, else the system's)")
+    parser.add_argument("--theme", choices=THEMES, help="colour theme for this session "
+                        "(default: the one chosen in View > Theme, else the system's)")
     parser.add_argument("--verbose", action="store_true", help="log debug messages")
     setup = parser.add_mutually_exclusive_group()
     setup.add_argument("--install-desktop-entry", action="store_true",

@@ -20,6 +20,7 @@ from desktop.pages.pretrain_page import PretrainPage
 from desktop.settings import RecentFolders, app_settings
 from desktop.theme import THEME_KEY, THEMES, apply_theme, current_theme, themed_icon
 from desktop.thumbnails import ThumbnailLoader
+from desktop.widgets.shortcuts_dialog import ShortcutsDialog
 
 # (key, title, icon, what unlocks it)
 STEPS = (
@@ -116,7 +117,12 @@ class MainWindow(QMainWindow):
             action.setData(theme)
             self.theme_actions.addAction(action)
         self.theme_menu.aboutToShow.connect(self._check_current_theme)
+        view_menu.addSeparator()
+        for number, (key, title, _icon, _reason) in enumerate(STEPS, start=1):
+            self._action(view_menu, f"Go to {title.replace('&', '&&')}",
+                         lambda _checked=False, k=key: self.go_to_or_explain(k), f"Ctrl+{number}")
         help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&Keyboard Shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents)
         self._action(help_menu, "Open &Log Folder", self.open_log_folder)
         self._action(help_menu, "&About Pretext Studio", self.show_about).setMenuRole(QAction.MenuRole.AboutRole)
 
@@ -161,6 +167,16 @@ class MainWindow(QMainWindow):
 
     def _toggle_full_screen(self, checked: bool) -> None:
         self.showFullScreen() if checked else self.showNormal()
+
+    def show_shortcuts(self) -> None:
+        ShortcutsDialog(self.menuBar(), self).exec()
+
+    def go_to_or_explain(self, key: str) -> None:
+        """Show step ``key``, or say in the status bar what unlocks it."""
+        if self.is_step_enabled(key):
+            self.go_to(key)
+        else:
+            self.statusBar().showMessage(self._item(key).toolTip(), 5000)
 
     def show_about(self) -> None:
         try:

@@ -169,7 +169,8 @@ def _open_root(root) -> str:
     return path
 
 
-def _check_file(path: str, verify: bool) -> tuple[os.stat_result, Union[tuple[int, int, str], imageio.UnusableImage]]:
+def _check_file(path: str, verify: bool) -> tuple[os.stat_result,
+                                                  Union[tuple[int, int, str], imageio.UnusableImage]]:
     """The file's stat and its ``(width, height, mode)``, or the reason it is unusable."""
     stat = os.stat(path)
     try:
@@ -240,8 +241,9 @@ def scan_folder(
     Hidden entries and links to folders are skipped; ``verify`` fully decodes each image
     (on ``CHECK_WORKERS`` threads) to find truncated files. ``known``: an earlier scan of
     ``root`` made with the same ``verify``; its images and undecodable files whose byte size
-    and modification time are unchanged are taken as they are (unreadable ones are retried). Raises :class:`ScanError` when ``root`` is not a
-    readable folder and :class:`~engine.events.Cancelled` when ``cancel`` fires.
+    and modification time are unchanged are taken as they are (unreadable ones are retried).
+    Raises :class:`ScanError` when ``root`` is not a readable folder and
+    :class:`~engine.events.Cancelled` when ``cancel`` fires.
     """
     emit = on_event or ignore_events
     report = ScanReport(root=_open_root(root))

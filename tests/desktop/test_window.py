@@ -6,9 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication
 
+from desktop.widgets.shortcuts_dialog import ShortcutsDialog
 from engine.runs import find_resumable
 from tests.desktop.conftest import open_and_scan, tiny_settings
 from tests.desktop.test_pretrain_page import LONG, start_run
@@ -92,6 +94,28 @@ def test_sidebar_menus_and_shortcuts(window):
     assert shortcuts["&Open Folder…"] == QKeySequence(QKeySequence.StandardKey.Open)
     assert shortcuts["&Quit"] == QKeySequence(QKeySequence.StandardKey.Quit)
     assert shortcuts["&Full Screen"] == QKeySequence("F11")
+    assert [shortcuts[f"Go to {title.replace('&', '&&')}"] for title in titles] == [QKeySequence(f"Ctrl+{n}") for n in range(1, 5)]
+
+
+def test_step_shortcuts_go_to_open_steps_and_explain_locked_ones(qtbot, window):
+    qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)   # no folder yet: explained
+    assert window.current_step() == "data"
+    assert window.statusBar().currentMessage() == "Open a folder of images first"
+    window._set_step_enabled("pretrain", True)
+    qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_step() == "pretrain"
+    qtbot.keyClick(window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_step() == "data"
+
+
+def test_the_shortcuts_dialog_lists_the_menus_shortcuts_and_the_page_keys(window):
+    rows = ShortcutsDialog(window.menuBar(), window).rows()
+    native = QKeySequence.SequenceFormat.NativeText
+    assert ("File menu", QKeySequence(QKeySequence.StandardKey.Open).toString(native), "Open Folder") in rows
+    assert ("View menu", "Ctrl+3", "Go to Label & Fine-tune") in rows
+    assert ("Label & Fine-tune", "1 – 9", "Label the selected images with that class") in rows
+    assert any(row[1] == "Alt+Up, Alt+Down" for row in rows)
+    assert not any(row[2] == "Open Log Folder" for row in rows)          # no shortcut: not listed
 
 
 def test_closing_during_training_asks_stops_and_leaves_a_resumable_checkpoint(
