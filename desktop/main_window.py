@@ -81,6 +81,9 @@ class MainWindow(QMainWindow):
         self.label_page.models_changed.connect(self._on_models_changed)
         self.label_page.running_changed.connect(self._on_training_changed)
         self.export_page.exported.connect(lambda _result: self.set_step_done("export", True))
+        self.pretrain_page.running_changed.connect(lambda running: running or self.alert_if_away())
+        self.label_page.finetuned.connect(lambda _outcome: self.alert_if_away())
+        self.export_page.exported.connect(lambda _result: self.alert_if_away())
         self.export_page.running_changed.connect(self._on_training_changed)
         if not self.restoreGeometry(self.settings.value("window/geometry", b"")):
             self.resize(1280, 820)
@@ -247,6 +250,13 @@ class MainWindow(QMainWindow):
     def _on_training_changed(self, _running: bool) -> None:
         busy = self.pretrain_page.is_training() or self.label_page.is_busy() or self.export_page.job is not None
         self.data_page.set_locked(TRAINING_LOCK if busy else None)
+
+    def alert_if_away(self) -> bool:
+        """Flash the window's taskbar entry when long work ends while another window is in front."""
+        if self.isActiveWindow():
+            return False
+        QApplication.alert(self)
+        return True
 
     def _on_pretrained(self, result) -> None:
         self.set_step_done("pretrain", True)

@@ -195,3 +195,17 @@ def test_clear_cached_data_measures_asks_and_clears_and_refuses_while_work_runs(
     with qtbot.waitSignal(cleaner.done, timeout=10_000) as empty:
         action.trigger()
     assert empty.args[0] == "The cache is empty: there is nothing to clear."
+
+
+def test_the_taskbar_entry_flashes_when_long_work_ends_while_the_user_is_elsewhere(window, monkeypatch):
+    flashed = []
+    monkeypatch.setattr(QApplication, "alert", lambda widget, msec=0: flashed.append(widget))
+    away = [True]
+    monkeypatch.setattr(window, "isActiveWindow", lambda: not away[0])
+    window.pretrain_page.running_changed.emit(True)          # a run starting: nothing to say yet
+    window.pretrain_page.running_changed.emit(False)
+    window.label_page.finetuned.emit(None)
+    assert flashed == [window, window]
+    away[0] = False
+    window.pretrain_page.running_changed.emit(False)         # the user is looking: no flash
+    assert flashed == [window, window]
