@@ -48,8 +48,8 @@ class CacheCleaner(QObject):
         lines = "\n".join(f"•  {folder.holds}: {user_cache.human_size(folder.bytes)}" for folder in folders)
         answer = QMessageBox.question(
             self.window, TITLE, f"Pretext Studio keeps these in {user_cache.cache_root()}:\n\n{lines}\n\n"
-            "Clear them? Nothing is lost: what a folder needs is made again when it is next opened, which "
-            "takes a little longer that once. Labels, runs and models are kept elsewhere and stay.",
+            "Clear them? Nothing is lost: what a folder needs is made again the next time it is opened, "
+            "which then takes a little longer. Labels, runs and models are kept elsewhere and stay.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
         return answer == QMessageBox.StandardButton.Yes
 
