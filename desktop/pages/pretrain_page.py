@@ -23,7 +23,9 @@ COLLAPSE_MIN_STEPS = 20     # freshly initialised networks start low; give them 
 
 
 def detect_devices(on_event=None, cancel=None) -> list:
-    """The engine's devices, best first (imports torch, so it runs in a worker)."""
+    """The engine's devices, best first. It imports torch, so it runs in a worker, when the page
+    is first shown; it loads the training code too (about a second), so that Start need not."""
+    import engine.train  # noqa: F401 - loaded now, used by Start
     from engine.device import available_devices
 
     return available_devices()
