@@ -53,7 +53,7 @@ class LabelPage(QWidget):
         self.subtitle.setProperty("role", "muted")
         self.banner = Banner()
         self.classes = ClassPanel()
-        self.suggestions = SuggestionList()
+        self.suggestions = SuggestionList(source)
         self.browser = LabelBrowser(source, loader)
         self.model, self.grid = self.browser.model, self.browser.grid
         self.finetune = FinetunePanel()

@@ -1,13 +1,18 @@
-""""What should I label next?": the suggested images, each with the reason it was picked."""
+""""What should I label next?": the suggested images, each with its thumbnail and the reason it was picked."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from typing import Optional
+
+from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
 from desktop.label_jobs import compute_suggestions
+from desktop.widgets.thumbnail_grid import ThumbnailModel
 from desktop.workers import EngineJob, LatestJob
 
 IDLE_TEXT = "Images that cover the data (and, once a model exists, the ones it is unsure of) appear here."
+ICON_SIZE = 56
 
 
 class SuggestionList(QWidget):
@@ -18,8 +23,13 @@ class SuggestionList(QWidget):
     refresh_requested = Signal()
     failed = Signal(str, str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, thumbnails: Optional[ThumbnailModel] = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.thumbnails = thumbnails
+        self._thumbnail_rows: Optional[dict[str, int]] = None     # relative path -> row of ``thumbnails``
+        if thumbnails is not None:
+            thumbnails.modelReset.connect(self._forget_thumbnail_rows)
+            thumbnails.dataChanged.connect(self._on_thumbnails_changed)
         self.jobs = LatestJob(self)
         self.jobs.progress.connect(self._on_progress)
         self.jobs.succeeded.connect(lambda picks: self.set_suggestions(picks, self.labeled))
@@ -39,6 +49,7 @@ class SuggestionList(QWidget):
         self.list.setMinimumHeight(140)
         self.list.setAlternatingRowColors(True)
         self.list.setSpacing(1)
+        self.list.setIconSize(QSize(ICON_SIZE, ICON_SIZE))
         self.list.itemClicked.connect(lambda item: self.picked.emit(item.data(Qt.ItemDataRole.UserRole)))
         self.list.itemActivated.connect(lambda item: self.picked.emit(item.data(Qt.ItemDataRole.UserRole)))
         self.list.hide()
@@ -97,6 +108,7 @@ class SuggestionList(QWidget):
             item.setData(Qt.ItemDataRole.UserRole, suggestion.path)
             item.setToolTip(f"{suggestion.path}\n{suggestion.kind}: {suggestion.reason}")
             self.list.addItem(item)
+            self._show_thumbnail(item)
         count = self.list.count()
         self.list.setVisible(count > 0)
         self.status.setText(f"{count} images worth labeling, the most useful first. Click one to find it."
@@ -110,3 +122,30 @@ class SuggestionList(QWidget):
 
     def paths(self) -> list[str]:
         return [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())]
+
+    def _show_thumbnail(self, item: QListWidgetItem) -> None:
+        """The item's thumbnail from the folder's grid model; it asks the loader when not made yet."""
+        row = self._row_of(item.data(Qt.ItemDataRole.UserRole))
+        if row is None:
+            return
+        pixmap = self.thumbnails.data(self.thumbnails.index(row), Qt.ItemDataRole.DecorationRole)
+        if pixmap is not None:
+            item.setIcon(QIcon(pixmap))
+
+    def _row_of(self, path: str) -> Optional[int]:
+        if self.thumbnails is None:
+            return None
+        if self._thumbnail_rows is None:
+            self._thumbnail_rows = {record.path: row for row, record in enumerate(self.thumbnails.records())}
+        return self._thumbnail_rows.get(path)
+
+    def _forget_thumbnail_rows(self) -> None:
+        self._thumbnail_rows = None
+
+    def _on_thumbnails_changed(self, top: QModelIndex, bottom: QModelIndex, _roles=()) -> None:
+        records = self.thumbnails.records()
+        changed = {records[row].path for row in range(top.row(), bottom.row() + 1)}
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            if item.data(Qt.ItemDataRole.UserRole) in changed:
+                self._show_thumbnail(item)

@@ -56,6 +56,8 @@ def test_a_folder_with_a_finished_run_opens_the_label_step_with_suggestions(qtbo
     path = suggestions.paths()[0]
     suggestions.list.itemClicked.emit(first)
     assert page.grid.selected_paths() == [path]
+    items = [suggestions.list.item(row) for row in range(suggestions.list.count())]
+    qtbot.waitUntil(lambda: all(not item.icon().isNull() for item in items), timeout=10_000)   # thumbnails
 
 
 def test_click_keys_selection_and_undo_label_images(qtbot, window, patterns, runs_dir):
