@@ -17,19 +17,19 @@ ICON_SIZE = 56
 
 class SuggestionList(QWidget):
     """``picked(path)`` when a suggestion is clicked; ``refresh_requested`` from the button.
+    Thumbnails come from ``thumbnails``, the folder's grid model, which loads them once.
     :meth:`start` computes suggestions in an :class:`EngineJob`; ``failed`` reports an error."""
 
     picked = Signal(str)
     refresh_requested = Signal()
     failed = Signal(str, str)
 
-    def __init__(self, thumbnails: Optional[ThumbnailModel] = None, parent: QWidget | None = None) -> None:
+    def __init__(self, thumbnails: ThumbnailModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.thumbnails = thumbnails
+        self.thumbnails = thumbnails        # the folder's grid model: it makes and keeps the thumbnails
         self._thumbnail_rows: Optional[dict[str, int]] = None     # relative path -> row of ``thumbnails``
-        if thumbnails is not None:
-            thumbnails.modelReset.connect(self._forget_thumbnail_rows)
-            thumbnails.dataChanged.connect(self._on_thumbnails_changed)
+        thumbnails.modelReset.connect(self._forget_thumbnail_rows)
+        thumbnails.dataChanged.connect(self._on_thumbnails_changed)
         self.jobs = LatestJob(self)
         self.jobs.progress.connect(self._on_progress)
         self.jobs.succeeded.connect(lambda picks: self.set_suggestions(picks, self.labeled))
@@ -133,8 +133,6 @@ class SuggestionList(QWidget):
             item.setIcon(QIcon(pixmap))
 
     def _row_of(self, path: str) -> Optional[int]:
-        if self.thumbnails is None:
-            return None
         if self._thumbnail_rows is None:
             self._thumbnail_rows = {record.path: row for row, record in enumerate(self.thumbnails.records())}
         return self._thumbnail_rows.get(path)
