@@ -57,6 +57,8 @@ class CacheCleaner(QObject):
         QMessageBox.information(self.window, TITLE, text)
 
     def _ask(self, folders: list) -> None:
+        if self.job.cancel_requested():
+            return          # the window is closing: ask nothing
         if not folders:
             self.done.emit("The cache is empty: there is nothing to clear.")
         elif self.confirm(folders):

@@ -166,6 +166,10 @@ class EngineJob(QObject):
     def cancel(self) -> None:
         self._token.cancel()
 
+    def cancel_requested(self) -> bool:
+        """True once :meth:`cancel` was called, even if the call ended before it could stop."""
+        return self._token.cancelled
+
     def pause(self) -> None:
         self._token.pause()
 

@@ -209,3 +209,18 @@ def test_the_taskbar_entry_flashes_when_long_work_ends_while_the_user_is_elsewhe
     away[0] = False
     window.pretrain_page.running_changed.emit(False)         # the user is looking: no flash
     assert flashed == [window, window]
+
+
+def test_closing_while_the_cache_is_measured_asks_nothing(qtbot, window, tmp_path, monkeypatch):
+    from engine.user_cache import cache_root
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    (cache_root() / "scans").mkdir(parents=True)
+    (cache_root() / "scans" / "a.json").write_text("{}")          # something to ask about
+    cleaner, asked = window.cache_cleaner, []
+    cleaner.confirm = lambda folders: asked.append(folders) or False
+    cleaner.start(busy=False)
+    job = cleaner.running_jobs()[0]
+    window.close()
+    qtbot.waitUntil(lambda: not window.isVisible() and not job.is_running(), timeout=10_000)
+    assert asked == []
