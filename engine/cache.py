@@ -145,12 +145,14 @@ def _remove_quietly(path: Path) -> None:
 
 def _drop_older_versions(folder: Path) -> None:
     """Delete the other complete stores of ``folder``'s lineage: the same folder before its
-    images changed, which nothing asks for again. A store being built in this process (no
-    ``meta.json`` yet, or its lock held) is left alone; a file that cannot go (mapped by
-    another process on Windows) stays, and its store without ``meta.json`` is never read."""
+    images changed, which nothing asks for again; and stores named before names had a lineage
+    (no "-"), which nothing reads. A store being built in this process (no ``meta.json`` yet,
+    or its lock held) is left alone; a file that cannot go (mapped by another process on
+    Windows) stays, and its store without ``meta.json`` is never read."""
     lineage = folder.name.split("-", 1)[0]
-    for other in folder.parent.glob(f"{lineage}-*"):
-        if other == folder or is_held(str(other)) or not (other / "meta.json").is_file():
+    for other in folder.parent.iterdir():
+        older = other.name.startswith(f"{lineage}-") or "-" not in other.name
+        if not older or other == folder or is_held(str(other)) or not (other / "meta.json").is_file():
             continue
         try:
             (other / "meta.json").unlink()

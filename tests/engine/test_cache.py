@@ -95,6 +95,9 @@ def test_a_new_version_of_a_folders_store_replaces_the_old_one_and_leaves_other_
     stat = target.stat()
     os.utime(target, (stat.st_atime, stat.st_mtime + 10))
     after = scan_folder(image_folder)
+    legacy = caches / ("0" * 64)                                   # a store named before names had a lineage
+    legacy.mkdir()
+    (legacy / "meta.json").write_text("{}")
     build_store(after, 16, 3, cache_dir=caches)
     assert sorted(p.name for p in caches.iterdir()) == sorted([cache_key(after, 16, 3), cache_key(before, 12, 1)])
 
