@@ -131,6 +131,19 @@ def finished_pretrain_runs(data_dir: str, runs_dirs: Sequence[str] = (), known: 
     return [str(run) for run in found]
 
 
+def pretrain_run_of(finetune_run: str) -> str:
+    """The pretraining run folder a fine-tune run started from ("" when its config says none)."""
+    source = run_config(Path(finetune_run)).get("pretrain_run", "")
+    return str(Path(source).parent) if source.endswith(".pt") else source
+
+
+def describe_pretrain_run(run_dir: str) -> str:
+    """"20261130-103657-simclr-smallcnn · 12 epochs" (or "· 10 min" for a time budget)."""
+    config = run_config(Path(run_dir))
+    length = f"{config['minutes']:g} min" if config.get("minutes") else f"{config.get('epochs', '?')} epochs"
+    return f"{Path(run_dir).name} · {length}"
+
+
 def latest_finetune_run(candidates: Sequence[str], pretrain_runs: Sequence[str] = ()) -> Optional[str]:
     """The first of ``candidates`` (chosen model, then the project's fine-tune runs) that still
     holds a classifier and predictions, else the newest such run under the pretrain runs."""

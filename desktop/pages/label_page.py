@@ -12,7 +12,7 @@ from typing import Optional
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QLabel, QScrollArea, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from desktop import label_jobs
 from desktop.label_transfer import LabelTransfer
@@ -51,6 +51,15 @@ class LabelPage(QWidget):
         self.title.setProperty("role", "title")
         self.subtitle = QLabel("Finish a pretraining run first.")
         self.subtitle.setProperty("role", "muted")
+        self.backbone_label = QLabel("Backbone:")
+        self.backbone_choice = QComboBox()
+        self.backbone_choice.setToolTip("The pretraining run whose backbone maps, suggests and fine-tunes here "
+                                        "(newest first)")
+        self.backbone_choice.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.backbone_choice.activated.connect(
+            lambda row: self.choose_backbone(self.backbone_choice.itemData(row)))
+        self.backbone_label.hide()
+        self.backbone_choice.hide()
         self.banner = Banner()
         self.classes = ClassPanel()
         self.suggestions = SuggestionList(source)
@@ -91,7 +100,12 @@ class LabelPage(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(20, 16, 20, 16)
         layout.addWidget(self.title)
-        layout.addWidget(self.subtitle)
+        header = QHBoxLayout()
+        header.addWidget(self.subtitle)
+        header.addStretch(1)
+        header.addWidget(self.backbone_label)
+        header.addWidget(self.backbone_choice)
+        layout.addLayout(header)
         layout.addWidget(self.banner)
         splitter = QSplitter()
         splitter.addWidget(self._left_column())
@@ -145,17 +159,62 @@ class LabelPage(QWidget):
         self._find_models()
 
     def _find_models(self) -> None:
-        """The newest finished pretraining run on the folder and the newest fine-tune on it."""
-        known = [run.path for run in self.project.runs("pretrain")] if self.project else []
-        runs = label_jobs.finished_pretrain_runs(self.root, self._runs_dirs, known)
+        """The folder's finished pretraining runs, and the model to show: the chosen model (the
+        last one trained) with the backbone it was trained on, else the newest backbone and
+        the newest fine-tune on it."""
+        runs = self._show_backbones()
         if runs:
-            self._set_pretrain_run(runs[0])
             candidates = [run.path for run in self.project.runs("finetune")] if self.project else []
             chosen = self.project.chosen_model() if self.project else None
             finetune = label_jobs.latest_finetune_run(([chosen] if chosen else []) + candidates, runs)
+            by_path = {os.path.realpath(run): run for run in runs}
+            backbone = by_path.get(os.path.realpath(label_jobs.pretrain_run_of(finetune))) if finetune else None
+            self._set_pretrain_run(backbone or runs[0])
             if finetune and finetune != self.finetune_run:
                 self._load_finetune(finetune)
         self.models_changed.emit(self.pretrain_run, self.finetune_run)
+
+    def _show_backbones(self) -> list[str]:
+        """Fill the backbone list with the folder's finished pretraining runs (newest first); it
+        shows when there is a choice. Returns the runs."""
+        known = [run.path for run in self.project.runs("pretrain")] if self.project else []
+        runs = label_jobs.finished_pretrain_runs(self.root, self._runs_dirs, known) if self.root else []
+        self.backbone_choice.clear()
+        for run in runs:
+            self.backbone_choice.addItem(label_jobs.describe_pretrain_run(run), run)
+        for widget in (self.backbone_label, self.backbone_choice):
+            widget.setVisible(len(runs) > 1)
+        return runs
+
+    def choose_backbone(self, run_dir: str) -> bool:
+        """Work with another finished pretraining run's backbone: its map, suggestions and newest
+        fine-tune. Refused (with a message) while a fine-tune runs."""
+        if run_dir == self.pretrain_run:
+            return True
+        if self.is_busy():
+            self.banner.show_message("info", "A fine-tune is running. Choose another backbone when it has "
+                                     "finished, or stop it.")
+            self._select_backbone(self.pretrain_run)
+            return False
+        self.finetune_run = ""
+        self.finetune.reset()
+        self._set_predictions({})
+        self.suggestions.discard()
+        self._suggested_once = False
+        self.banner.dismiss()
+        self._set_pretrain_run(run_dir)
+        finetune = label_jobs.latest_finetune_run([], [run_dir])
+        if finetune:
+            self._load_finetune(finetune)
+        if self.isVisible():
+            self.refresh_suggestions()
+        self.models_changed.emit(self.pretrain_run, self.finetune_run)
+        return True
+
+    def _select_backbone(self, run_dir: str) -> None:
+        row = self.backbone_choice.findData(run_dir)
+        if row >= 0:
+            self.backbone_choice.setCurrentIndex(row)
 
     def _open_project(self, start_empty: bool = False) -> bool:
         try:
@@ -210,6 +269,8 @@ class LabelPage(QWidget):
     def set_pretrain_run(self, run_dir: str) -> None:
         """A pretraining run on this folder has just finished."""
         self._set_pretrain_run(run_dir)
+        self._show_backbones()
+        self._select_backbone(run_dir)
         self.models_changed.emit(self.pretrain_run, self.finetune_run)
 
     def _set_pretrain_run(self, run_dir: str) -> None:
@@ -217,6 +278,7 @@ class LabelPage(QWidget):
         if self.project is not None:
             self.project.add_run("pretrain", run_dir, {})
         self.subtitle.setText(f"{os.path.basename(self.root or '')}  ·  backbone from {os.path.basename(run_dir)}")
+        self._select_backbone(run_dir)
         self._set_enabled()
         if self.isVisible():
             self.start_map()

@@ -50,6 +50,7 @@ def test_a_folder_with_a_finished_run_opens_the_label_step_with_suggestions(qtbo
     assert window.is_step_enabled("export") and "pretrain" in window.done_steps
     assert "label" not in window.done_steps
     assert page.model.rowCount() == 48
+    assert page.backbone_choice.isHidden()                   # one backbone: nothing to choose
     suggestions = page.suggestions
     first = suggestions.list.item(0)
     assert "cluster not yet labeled" in first.text() or "unlike every image" in first.text()
@@ -276,3 +277,37 @@ def test_training_time_goes_to_the_engine_for_semi_and_full_but_not_linear(qtbot
     panel.time_limit.setCurrentIndex(panel.time_limit.findText("Quick (seconds)"))
     panel.train_button.click()
     assert configs[-1].minutes is None
+
+
+def test_a_folder_with_two_backbones_offers_the_choice_and_reopens_with_the_chosen_models(
+        qtbot, window, patterns, runs_dir, monkeypatch):
+    import os
+    import shutil
+
+    images, newest, truth = patterns
+    older = runs_dir / "20200101-000000-simclr-smallcnn"
+    shutil.copytree(newest, older)
+    stamp = (newest / "backbone.pt").stat().st_mtime - 3600
+    os.utime(older / "backbone.pt", (stamp, stamp))
+    page = open_labeling(qtbot, window, images, runs_dir)
+    choice = page.backbone_choice
+    assert not choice.isHidden() and choice.count() == 2
+    assert choice.currentData() == page.pretrain_run == str(newest)
+    assert choice.itemText(1).startswith("20200101-000000-simclr-smallcnn · ")
+
+    monkeypatch.setattr(page, "is_busy", lambda: True)           # a fine-tune running: refused, said why
+    assert not page.choose_backbone(str(older))
+    assert "A fine-tune is running" in page.banner.text() and choice.currentData() == str(newest)
+    monkeypatch.undo()
+
+    with qtbot.waitSignal(page.models_changed) as changed:
+        choice.activated.emit(1)
+    assert changed.args == [str(older), ""] and page.pretrain_run == str(older)
+    label_some(page, truth, 2)
+    result = train(qtbot, page, "linear").result
+    assert result.run_dir.startswith(str(older / "finetune"))
+
+    open_and_scan(qtbot, window, images)                         # the chosen model's backbone comes back
+    qtbot.waitUntil(lambda: page._load_job is None and bool(page.model.predictions), timeout=30_000)
+    assert page.pretrain_run == str(older) and choice.currentData() == str(older)
+    assert page.finetune_run == result.run_dir
