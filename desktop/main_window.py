@@ -37,7 +37,8 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.settings = settings or app_settings()
         self.recent = RecentFolders(self.settings, self)
-        self.setWindowTitle("Pretext Studio")
+        self._title = "Pretext Studio"
+        self.setWindowTitle(self._title)
         self.setAcceptDrops(True)
         self._closing = False
         self._awaited: set = set()         # jobs whose end the closing window waits for
@@ -82,6 +83,8 @@ class MainWindow(QMainWindow):
         self.label_page.running_changed.connect(self._on_training_changed)
         self.export_page.exported.connect(lambda _result: self.set_step_done("export", True))
         self.pretrain_page.running_changed.connect(lambda running: running or self.alert_if_away())
+        self.pretrain_page.percent_changed.connect(       # the taskbar shows the progress of a run
+            lambda percent: self.setWindowTitle(self._title if percent < 0 else f"{percent}% · {self._title}"))
         self.label_page.finetuned.connect(lambda _outcome: self.alert_if_away())
         self.export_page.exported.connect(lambda _result: self.alert_if_away())
         self.export_page.running_changed.connect(self._on_training_changed)
@@ -238,7 +241,8 @@ class MainWindow(QMainWindow):
         self.data_page.open_sample()
 
     def _on_project_opened(self, root: str, report) -> None:
-        self.setWindowTitle(f"{os.path.basename(root) or root} — Pretext Studio")
+        self._title = f"{os.path.basename(root) or root} — Pretext Studio"
+        self.setWindowTitle(self._title)
         self.set_step_done("data", True)
         self.set_step_done("pretrain", False)
         self._set_step_enabled("pretrain", True)

@@ -51,6 +51,7 @@ class PretrainPage(QWidget):
 
     completed = Signal(object)        # engine.train.PretrainResult of a finished run
     running_changed = Signal(bool)
+    percent_changed = Signal(int)     # the run's progress, 0-100; -1 once no run is going
 
     def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -58,6 +59,7 @@ class PretrainPage(QWidget):
         self.data_dir: str | None = None
         self.job: EngineJob | None = None
         self._devices_job: EngineJob | None = None
+        self._percent = -1
         self.last_result = None
         self.state = "idle"      # idle, running, pausing, paused, stopping
         self.step = 0
@@ -275,6 +277,9 @@ class PretrainPage(QWidget):
         self.stop_button.setEnabled(state in ("running", "pausing", "paused"))
         if was_running != (not idle):
             self.running_changed.emit(not idle)
+        if idle and self._percent >= 0:
+            self._percent = -1
+            self.percent_changed.emit(-1)
 
     # --- engine events ---------------------------------------------------------------------
     def _on_stage_started(self, event) -> None:
@@ -310,6 +315,10 @@ class PretrainPage(QWidget):
         self.plots.add(event.step, metrics, event.total)
         self.progress.setMaximum(max(event.total, 1))
         self.progress.setValue(event.step)
+        percent = int(100 * event.step / max(event.total, 1))
+        if percent != self._percent:
+            self._percent = percent
+            self.percent_changed.emit(percent)
         if self.state == "running":
             eta = metrics.get("eta_s")
             eta_text = f"  ·  about {format_duration(eta)} left" if eta is not None else ""

@@ -32,6 +32,8 @@ def test_a_run_draws_live_curves_and_completes(qtbot, window, image_folder, runs
     page = window.pretrain_page
     page.form.map_every.setCurrentIndex(page.form.map_every.findData(1))
     completed = qtbot.waitSignal(page.completed, timeout=120_000)
+    titles = []
+    window.windowTitleChanged.connect(titles.append)
     assert page.start()
     assert page.state == "running" and not page.form.isEnabled()
     with qtbot.waitSignal(page.job.progress, check_params_cb=_is_training_step, timeout=60_000):
@@ -42,6 +44,9 @@ def test_a_run_draws_live_curves_and_completes(qtbot, window, image_folder, runs
     assert result.status == "completed"
     assert Path(result.backbone_path).is_file()
     qtbot.waitUntil(lambda: page.state == "idle")
+    assert titles and titles[-1] == f"{image_folder.name} — Pretext Studio"   # the progress goes with the run
+    assert all(title.endswith(f"% · {image_folder.name} — Pretext Studio") for title in titles[:-1])
+    assert "100% · " in titles[-2]
     assert page.plots.drawn_points() == result.step
     assert page.pairs.pairs_shown > 0
     assert page.live_map.isVisible() and page.live_map.epoch == 1
