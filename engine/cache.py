@@ -69,11 +69,11 @@ def cache_key(report: ScanReport, size: int, channels: int) -> str:
     """A store's folder name, ``<lineage>-<version>``: the lineage hashes the root, size and
     channels, so every version of one folder's store shares it; the version hashes every
     image's (path, bytes, mtime) too."""
-    head = f"{CACHE_VERSION}\0{report.root}\0{size}\0{channels}\n"
-    digest = hashlib.sha256(head.encode())
+    lineage = hashlib.sha256(f"{CACHE_VERSION}\0{report.root}\0{size}\0{channels}\n".encode())
+    version = lineage.copy()
     for record in report.images:
-        digest.update(f"{record.path}\0{record.size}\0{record.mtime!r}\n".encode())
-    return f"{hashlib.sha256(head.encode()).hexdigest()[:16]}-{digest.hexdigest()[:40]}"
+        version.update(f"{record.path}\0{record.size}\0{record.mtime!r}\n".encode())
+    return f"{lineage.hexdigest()[:16]}-{version.hexdigest()[:40]}"
 
 
 def _load(folder: Path, memory_limit_bytes: int) -> tuple[ImageStore, list[Problem]]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
@@ -46,14 +45,20 @@ def clear(root: Union[str, Path, None] = None) -> int:
     """Delete everything under ``root`` (default: :func:`cache_root`); return the bytes freed.
     A file that cannot be deleted (in use on Windows, say) stays and is not counted."""
     root = Path(root) if root else cache_root()
-    before = sum(folder.bytes for folder in usage(root))
-    if root.is_dir():
-        for entry in os.scandir(root):
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
+    freed = 0
+    for path, dirs, files in os.walk(root, topdown=False):
+        for name in files:
+            freed += _unlink(os.path.join(path, name))
+        for name in dirs:
+            folder = os.path.join(path, name)
+            if os.path.islink(folder):
+                _unlink(folder)
             else:
-                _remove(Path(entry.path))
-    return before - sum(folder.bytes for folder in usage(root))
+                try:
+                    os.rmdir(folder)
+                except OSError:
+                    pass    # something in it could not go
+    return freed
 
 
 def human_size(count: int) -> str:
@@ -75,8 +80,11 @@ def _size(folder: Path) -> int:
     return total
 
 
-def _remove(path: Path) -> None:
+def _unlink(path: str) -> int:
+    """Delete one file; the bytes freed (0 when it could not go)."""
     try:
-        path.unlink()
+        size = os.lstat(path).st_size
+        os.unlink(path)
     except OSError:
-        pass
+        return 0
+    return size

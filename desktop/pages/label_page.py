@@ -148,15 +148,20 @@ class LabelPage(QWidget):
         """A folder was opened: open its project and look for its finished runs."""
         self.close_project()
         self.root, self._runs_dirs = root, tuple(runs_dirs)
-        self.pretrain_run = self.finetune_run = ""
+        self.pretrain_run = ""
+        self.map.discard()
+        self._forget_results()
+        self._open_project()
+        self._find_models()
+
+    def _forget_results(self) -> None:
+        """Another folder or backbone: drop the fine-tune shown, its predictions and the suggestions."""
+        self.finetune_run = ""
         self._suggested_once = False
         self.suggestions.discard()
-        self.map.discard()
         self.finetune.reset()
         self._set_predictions({})
         self.banner.dismiss()
-        self._open_project()
-        self._find_models()
 
     def _find_models(self) -> None:
         """The folder's finished pretraining runs, and the model to show: the chosen model (the
@@ -196,12 +201,7 @@ class LabelPage(QWidget):
                                      "finished, or stop it.")
             self._select_backbone(self.pretrain_run)
             return False
-        self.finetune_run = ""
-        self.finetune.reset()
-        self._set_predictions({})
-        self.suggestions.discard()
-        self._suggested_once = False
-        self.banner.dismiss()
+        self._forget_results()
         self._set_pretrain_run(run_dir)
         finetune = label_jobs.latest_finetune_run([], [run_dir])
         if finetune:
@@ -268,9 +268,8 @@ class LabelPage(QWidget):
 
     def set_pretrain_run(self, run_dir: str) -> None:
         """A pretraining run on this folder has just finished."""
-        self._set_pretrain_run(run_dir)
         self._show_backbones()
-        self._select_backbone(run_dir)
+        self._set_pretrain_run(run_dir)
         self.models_changed.emit(self.pretrain_run, self.finetune_run)
 
     def _set_pretrain_run(self, run_dir: str) -> None:
