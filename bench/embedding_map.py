@@ -3,7 +3,7 @@
     python bench/embedding_map.py [--sizes 10000 100000] [--frames 40]
 
 Embedding: the default CPU backbone (smallcnn, 28 px grayscale, the sample's format) over
-an image store of N images, the same ``engine.embed.compute_features`` the app calls.
+an image store of N images, the same ``engine.maps.embed.compute_features`` the app calls.
 The 10k images are Fashion-MNIST test images when the dataset is installed
 (/usr/share/datasets/fashion-mnist), else random; the 100k are random tensors. Projection:
 the instant PCA view, then the neighbour-graph layout (fitted on 10k images, the rest
@@ -30,11 +30,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.backbones import build_backbone  # noqa: E402
-from engine.cache import ImageStore  # noqa: E402
-from engine.embed import compute_features  # noqa: E402
-from engine.lasso import points_in_polygon  # noqa: E402
-from engine.projection import layout_map, pca_map  # noqa: E402
+from engine.data.decoded_store import ImageStore  # noqa: E402
+from engine.maps.embed import compute_features  # noqa: E402
+from engine.maps.lasso import points_in_polygon  # noqa: E402
+from engine.maps.projection import layout_map, pca_map  # noqa: E402
+from engine.models.backbones import build_backbone  # noqa: E402
 
 FASHION = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 
@@ -69,8 +69,8 @@ def time_drawing(xy: np.ndarray, frames: int) -> dict:
     from PySide6.QtCore import QPointF
     from PySide6.QtWidgets import QApplication
 
-    from desktop.map_colours import colour_groups
-    from desktop.widgets.map_view import MapView
+    from desktop.common.map_colours import colour_groups
+    from desktop.common.map_view import MapView
 
     app = QApplication.instance() or QApplication([])
     view = MapView()

@@ -25,8 +25,8 @@ if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
 
 from PySide6.QtCore import QSettings, Qt, QTimer  # noqa: E402
 
-from desktop.app import create_app  # noqa: E402
-from desktop.main_window import MainWindow  # noqa: E402
+from desktop.shell.application import create_app  # noqa: E402
+from desktop.shell.main_window import MainWindow  # noqa: E402
 from resources import SAMPLE_DIR  # noqa: E402
 
 TICK_MS = 10

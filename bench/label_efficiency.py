@@ -28,7 +28,7 @@ What moved the K = 10 accuracy (random picks, 8 min on a loaded 2-core CPU):
   74.2 % at K = 10), and temperature, crop scale, batch size, width, the stride-1 stem, DINO
   and VICReg moved it by less than 1.5 points; so the budget is split, and the fine-tune
   spends its share on FixMatch-style consistency training over the unlabeled pool
-  (:mod:`engine.consistency`): over the linear probe of the same backbone, +3 points when the
+  (:mod:`engine.finetune.consistency`): over the linear probe of the same backbone, +3 points when the
   final model trains 45 s, +5 to +6 with 3 minutes; stronger strong views (cutout, rotation),
   class-wise thresholds (FlexMatch) and a lower threshold did not add to it, nor (with the
   final model's 135 s, against 77-78 %) did flip averaging at test time, batch norm in
@@ -59,16 +59,16 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine import PretrainConfig, pretrain  # noqa: E402
-from engine.backbones import build_backbone  # noqa: E402
-from engine.cache import ImageStore  # noqa: E402
-from engine.checkpoint import save_atomic  # noqa: E402
-from engine.embed import compute_features, embed_run  # noqa: E402
-from engine.finetune import read_predictions, run_finetune  # noqa: E402
-from engine.finetune_config import FinetuneConfig  # noqa: E402
-from engine.model_io import load_backbone, load_classifier  # noqa: E402
-from engine.probe import fit_linear  # noqa: E402
-from engine.suggest import suggest  # noqa: E402
+from engine import PretrainConfig, run_pretraining  # noqa: E402
+from engine.core.checkpoint import save_atomic  # noqa: E402
+from engine.data.decoded_store import ImageStore  # noqa: E402
+from engine.finetune.config import FinetuneConfig  # noqa: E402
+from engine.finetune.probe import fit_linear  # noqa: E402
+from engine.finetune.run import read_predictions, run_finetune  # noqa: E402
+from engine.maps.embed import compute_features, embed_run  # noqa: E402
+from engine.maps.suggest import suggest  # noqa: E402
+from engine.models.backbones import build_backbone  # noqa: E402
+from engine.models.model_io import load_backbone, load_classifier  # noqa: E402
 
 CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot")
 SOURCE = Path("/usr/share/datasets/fashion-mnist")
@@ -194,7 +194,7 @@ def run(args) -> None:
                          cache_dir=str(args.work / "cache"),
                          minutes=max(0.1, args.minutes - args.finetune_minutes - SETUP_RESERVE_S / 60),
                          device="cpu", seed=args.seed, stem=args.stem)
-    result = pretrain(cfg)
+    result = run_pretraining(cfg)
     pretrain_s = time.monotonic() - started
     ours = Path(result.run_dir)
     untrained = write_untrained_run(args.work / "untrained", ours)

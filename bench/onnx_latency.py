@@ -9,7 +9,7 @@ depend on them.
     python bench/onnx_latency.py [--repeats 30] [--threads N] [--cpu-time]
 
 Torch runs under ``inference_mode`` with ``--threads`` threads (default: torch's own
-count). onnxruntime runs with its default session options (what ``engine.predict``
+count). onnxruntime runs with its default session options (what ``engine.deploy.predict``
 uses: one thread per physical core) and "tuned": ``intra_op_num_threads`` equal to
 torch's, sequential execution, every graph optimisation on. Each figure is the median of
 ``--repeats`` calls (a quarter of that at batch 32), the contenders timed in turn, so a
@@ -33,9 +33,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.backbones import build_backbone  # noqa: E402
-from engine.export_graph import WithProbabilities, to_onnx  # noqa: E402
-from engine.model_io import Classifier  # noqa: E402
+from engine.export.graph import WithProbabilities, to_onnx  # noqa: E402
+from engine.models.backbones import build_backbone  # noqa: E402
+from engine.models.model_io import Classifier  # noqa: E402
 
 CASES = (("smallcnn", 28, 1), ("smallcnn", 64, 3), ("resnet18", 224, 3))
 BATCHES = (1, 32)

@@ -14,7 +14,6 @@ import tempfile
 from pathlib import Path
 
 import torch
-
 from ssl_loops import engine_loop, make_folder, reference_loop
 
 SIZE, BATCH, IMAGES = 32, 128, 2048

@@ -21,9 +21,9 @@ from PIL import Image, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine import imageio  # noqa: E402
-from engine.scan import scan_folder  # noqa: E402
-from engine.scan_memory import scan_remembered  # noqa: E402
+from engine.data import imageio  # noqa: E402
+from engine.data.scan import scan_folder  # noqa: E402
+from engine.data.scan_memory import scan_remembered  # noqa: E402
 
 
 def write_photos(folder: Path, count: int, width: int, height: int) -> None:

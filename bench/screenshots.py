@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from PySide6.QtCore import QItemSelectionModel, QSettings, QTimer  # noqa: E402
 
-from desktop.app import create_app  # noqa: E402
-from desktop.main_window import MainWindow  # noqa: E402
-from desktop.theme import apply_theme  # noqa: E402
-from desktop.widgets.finetune_panel import TIME_LIMITS  # noqa: E402
+from desktop.common.theme import apply_theme  # noqa: E402
+from desktop.label.finetune_panel import TIME_LIMITS  # noqa: E402
+from desktop.shell.application import create_app  # noqa: E402
+from desktop.shell.main_window import MainWindow  # noqa: E402
 from resources import RESOURCES_DIR, SAMPLE_DIR  # noqa: E402
 
 SIZE = "1440x900"

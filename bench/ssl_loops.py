@@ -14,10 +14,10 @@ from torchvision import transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine import PretrainConfig, Progress, Started, pretrain  # noqa: E402
-from engine.augment import default_mean_std  # noqa: E402
-from engine.backbones import build_backbone  # noqa: E402
-from engine.methods import build_method  # noqa: E402
+from engine import PretrainConfig, Progress, Started, run_pretraining  # noqa: E402
+from engine.data.augment import default_mean_std  # noqa: E402
+from engine.models.backbones import build_backbone  # noqa: E402
+from engine.pretrain.methods import build_method  # noqa: E402
 
 
 def make_folder(root: Path, count: int, size: int, suffix: str = ".png") -> Path:
@@ -106,7 +106,7 @@ def engine_loop(root: Path, size: int, batch: int, steps: int, warmup: int, work
                          epochs=epochs, checkpoint_every=10**6, **overrides)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    pretrain(cfg, on_event=on_event)
+    run_pretraining(cfg, on_event=on_event)
     peak = torch.cuda.max_memory_allocated() / 1e9 if torch.cuda.is_available() else 0.0
     rate = steps * batch / (stamps[warmup + steps] - stamps[warmup])
     return {"images_per_s": rate, "data_wait": sum(waits) / max(1, len(waits)),

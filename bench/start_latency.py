@@ -28,8 +28,8 @@ def one_run(folder: Path, wait_s: float) -> None:
     """In this process: open ``folder``, wait, start, print MARK and the seconds, quit."""
     from PySide6.QtCore import QSettings, QTimer
 
-    from desktop.app import create_app
-    from desktop.main_window import MainWindow
+    from desktop.shell.application import create_app
+    from desktop.shell.main_window import MainWindow
 
     scratch = Path(os.environ["XDG_DATA_HOME"])
     app = create_app(sys.argv[:1])

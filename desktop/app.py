@@ -11,7 +11,7 @@ import logging
 import sys
 import time
 
-THEMES = ("system", "light", "dark")   # desktop.theme.THEMES, without importing Qt for --help
+THEMES = ("system", "light", "dark")   # desktop.common.theme.THEMES, without importing Qt for --help
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -31,24 +31,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     setup.add_argument("--print-startup-time", action="store_true", help=argparse.SUPPRESS)
     args, _qt_args = parser.parse_known_args(argv)
     return args
-
-
-def create_app(argv: list[str]):
-    from PySide6.QtWidgets import QApplication
-
-    from desktop.gui_thread_gc import GuiThreadGarbageCollector
-    from desktop.settings import APPLICATION, ORGANISATION
-    from desktop.theme import app_icon
-
-    app = QApplication.instance() or QApplication(argv)
-    if app.findChild(GuiThreadGarbageCollector) is None:
-        GuiThreadGarbageCollector(app)
-    app.setOrganizationName(ORGANISATION)
-    app.setApplicationName(APPLICATION)
-    app.setApplicationDisplayName(APPLICATION)
-    app.setDesktopFileName("pretext-studio")
-    app.setWindowIcon(app_icon())
-    return app
 
 
 def report_first_expose(window) -> None:
@@ -73,20 +55,21 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv if argv is None else argv
     args = parse_args(argv[1:])
     if args.install_desktop_entry or args.uninstall_desktop_entry:
-        from desktop import desktop_entry
+        from desktop.shell import desktop_entry
 
         return desktop_entry.install() if args.install_desktop_entry else desktop_entry.uninstall()
-    from desktop.app_logging import setup_logging
+    from desktop.shell.app_logging import setup_logging
 
     log_file = setup_logging(verbose=args.verbose)
     if args.self_test:
-        from desktop.self_test import run_self_test
+        from desktop.shell.self_test import run_self_test
 
         return run_self_test(argv)
     logging.getLogger(__name__).info("Starting Pretext Studio; log file %s", log_file)
-    from desktop.main_window import MainWindow
-    from desktop.settings import app_settings
-    from desktop.theme import apply_theme, saved_theme
+    from desktop.common.settings import app_settings
+    from desktop.common.theme import apply_theme, saved_theme
+    from desktop.shell.application import create_app
+    from desktop.shell.main_window import MainWindow
 
     app = create_app(argv)
     apply_theme(app, args.theme or saved_theme(app_settings()))
@@ -104,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 def __getattr__(name: str):
     """``desktop.app.MainWindow`` still works, without importing the window for the light commands."""
     if name == "MainWindow":
-        from desktop.main_window import MainWindow
+        from desktop.shell.main_window import MainWindow
 
         return MainWindow
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

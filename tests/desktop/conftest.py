@@ -9,9 +9,9 @@ from PySide6.QtCore import QEvent, QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from desktop.gui_thread_gc import GuiThreadGarbageCollector
-from desktop.main_window import MainWindow
-from desktop.theme import apply_theme
+from desktop.common.theme import apply_theme
+from desktop.shell.gui_thread_gc import GuiThreadGarbageCollector
+from desktop.shell.main_window import MainWindow
 
 TINY = dict(backbone="smallcnn", image_size=16, batch_size=8)
 SCREEN = {"screens": [{"name": "test", "x": 0, "y": 0, "width": 1600, "height": 1000, "logicalDpi": 96}]}
@@ -27,7 +27,7 @@ def qapp_args(tmp_path_factory) -> list[str]:
 
 @pytest.fixture(scope="package", autouse=True)
 def gui_thread_gc(qapp) -> GuiThreadGarbageCollector:
-    """Collect garbage in the GUI thread only, as the app does (desktop.app.create_app)."""
+    """Collect garbage in the GUI thread only, as the app does (desktop.shell.application.create_app)."""
     collector = GuiThreadGarbageCollector(qapp)
     yield collector
     collector.stop()

@@ -5,7 +5,7 @@ import gc
 import threading
 import weakref
 
-from desktop.gui_thread_gc import GuiThreadGarbageCollector
+from desktop.shell.gui_thread_gc import GuiThreadGarbageCollector
 
 
 class Node:
@@ -52,7 +52,7 @@ def test_a_full_collection_waits_for_its_interval(qtbot, monkeypatch):
         monkeypatch.setattr(gc, "get_count", lambda: (800, 11, 11))
         collector.collect_due()
         assert generations == [1]                   # a full one was due, but the last was just now
-        monkeypatch.setattr("desktop.gui_thread_gc.FULL_EVERY_S", 0.0)
+        monkeypatch.setattr("desktop.shell.gui_thread_gc.FULL_EVERY_S", 0.0)
         collector.collect_due()
         assert generations == [1, 2]
     finally:

@@ -7,9 +7,9 @@ import threading
 import numpy as np
 
 import engine
-from desktop.pages.pretrain_page import collapse_alarm, format_duration
-from desktop.thumbnails import Request, cache_path, load_or_make
-from desktop.workers import EngineJob, describe_error
+from desktop.common.thumbnails import Request, cache_path, load_or_make
+from desktop.jobs import EngineJob, describe_error
+from desktop.pretrain.page import collapse_alarm, format_duration
 
 
 def test_describe_error_says_what_to_do():
@@ -70,7 +70,7 @@ def test_a_jobs_events_and_outcome_are_emitted_in_order_in_the_gui_thread(qtbot)
     def count_to_three(on_event=None, cancel=None):
         for step in range(1, 4):
             cancel.check()
-            on_event(engine.events.Progress(stage="count", step=step, total=3))
+            on_event(engine.core.events.Progress(stage="count", step=step, total=3))
         return threading.current_thread()
 
     job = EngineJob(count_to_three)

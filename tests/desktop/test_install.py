@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from desktop import app_logging, desktop_entry, self_test
+from desktop.shell import app_logging, desktop_entry, self_test
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCHER = Path(sys.executable).parent / "pretext-studio"
@@ -179,7 +179,7 @@ def test_log_file_rotates(tmp_path, monkeypatch, clean_logging):
 
 def test_help_menu_opens_the_log_folder(window, monkeypatch, isolated_dirs):
     opened = []
-    monkeypatch.setattr("desktop.main_window.QDesktopServices.openUrl", lambda url: opened.append(url) or True)
+    monkeypatch.setattr("desktop.shell.main_window.QDesktopServices.openUrl", lambda url: opened.append(url) or True)
     action = next(a for menu in window.menuBar().findChildren(type(window.recent_menu))
                   for a in menu.actions() if a.text() == "Open &Log Folder")
     action.trigger()

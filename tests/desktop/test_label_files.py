@@ -2,8 +2,8 @@
 removed images, and starting an empty project without losing the last backup."""
 from __future__ import annotations
 
-from engine.project import Project, project_db_path
-from engine.project_db import backup_path
+from engine.store.project import Project, project_db_path
+from engine.store.project_db import backup_path
 from tests.desktop.label_helpers import label_some, open_labeling, patterns, pretrained  # noqa: F401
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import QItemSelectionModel, Qt
 
-from engine.project import Project, project_db_path
-from engine.validation import likely_range
+from desktop.label.label_grid import LabelRole, PredictionRole, RelPathRole
+from engine.finetune.validation import likely_range
+from engine.store.project import Project, project_db_path
 from tests.desktop.conftest import open_and_scan, tiny_settings
 from tests.desktop.label_helpers import label_some, open_labeling, patterns, pretrained, train  # noqa: F401
-from desktop.widgets.label_grid import LabelRole, PredictionRole, RelPathRole
 
 
 def click(qtbot, grid, row: int, modifier=Qt.KeyboardModifier.NoModifier) -> None:

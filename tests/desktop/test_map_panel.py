@@ -9,10 +9,10 @@ from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from engine.embedding_map import EmbeddingMap
-from engine.finetune import Prediction
-from engine.project import Project
-from engine.projection import layout_map
+from engine.finetune.run import Prediction
+from engine.maps.embedding_map import EmbeddingMap
+from engine.maps.projection import layout_map
+from engine.store.project import Project
 from tests.desktop.label_helpers import open_labeling, patterns, pretrained  # noqa: F401
 
 

@@ -1,5 +1,5 @@
 """Plot ranges that follow the data without moving at every point."""
-from desktop.widgets.sticky_range import x_range, y_range
+from desktop.common.sticky_range import x_range, y_range
 
 
 def test_the_x_range_is_the_planned_steps_or_grows_in_large_jumps():

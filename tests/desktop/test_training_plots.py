@@ -1,7 +1,7 @@
 """The live curves' x axis: the planned steps while a run goes, its last step once it ended."""
 from __future__ import annotations
 
-from desktop.widgets.training_plots import TrainingPlots
+from desktop.common.training_plots import TrainingPlots
 
 
 def test_an_ended_run_fits_the_x_axis_to_its_last_step(qtbot):

@@ -1,6 +1,6 @@
 """The validation view says how its estimate was made and how rough it is, including folds trained
 shorter than the final model."""
-from desktop.widgets.validation_view import ValidationView
+from desktop.common.validation_view import ValidationView
 
 VALIDATION = {"scheme": "5-fold", "accuracy": 0.8, "evaluated": 10, "skipped": 0,
               "per_class": {"cat": 1.0, "dog": 0.6}, "confusion": [[5, 0], [2, 3]]}

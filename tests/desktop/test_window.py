@@ -10,8 +10,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication
 
-from desktop.widgets.shortcuts_dialog import ShortcutsDialog
-from engine.runs import find_resumable
+from desktop.shell.shortcuts_dialog import ShortcutsDialog
+from engine.store.runs import find_resumable
 from tests.desktop.conftest import open_and_scan, tiny_settings
 from tests.desktop.test_pretrain_page import LONG, start_run
 
@@ -21,6 +21,7 @@ import sys
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 import desktop.app as app
+from desktop.shell.application import create_app
 
 def shown_then_quit():
     window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, app.MainWindow))
@@ -28,7 +29,7 @@ def shown_then_quit():
     print("window lightness:", window.palette().window().color().lightness(), flush=True)
     QTimer.singleShot(200, window.close)
 
-app.create_app(sys.argv)
+create_app(sys.argv)
 QTimer.singleShot(0, shown_then_quit)
 sys.exit(app.main(["pretext-studio", sys.argv[1]]))
 """
@@ -168,9 +169,9 @@ def test_geometry_recent_folders_and_settings_persist(qtbot, make_window, settin
 
 def test_clear_cached_data_measures_asks_and_clears_and_refuses_while_work_runs(qtbot, window, image_folder,
                                                                                tmp_path, monkeypatch):
-    from engine.cache import build_store
-    from engine.scan import scan_folder
-    from engine.user_cache import usage
+    from engine.core.user_cache import usage
+    from engine.data.decoded_store import build_store
+    from engine.data.scan import scan_folder
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     build_store(scan_folder(image_folder), 16, 3)
@@ -212,7 +213,7 @@ def test_the_taskbar_entry_flashes_when_long_work_ends_while_the_user_is_elsewhe
 
 
 def test_closing_while_the_cache_is_measured_asks_nothing(qtbot, window, tmp_path, monkeypatch):
-    from engine.user_cache import cache_root
+    from engine.core.user_cache import cache_root
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     (cache_root() / "scans").mkdir(parents=True)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import PretrainConfig, pretrain
-from engine.export import ExportResult, export_model
-from engine.finetune import run_finetune
-from engine.finetune_config import FinetuneConfig
+from engine import PretrainConfig, run_pretraining
+from engine.export.run import ExportResult, export_model
+from engine.finetune.config import FinetuneConfig
+from engine.finetune.run import run_finetune
 from tests.conftest import write_shape_images
 from tests.engine.fewlabel_data import pick, pretrained  # noqa: F401 - the fixture
 
@@ -39,7 +39,7 @@ def rgb_run(tmp_path_factory) -> tuple[Path, Path]:
     cfg = PretrainConfig(data_dir=str(root), out_dir=str(base / "runs"), cache_dir=str(base / "cache"),
                          backbone="smallcnn", method="simclr", image_size=16, batch_size=8, epochs=1,
                          device="cpu", seed=0)
-    return Path(pretrain(cfg).run_dir), root
+    return Path(run_pretraining(cfg).run_dir), root
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine import PretrainConfig, pretrain
+from engine import PretrainConfig, run_pretraining
 
 CLASSES = ("rows", "columns", "disc")
 PER_CLASS = 16
@@ -48,7 +48,7 @@ def pretrained(tmp_path_factory) -> tuple[Path, Path, dict[str, str]]:
     cfg = PretrainConfig(data_dir=str(root), out_dir=str(base / "runs"), cache_dir=str(base / "cache"),
                          backbone="smallcnn", method="simclr", image_size=SIZE, batch_size=16, epochs=1,
                          device="cpu", seed=0)
-    return Path(pretrain(cfg).run_dir), root, truth
+    return Path(run_pretraining(cfg).run_dir), root, truth
 
 
 def pick(truth: dict[str, str], per_class: int) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.augment import ViewSpec, augment_views, default_mean_std, normalize_only
+from engine.data.augment import ViewSpec, augment_views, default_mean_std, normalize_only
 
 FULL = ViewSpec(size=24, blur_p=0.5, solarize_p=0.5, grayscale_p=0.5)
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from engine import backbones
-from engine.backbones import BACKBONE_NAMES, build_backbone
+from engine.models import backbones
+from engine.models.backbones import BACKBONE_NAMES, build_backbone
 
 
 @pytest.mark.parametrize("name", BACKBONE_NAMES)

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from engine import cache, imageio
-from engine.cache import ImageStore, build_store, cache_key
-from engine.events import Cancelled, CancelToken, Finished, Started, Warning
-from engine.keyed_lock import holding
-from engine.scan import ScanError, ScanReport, scan_folder
+from engine.core.events import Cancelled, CancelToken, Finished, Started, Warning
+from engine.core.locks import holding
+from engine.data import decoded_store as cache
+from engine.data import imageio
+from engine.data.decoded_store import ImageStore, build_store, cache_key
+from engine.data.scan import ScanError, ScanReport, scan_folder
 from tests.engine.test_imageio import write_truncated_jpeg
 
 
@@ -210,7 +211,7 @@ def test_two_threads_building_the_same_store_decode_once_and_share_it(image_fold
 
 
 def test_a_cancel_while_waiting_for_another_builder_stops_the_wait(image_folder, tmp_path):
-    from engine.keyed_lock import holding
+    from engine.core.locks import holding
 
     report = scan_folder(image_folder)
     folder = tmp_path / "c" / cache_key(report, 16, 3)

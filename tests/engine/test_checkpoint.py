@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine import checkpoint
+from engine.core import atomic, checkpoint
 
 
 def test_save_and_load_round_trip(tmp_path: Path):
@@ -23,7 +23,7 @@ def test_crash_mid_write_keeps_previous_checkpoint(tmp_path: Path, monkeypatch):
     def crash(source, target):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(checkpoint, "replace_file", crash)
+    monkeypatch.setattr(atomic, "replace_file", crash)
     with pytest.raises(OSError):
         checkpoint.save_atomic({"step": 2}, path)
     assert checkpoint.load(path)["step"] == 1
@@ -32,8 +32,8 @@ def test_crash_mid_write_keeps_previous_checkpoint(tmp_path: Path, monkeypatch):
 
 def test_stale_temp_files_from_a_killed_process_are_removed(tmp_path: Path):
     checkpoint.save_atomic({"step": 1}, tmp_path / "last.pt")
-    stale = tmp_path / f".last.pt.12345{checkpoint.TEMP_SUFFIX}"
+    stale = tmp_path / f".last.pt.12345{atomic.TEMP_SUFFIX}"
     stale.write_bytes(b"half a checkpoint")
-    assert checkpoint.remove_stale_temps(tmp_path) == [stale]
+    assert atomic.remove_stale_temps(tmp_path) == [stale]
     assert not stale.exists()
     assert checkpoint.load(tmp_path / "last.pt")["step"] == 1

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import cli
+from engine.cli import program as cli
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import cli
-from engine.model_io import load_classifier
+from engine.cli import program as cli
+from engine.models.model_io import load_classifier
 from tests.engine.fewlabel_data import pick, pretrained  # noqa: F401 - the fixture
 from tests.engine.test_cli import exit_code
 

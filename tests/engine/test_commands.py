@@ -3,9 +3,9 @@ import shlex
 
 import pytest
 
-from engine.cli import build_parser
-from engine.commands import pretrain_arguments, torchrun_command
-from engine.config import PretrainConfig
+from engine.cli.program import build_parser
+from engine.cli.commands import pretrain_arguments, torchrun_command
+from engine.core.config import PretrainConfig
 
 
 def config_from_arguments(args: list[str]) -> PretrainConfig:

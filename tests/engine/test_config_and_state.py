@@ -4,10 +4,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine import auto
-from engine.config import ConfigError, PretrainConfig
-from engine.loop_state import LoopState, epoch_permutation
-from engine.schedule import WarmupCosine
+from engine.core.config import ConfigError, PretrainConfig
+from engine.pretrain import auto
+from engine.pretrain.schedule import WarmupCosine
+from engine.pretrain.state import LoopState, epoch_permutation
 
 
 def test_config_json_round_trip(tmp_path: Path):
@@ -94,7 +94,7 @@ def test_auto_keeps_explicit_choices():
 
 
 def test_cpu_precision_is_bf16_only_for_the_small_cnn_and_never_for_dino(monkeypatch):
-    from engine import device as device_module
+    from engine.core import device as device_module
 
     monkeypatch.setattr(device_module, "cpu_has_fast_bf16", lambda: True)
     cpu = torch.device("cpu")

@@ -4,12 +4,12 @@ import time
 import pytest
 import torch
 
-from engine.backbones import build_backbone
-from engine.cache import ImageStore
-from engine.consistency import train_consistency
-from engine.events import CancelToken, Cancelled, Progress
-from engine.model_io import Classifier
-from engine.schedule import steps_within
+from engine.core.events import Cancelled, CancelToken, Progress
+from engine.data.decoded_store import ImageStore
+from engine.finetune.consistency import train_consistency
+from engine.models.backbones import build_backbone
+from engine.models.model_io import Classifier
+from engine.pretrain.schedule import steps_within
 
 SIZE = 16
 

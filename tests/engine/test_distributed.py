@@ -17,11 +17,11 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from engine import PretrainConfig
-from engine.backbones import build_backbone
-from engine.distributed import wrap_for_ddp
-from engine.methods import build_method
-from engine.runs import open_run_folder
-from engine.train import run_pretraining
+from engine.models.backbones import build_backbone
+from engine.pretrain.distributed import wrap_for_ddp
+from engine.pretrain.loop import run_pretraining
+from engine.pretrain.methods import build_method
+from engine.store.runs import open_run_folder
 
 pytestmark = pytest.mark.slow
 

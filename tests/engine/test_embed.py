@@ -4,10 +4,10 @@ import os
 import numpy as np
 import pytest
 
-from engine.embed import embed_run
-from engine.events import Progress
-from engine.finetune import Prediction
-from engine.suggest import suggest
+from engine.core.events import Progress
+from engine.finetune.run import Prediction
+from engine.maps.embed import embed_run
+from engine.maps.suggest import suggest
 from tests.engine.fewlabel_data import pretrained  # noqa: F401 - the fixture
 
 SIZES = (200, 120, 60, 30, 15)

@@ -2,11 +2,11 @@ import os
 
 import numpy as np
 
-from engine.embedding_map import open_map, refine_map
-from engine.events import Progress
-from engine.lasso import points_in_polygon, rectangle
-from engine.projection import layout_map, pca, pca_map
-from engine.similarity import near_duplicates, nearest_neighbours
+from engine.core.events import Progress
+from engine.maps.embedding_map import open_map, refine_map
+from engine.maps.lasso import points_in_polygon, rectangle
+from engine.maps.projection import layout_map, pca, pca_map
+from engine.maps.similarity import near_duplicates, nearest_neighbours
 from tests.engine.fewlabel_data import pretrained  # noqa: F401 - fixture
 
 
@@ -124,7 +124,7 @@ def test_the_map_is_cached_with_the_run_and_dropped_when_the_backbone_changes(pr
 
 
 def test_an_unwritable_run_folder_gives_a_warning_and_still_a_map(pretrained, tmp_path, monkeypatch):  # noqa: F811
-    import engine.embedding_map as embedding_map
+    import engine.maps.embedding_map as embedding_map
 
     run_dir, _root, _truth = pretrained
     instant = open_map(run_dir, device="cpu", cache_dir=str(tmp_path / "cache"))

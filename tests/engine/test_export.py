@@ -12,17 +12,18 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
-from engine import CancelToken, Cancelled, export as export_module
-from engine.augment import normalize_only
-from engine.cache import build_store
-from engine.export import ExportError, export_model
-from engine.export_graph import RawInput, WithProbabilities
-from engine.export_verify import compare
-from engine.model_io import load_backbone, load_classifier
-from engine.onnx_meta import decode
-from engine.project import Project
-from engine.runs import open_run_folder
-from engine.scan import scan_folder
+from engine import Cancelled, CancelToken
+from engine.data.augment import normalize_only
+from engine.data.decoded_store import build_store
+from engine.data.scan import scan_folder
+from engine.deploy.onnx_meta import decode
+from engine.export import run as export_module
+from engine.export.graph import RawInput, WithProbabilities
+from engine.export.run import ExportError, export_model
+from engine.export.verify import compare
+from engine.models.model_io import load_backbone, load_classifier
+from engine.store.project import Project
+from engine.store.runs import open_run_folder
 from tests.engine.export_data import exported, finetuned, pretrained, rgb_run  # noqa: F401 - fixtures
 
 

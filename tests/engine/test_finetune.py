@@ -4,11 +4,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.events import CancelToken, Finished, Progress, Started, Warning
-from engine.finetune import FINAL_SHARE, _budget, check_labels, fold_steps, read_predictions, run_finetune
-from engine.finetune_config import FinetuneConfig, resolve_mode
-from engine.model_io import load_backbone, load_classifier
-from engine.validation import choose_folds, likely_range, likely_range_text
+from engine.core.events import CancelToken, Finished, Progress, Started, Warning
+from engine.finetune.config import FinetuneConfig, resolve_mode
+from engine.finetune.run import FINAL_SHARE, _budget, check_labels, fold_steps, read_predictions, run_finetune
+from engine.finetune.validation import choose_folds, likely_range, likely_range_text
+from engine.models.model_io import load_backbone, load_classifier
 from tests.engine.fewlabel_data import CLASSES, pick, pretrained  # noqa: F401 - the fixture
 
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.cache import build_store, decode_one
-from engine.gpu_decode import BatchedJpegDecoder
-from engine.scan import scan_folder
+from engine.data.decoded_store import build_store, decode_one
+from engine.data.gpu_decode import BatchedJpegDecoder
+from engine.data.scan import scan_folder
 
 
 def write_jpeg(path: Path, array: np.ndarray, orientation: int | None = None) -> Path:

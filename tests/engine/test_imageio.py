@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine import imageio
-from engine.imageio import UnusableImage
+from engine.data import imageio
+from engine.data.imageio import UnusableImage
 
 
 def write_png_header(path: Path, width: int, height: int) -> Path:

@@ -5,10 +5,10 @@ import math
 
 import torch
 
-from engine.methods.byol import byol_loss
-from engine.methods.dino import dino_loss
-from engine.methods.simclr import nt_xent_loss
-from engine.methods.vicreg import vicreg_loss
+from engine.pretrain.methods.byol import byol_loss
+from engine.pretrain.methods.dino import dino_loss
+from engine.pretrain.methods.simclr import nt_xent_loss
+from engine.pretrain.methods.vicreg import vicreg_loss
 
 
 def _randn(*shape, seed=0):

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.augment import augment_views
-from engine.backbones import build_backbone
-from engine.methods import METHOD_NAMES, build_method, collapse_metric
+from engine.data.augment import augment_views
+from engine.models.backbones import build_backbone
+from engine.pretrain.methods import METHOD_NAMES, build_method, collapse_metric
 
 SIZE = 16
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from engine.model_io import Classifier, load_backbone, load_classifier, save_classifier
+from engine.models.model_io import Classifier, load_backbone, load_classifier, save_classifier
 from tests.engine.fewlabel_data import pretrained  # noqa: F401 - the fixture
 
 

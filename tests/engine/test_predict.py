@@ -10,12 +10,12 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
-from engine import cli
-from engine.augment import normalize_only
-from engine.finetune import read_predictions
-from engine.imageio import decode_resized
-from engine.model_io import load_backbone
-from engine.predict import PredictError, image_files, load_model, predict, write_csv
+from engine.cli import program as cli
+from engine.data.augment import normalize_only
+from engine.data.imageio import decode_resized
+from engine.deploy.predict import PredictError, image_files, load_model, predict, write_csv
+from engine.finetune.run import read_predictions
+from engine.models.model_io import load_backbone
 from tests.engine.export_data import exported, finetuned, pretrained, rgb_run  # noqa: F401 - fixtures
 
 
@@ -102,7 +102,7 @@ def test_cli_predict_never_imports_torch(exported, finetuned, tmp_path):
         "sys.exit(code)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                          cwd=Path(cli.__file__).parents[1])
+                          cwd=Path(cli.__file__).parents[2])
     assert done.returncode == 1, done.stderr                         # one file was not an image
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 4 and "notes.txt\terror: not an image" in done.stdout

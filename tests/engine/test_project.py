@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from engine import project as project_module
-from engine.project import Project, ProjectError, project_db_path, restore_backup
-from engine.project_db import backup_path
-from engine.project_io import export_csv, export_imagefolder, import_csv, read_labels_csv
-from engine.scan import scan_folder
+from engine.data.scan import scan_folder
+from engine.store import project as project_module
+from engine.store.project import Project, ProjectError, project_db_path, restore_backup
+from engine.store.project_db import backup_path
+from engine.store.project_io import export_csv, export_imagefolder, import_csv, read_labels_csv
 from resources import SAMPLE_DIR
 
 

@@ -1,19 +1,16 @@
 """Scanning folders: good images indexed, every bad entry skipped or reported with a reason."""
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from engine.events import Cancelled, CancelToken, Finished, Progress, Started
-from engine.scan import ImageRecord, Problem, ScanError, ScanReport, scan_folder
+from engine.core.events import Cancelled, CancelToken, Finished, Progress, Started
+from engine.data import scan
+from engine.data.scan import ImageRecord, Problem, ScanError, ScanReport, scan_folder
 from tests.engine.test_imageio import deny_reading, write_png_header, write_truncated_jpeg
-
-# The package's ``engine.scan`` attribute may be the API function, so fetch the module itself.
-scan = importlib.import_module("engine.scan")
 
 GOOD = {  # name: (size, mode, save params)
     "photo.jpg": ((30, 20), "RGB", {"quality": 90}),

@@ -5,8 +5,8 @@ import os
 
 from PIL import Image
 
-from engine import imageio
-from engine.scan_memory import report_path, scan_remembered
+from engine.data import imageio
+from engine.data.scan_memory import report_path, scan_remembered
 from tests.engine.test_imageio import write_truncated_jpeg
 
 

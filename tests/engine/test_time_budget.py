@@ -2,8 +2,8 @@
 import time
 from types import SimpleNamespace
 
-from engine import Preview, Progress, pretrain
-from engine import train as train_module
+from engine import Preview, Progress, run_pretraining
+from engine.pretrain import loop as train_module
 from tests.engine.test_train import tiny_config
 
 
@@ -24,7 +24,7 @@ def test_slow_first_steps_do_not_cut_the_schedule_short(image_folder, tmp_path, 
             clock["now"] += step_cost(1)
         events.append(event)
 
-    result = pretrain(tiny_config(image_folder, tmp_path, minutes=0.5, epochs=1), on_event=advance)
+    result = run_pretraining(tiny_config(image_folder, tmp_path, minutes=0.5, epochs=1), on_event=advance)
     # 15 s of warm-up, then 15 steps in the 15 s left; a plan from the warm-up speed alone stops at 10
     assert result.status == "completed" and result.step == 20
     lrs = [e.metrics["lr"] for e in events if isinstance(e, Progress) and e.stage == "pretrain"]

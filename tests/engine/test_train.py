@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from engine import CancelToken, Cancelled, PretrainConfig, Preview, Progress, Warning, pretrain
-from engine.events import MapSnapshot
-from engine import session as session_module
-from engine.runs import RunFolderError, find_resumable, open_run_folder
-from engine.scan import ScanError
+from engine import Cancelled, CancelToken, PretrainConfig, Preview, Progress, Warning, run_pretraining
+from engine.core.events import MapSnapshot
+from engine.data.scan import ScanError
+from engine.pretrain import session as session_module
+from engine.store.runs import RunFolderError, find_resumable, open_run_folder
 
 
 def tiny_config(folder: Path, tmp_path: Path, **changes) -> PretrainConfig:
@@ -29,7 +29,7 @@ def losses_of(events) -> list[float]:
 @pytest.mark.parametrize("method", ["simclr", "byol", "vicreg", "dino"])
 def test_two_steps_of_each_method_write_a_complete_run_folder(image_folder, tmp_path, method):
     events = []
-    result = pretrain(tiny_config(image_folder, tmp_path, method=method), on_event=events.append)
+    result = run_pretraining(tiny_config(image_folder, tmp_path, method=method), on_event=events.append)
     assert (result.status, result.step, result.total_steps) == ("completed", 2, 2)
     assert all(math.isfinite(loss) for loss in losses_of(events)) and len(losses_of(events)) == 2
     run = open_run_folder(result.run_dir)
@@ -44,7 +44,7 @@ def test_two_steps_of_each_method_write_a_complete_run_folder(image_folder, tmp_
 
 def test_preview_pairs_are_uint8_pictures(gray_folder, tmp_path):
     events = []
-    pretrain(tiny_config(gray_folder, tmp_path, batch_size=8), on_event=events.append)
+    run_pretraining(tiny_config(gray_folder, tmp_path, batch_size=8), on_event=events.append)
     preview = next(e for e in events if isinstance(e, Preview))
     view_a, view_b = preview.pairs[0]
     assert view_a.dtype == np.uint8 and view_a.shape == (16, 16, 1) and view_b.shape == (16, 16, 1)
@@ -53,19 +53,19 @@ def test_preview_pairs_are_uint8_pictures(gray_folder, tmp_path):
 
 def test_a_live_map_of_the_same_images_follows_every_chosen_epoch(image_folder, tmp_path):
     events = []
-    pretrain(tiny_config(image_folder, tmp_path, epochs=3, batch_size=8, map_every=2), on_event=events.append)
+    run_pretraining(tiny_config(image_folder, tmp_path, epochs=3, batch_size=8, map_every=2), on_event=events.append)
     snapshots = [e for e in events if isinstance(e, MapSnapshot)]
     assert [s.epoch for s in snapshots] == [1]
     assert snapshots[0].xy.shape == (len(snapshots[0].paths), 2) and np.isfinite(snapshots[0].xy).all()
     events.clear()
-    pretrain(tiny_config(image_folder, tmp_path / "off", epochs=2, batch_size=8, map_every=0),
+    run_pretraining(tiny_config(image_folder, tmp_path / "off", epochs=2, batch_size=8, map_every=0),
              on_event=events.append)
     assert not any(isinstance(e, MapSnapshot) for e in events)
 
 
 def test_cancel_then_resume_reaches_the_same_result_as_an_uninterrupted_run(image_folder, tmp_path):
     straight = []
-    full = pretrain(tiny_config(image_folder, tmp_path, epochs=2, batch_size=8), on_event=straight.append)
+    full = run_pretraining(tiny_config(image_folder, tmp_path, epochs=2, batch_size=8), on_event=straight.append)
     assert full.step == 6
 
     token, first = CancelToken(), []
@@ -75,13 +75,13 @@ def test_cancel_then_resume_reaches_the_same_result_as_an_uninterrupted_run(imag
         if isinstance(event, Progress) and event.stage == "pretrain" and event.step == 2:
             token.cancel()
 
-    stopped = pretrain(tiny_config(image_folder, tmp_path, epochs=2, batch_size=8),
+    stopped = run_pretraining(tiny_config(image_folder, tmp_path, epochs=2, batch_size=8),
                        on_event=cancel_at_step_two, cancel=token)
     assert (stopped.status, stopped.step) == ("cancelled", 2)
     assert [r.path for r in find_resumable(image_folder, tmp_path / "runs")] == [Path(stopped.run_dir)]
 
     rest = []
-    resumed = pretrain(None, on_event=rest.append, resume=stopped.run_dir)
+    resumed = run_pretraining(None, on_event=rest.append, resume=stopped.run_dir)
     assert (resumed.status, resumed.step, resumed.run_dir) == ("completed", 6, stopped.run_dir)
     assert losses_of(first) + losses_of(rest) == pytest.approx(losses_of(straight), rel=1e-5)
 
@@ -90,11 +90,11 @@ def test_same_seed_gives_identical_losses(image_folder, tmp_path):
     runs = []
     for _ in range(2):
         events = []
-        pretrain(tiny_config(image_folder, tmp_path, epochs=2), on_event=events.append)
+        run_pretraining(tiny_config(image_folder, tmp_path, epochs=2), on_event=events.append)
         runs.append(losses_of(events))
     assert runs[0] == runs[1]
     other = []
-    pretrain(tiny_config(image_folder, tmp_path, epochs=2, seed=1), on_event=other.append)
+    run_pretraining(tiny_config(image_folder, tmp_path, epochs=2, seed=1), on_event=other.append)
     assert losses_of(other) != runs[0]
 
 
@@ -115,7 +115,7 @@ def test_out_of_memory_halves_the_batch_and_the_run_finishes(image_folder, tmp_p
 
     monkeypatch.setattr(session_module, "build_method", build_method_that_runs_out_of_memory)
     events = []
-    result = pretrain(tiny_config(image_folder, tmp_path), on_event=events.append)
+    result = run_pretraining(tiny_config(image_folder, tmp_path), on_event=events.append)
     warnings = [e.message for e in events if isinstance(e, Warning)]
     assert any("batch size 12" in w and "batch size 6" in w for w in warnings)
     assert result.status == "completed" and result.total_steps == 4
@@ -150,15 +150,15 @@ def test_pause_blocks_the_engine_until_resume_and_cancel_wakes_it():
 
 def test_bad_folders_and_output_paths_raise_clear_errors(tmp_path, image_folder):
     with pytest.raises(ScanError, match="folder not found"):
-        pretrain(tiny_config(tmp_path / "missing", tmp_path))
+        run_pretraining(tiny_config(tmp_path / "missing", tmp_path))
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("no images here")
     with pytest.raises(ScanError, match="no usable images"):
-        pretrain(tiny_config(empty, tmp_path))
+        run_pretraining(tiny_config(empty, tmp_path))
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     with pytest.raises(RunFolderError, match="cannot write runs"):
-        pretrain(tiny_config(image_folder, tmp_path, out_dir=str(blocker / "runs")))
+        run_pretraining(tiny_config(image_folder, tmp_path, out_dir=str(blocker / "runs")))
     with pytest.raises(RunFolderError, match="not a run folder"):
-        pretrain(None, resume=tmp_path)
+        run_pretraining(None, resume=tmp_path)

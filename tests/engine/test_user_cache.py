@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from engine import cli
-from engine.cache import build_store, cache_key
-from engine.scan import scan_folder
-from engine.scan_memory import scan_remembered
-from engine.user_cache import cache_root, clear, human_size, usage
+from engine.cli import program as cli
+from engine.core.user_cache import cache_root, clear, human_size, usage
+from engine.data.decoded_store import build_store, cache_key
+from engine.data.scan import scan_folder
+from engine.data.scan_memory import scan_remembered
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import re
 import pytest
 import torch
 
-from engine import console
+from engine.cli import console
 from tests.engine.test_cli import exit_code, run_cli
 
 BAD = [   # (arguments, words of the one error line); {images}, {empty}, {file}, {missing} are paths

@@ -11,10 +11,10 @@ import onnx
 import pytest
 import torch
 
-from engine import cli
-from engine.model_io import load_backbone, load_classifier
-from engine.onnx_meta import decode
-from engine.predict import load_model
+from engine.cli import program as cli
+from engine.deploy.onnx_meta import decode
+from engine.deploy.predict import load_model
+from engine.models.model_io import load_backbone, load_classifier
 from tests.engine.test_cli import exit_code
 from tests.engine.test_export import model_input, session_of, training_images
 

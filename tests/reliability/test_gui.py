@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from desktop.main_window import TRAINING_LOCK
+from desktop.shell.main_window import TRAINING_LOCK
 from tests.conftest import write_shape_images
 from tests.desktop.conftest import drop_paths, open_and_scan
 from tests.reliability.fixtures import run_python
@@ -60,9 +60,9 @@ FAILING_ENGINE_APP = """
 import sys
 from pathlib import Path
 from PySide6.QtCore import QSettings, QTimer
-import desktop.app as app
-from desktop.main_window import MainWindow
-from engine import session
+from desktop.shell.application import create_app
+from desktop.shell.main_window import MainWindow
+from engine.pretrain import session
 from tests.desktop.conftest import tiny_settings
 
 folder, runs = sys.argv[1], Path(sys.argv[2])
@@ -75,7 +75,7 @@ def fails_in_the_first_step(self, images, spec, generator):     # deep inside th
     return real_augment(self, images, spec, generator)
 
 session.Augmenter.__call__ = fails_in_the_first_step
-qapp = app.create_app(sys.argv)
+qapp = create_app(sys.argv)
 window = MainWindow(QSettings(str(runs / "settings.ini"), QSettings.Format.IniFormat), runs / "thumbnails")
 window.confirm_stop_training = lambda: True
 page = window.pretrain_page

@@ -14,22 +14,22 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 
-from desktop import thumbnails
-from desktop.thumbnails import Request
-from desktop.widgets.thumbnail_grid import ThumbnailGrid, ThumbnailModel
-from engine import Warning, pretrain
-from engine.augment import default_mean_std, normalize_only
-from engine.cache import build_store, decode_one
-from engine.gpu_decode import BatchedJpegDecoder
-from engine.runs import open_run_folder
-from engine.scan import ScanReport, scan_folder
+from desktop.common import thumbnails
+from desktop.common.thumbnail_grid import ThumbnailGrid, ThumbnailModel
+from desktop.common.thumbnails import Request
+from engine import Warning, run_pretraining
+from engine.data.augment import default_mean_std, normalize_only
+from engine.data.decoded_store import build_store, decode_one
+from engine.data.gpu_decode import BatchedJpegDecoder
+from engine.data.scan import ScanReport, scan_folder
+from engine.store.runs import open_run_folder
 from tests.conftest import write_shape_images
 from tests.engine.test_cache import count_decodes
 from tests.engine.test_imageio import deny_reading, write_png_header, write_truncated_jpeg
 from tests.engine.test_train import tiny_config
 from tests.reliability.fixtures import (
-    FORMATS, PEAK_MB, bright_corner, corrupt, fuzz_seeds, marked_upright, run_python, write_gif_header,
-    write_oriented, write_png_bomb,
+    FORMATS, PEAK_MB, bright_corner, corrupt, fuzz_seeds, marked_upright, run_python, write_gif_header, write_oriented,
+    write_png_bomb,
 )
 
 # --- 1. a messy folder ----------------------------------------------------------------------------
@@ -71,7 +71,7 @@ def test_01_a_messy_folder_is_scanned_each_problem_has_its_reason_and_training_u
     assert all(f"{path}: {reason}" in text for path, reason in MESSY_PROBLEMS.items())
 
     events = []
-    result = pretrain(tiny_config(messy_folder, tmp_path, batch_size=4), on_event=events.append)
+    result = run_pretraining(tiny_config(messy_folder, tmp_path, batch_size=4), on_event=events.append)
     assert result.status == "completed"
     trained = ScanReport.load(open_run_folder(result.run_dir).scan_path)
     assert [r.path for r in trained.images] == good
@@ -83,10 +83,10 @@ def test_01_a_messy_folder_is_scanned_each_problem_has_its_reason_and_training_u
 
 BOMB_PROBE = PEAK_MB + """
 import sys
-from engine import imageio
-from engine.cache import decode_one
-from engine.scan import scan_folder
-from desktop.thumbnails import Request, render
+from engine.data import imageio
+from engine.data.decoded_store import decode_one
+from engine.data.scan import scan_folder
+from desktop.common.thumbnails import Request, render
 before = peak_mb()
 report = scan_folder(sys.argv[1])
 for name in ("bomb.png", "bomb.gif", "over.png"):
@@ -225,7 +225,7 @@ def test_04_unusual_pixel_modes_become_valid_tensors(tmp_path):
 HUNDRED_K = 100_000
 SCAN_PROBE = PEAK_MB + """
 import sys, time
-from engine.scan import scan_folder
+from engine.data.scan import scan_folder
 before = peak_mb()
 started = time.monotonic()
 report = scan_folder(sys.argv[1], verify=False)

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from engine import Warning, project_db
-from engine.finetune import run_finetune
-from engine.finetune_config import FinetuneConfig
-from engine.project import Project, ProjectError, project_db_path, restore_backup
-from engine.project_db import backup_path
-from engine.project_io import export_csv, read_labels_csv
-from engine.scan import scan_folder
+from engine import Warning
+from engine.data.scan import scan_folder
+from engine.finetune.config import FinetuneConfig
+from engine.finetune.run import run_finetune
+from engine.store import project_db
+from engine.store.project import Project, ProjectError, project_db_path, restore_backup
+from engine.store.project_db import backup_path
+from engine.store.project_io import export_csv, read_labels_csv
 from tests.desktop.conftest import open_and_scan
 from tests.engine.fewlabel_data import pick
 from tests.reliability.fixtures import add_labels, run_python
@@ -68,7 +69,7 @@ def test_10_a_damaged_project_db_is_reported_kept_aside_and_its_backup_offered_n
 
 CRASH_AFTER_LABELING = """
 import json, os, signal, sys
-from engine.project import Project
+from engine.store.project import Project
 from tests.reliability.fixtures import add_labels
 add_labels(Project.open(sys.argv[1]), json.loads(sys.argv[2]))
 os.kill(os.getpid(), signal.SIGKILL)      # the app dies without closing the project

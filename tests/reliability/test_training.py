@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine import CancelToken, Progress, Started, Warning, checkpoint, pretrain
-from engine import session as session_module
-from engine.methods.simclr import SimCLR
-from engine.preview import PREVIEW_IMAGES
-from engine.runs import open_run_folder
+from engine import CancelToken, Progress, Started, Warning, run_pretraining
+from engine.core import atomic, checkpoint
+from engine.pretrain import session as session_module
+from engine.pretrain.methods.simclr import SimCLR
+from engine.pretrain.preview import PREVIEW_IMAGES
+from engine.store.runs import open_run_folder
 from tests.engine.test_train import losses_of, tiny_config
 from tests.reliability.fixtures import run_python
 
@@ -22,7 +23,7 @@ def batch_sizes(events) -> list[int]:
 
 
 def stray_temps(run_dir) -> list[Path]:
-    return sorted(Path(run_dir).rglob(f"*{checkpoint.TEMP_SUFFIX}"))
+    return sorted(Path(run_dir).rglob(f"*{atomic.TEMP_SUFFIX}"))
 
 
 # --- 7. out of memory -------------------------------------------------------------------------------------
@@ -49,7 +50,7 @@ def test_07_out_of_memory_mid_epoch_halves_the_batch_says_so_and_the_run_finishe
 
     monkeypatch.setattr(owner, name, runs_out_at_the_second_step)
     events = []
-    result = pretrain(tiny_config(image_folder, tmp_path), on_event=events.append)
+    result = run_pretraining(tiny_config(image_folder, tmp_path), on_event=events.append)
     assert len(calls) > nth                                     # the failed step was tried again
     assert [e.message for e in events if isinstance(e, Warning)] == [
         "Out of memory at batch size 12: continuing with batch size 6."]
@@ -65,7 +66,7 @@ def test_08_stop_mid_epoch_ends_within_a_step_keeps_a_loadable_checkpoint_and_re
         image_folder, tmp_path):
     cfg = tiny_config(image_folder, tmp_path, epochs=2, batch_size=4, checkpoint_every=1000)
     straight = []
-    full = pretrain(cfg, on_event=straight.append)
+    full = run_pretraining(cfg, on_event=straight.append)
     assert full.total_steps == 12
 
     token, asked, stop_at = CancelToken(), threading.Event(), 3
@@ -79,7 +80,7 @@ def test_08_stop_mid_epoch_ends_within_a_step_keeps_a_loadable_checkpoint_and_re
             asked.set()
             stopper.join()
 
-    stopped = pretrain(cfg, on_event=sink, cancel=token)
+    stopped = run_pretraining(cfg, on_event=sink, cancel=token)
     assert stopped.status == "cancelled" and stop_at <= stopped.step <= stop_at + 1
     run = open_run_folder(stopped.run_dir)
     saved = checkpoint.load(run.checkpoint_path)
@@ -87,7 +88,7 @@ def test_08_stop_mid_epoch_ends_within_a_step_keeps_a_loadable_checkpoint_and_re
     assert run.resumable and not stray_temps(run.path)
 
     rest = []
-    resumed = pretrain(None, on_event=rest.append, resume=stopped.run_dir)
+    resumed = run_pretraining(None, on_event=rest.append, resume=stopped.run_dir)
     assert (resumed.status, resumed.step) == ("completed", full.step)
     assert losses_of(first) + losses_of(rest) == pytest.approx(losses_of(straight), rel=1e-5)
     assert [row["step"] for row in run.read_metrics() if "epoch_end" not in row] == list(range(1, 13))
@@ -98,10 +99,11 @@ def test_08_stop_mid_epoch_ends_within_a_step_keeps_a_loadable_checkpoint_and_re
 KILLED_WHILE_SAVING = """
 import os, signal, sys
 from pathlib import Path
-from engine import checkpoint, pretrain
+from engine import run_pretraining
+from engine.core import atomic
 from tests.engine.test_train import tiny_config
 
-real_replace, saves, name, nth = checkpoint.replace_file, [], sys.argv[3], int(sys.argv[4])
+real_replace, saves, name, nth = atomic.replace_file, [], sys.argv[3], int(sys.argv[4])
 
 def killed_before_a_replace(source, target):
     saves.extend([target.name] if target.name == name else [])
@@ -109,8 +111,8 @@ def killed_before_a_replace(source, target):
         os.kill(os.getpid(), signal.SIGKILL)
     real_replace(source, target)
 
-checkpoint.replace_file = killed_before_a_replace
-pretrain(tiny_config(Path(sys.argv[1]), Path(sys.argv[2]), epochs=2, batch_size=8))
+atomic.replace_file = killed_before_a_replace
+run_pretraining(tiny_config(Path(sys.argv[1]), Path(sys.argv[2]), epochs=2, batch_size=8))
 """
 
 
@@ -134,11 +136,11 @@ def test_09_a_kill_while_a_file_is_saved_keeps_the_previous_checkpoint_and_resum
         if isinstance(event, Started) and event.stage == "pretrain":
             cleaned.append(stray_temps(run_dir))
 
-    resumed = pretrain(None, on_event=sink, resume=run_dir)
+    resumed = run_pretraining(None, on_event=sink, resume=run_dir)
     assert cleaned == [[]] and stray_temps(run_dir) == []
     assert (resumed.status, resumed.step) == ("completed", 6) and run.finished
     straight = []
-    pretrain(tiny_config(image_folder, tmp_path / "straight", epochs=2, batch_size=8), on_event=straight.append)
+    run_pretraining(tiny_config(image_folder, tmp_path / "straight", epochs=2, batch_size=8), on_event=straight.append)
     rows = [row for row in run.read_metrics() if "epoch_end" not in row]
     assert [row["step"] for row in rows] == list(range(1, 7))          # each step once, in order
     assert [row["loss"] for row in rows] == pytest.approx(losses_of(straight), rel=1e-5)
@@ -151,9 +153,9 @@ def test_12_the_same_seed_on_the_cpu_gives_identical_losses(image_folder, tmp_pa
     runs = []
     for _ in range(2):      # the second run reuses the decoded images of the first
         events = []
-        pretrain(tiny_config(image_folder, tmp_path, method=method, epochs=2), on_event=events.append)
+        run_pretraining(tiny_config(image_folder, tmp_path, method=method, epochs=2), on_event=events.append)
         runs.append(losses_of(events))
     assert len(runs[0]) == 4 and runs[0] == runs[1]
     other = []
-    pretrain(tiny_config(image_folder, tmp_path, method=method, epochs=2, seed=7), on_event=other.append)
+    run_pretraining(tiny_config(image_folder, tmp_path, method=method, epochs=2, seed=7), on_event=other.append)
     assert losses_of(other)[:4] != runs[0]

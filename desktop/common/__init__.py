@@ -1,0 +1,1 @@
+"""Widgets and helpers that several steps share: thumbnails, banners, charts, theme colours."""

@@ -1,0 +1,233 @@
+"""Live training curves: the data grows per step, the screen repaints on a timer (~4 Hz)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from desktop.common import sticky_range
+from desktop.common.theme import ACCENT
+
+REFRESH_MS = 250
+EMA_BETA = 0.95
+TEAL = QColor("#1e9e8f")
+ORANGE = QColor("#d9822b")
+
+
+class Series:
+    """A growing (x, y) series in amortised O(1) per point."""
+
+    def __init__(self) -> None:
+        self._data = np.empty((2, 1024))
+        self.size = 0
+
+    def append(self, x: float, y: float) -> None:
+        if self.size == self._data.shape[1]:
+            self._data = np.concatenate([self._data, np.empty_like(self._data)], axis=1)
+        self._data[:, self.size] = (x, y)
+        self.size += 1
+
+    @property
+    def x(self) -> np.ndarray:
+        return self._data[0, :self.size]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self._data[1, :self.size]
+
+    def clear(self) -> None:
+        self.size = 0
+
+
+class TrainingPlots(QWidget):
+    """Loss (raw and smoothed), learning rate, images/s, data-wait % and the collapse metric."""
+
+    SERIES = ("loss", "loss_ema", "lr", "images_per_s", "data_wait", "collapse")
+    PANELS = ("loss", "lr", "images_per_s", "data_wait", "collapse")
+
+    def __init__(self, parent: QWidget | None = None, panels: tuple = PANELS, ema_beta: float = EMA_BETA,
+                 x_label: str = "step") -> None:
+        """``panels``: which plots to show (a subset of :attr:`PANELS`, e.g. ``("loss",)``)."""
+        super().__init__(parent)
+        pg.setConfigOptions(antialias=True)
+        self.series = {name: Series() for name in self.SERIES}
+        self._ema_beta = ema_beta
+        self._x_label = x_label
+        self._ema = 0.0
+        self._ema_weight = 0.0
+        self._stale: set[str] = set()    # plots with points not drawn yet
+        self._ranges: dict[str, tuple] = {}  # plot -> (x range, y range) shown
+        self.total_steps = 0
+        self._turn = 0
+        self.collapse_healthy = 0.0
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.ci.setSpacing(10)
+        self._plots: dict[str, pg.PlotItem] = {}
+        rows = (self.view.ci.addLayout(row=0, col=0), None)
+        if set(panels) & {"images_per_s", "data_wait", "collapse"}:
+            rows = (rows[0], self.view.ci.addLayout(row=1, col=0))
+        titles = {"loss": "Loss", "lr": "Learning rate", "images_per_s": "Images / s",
+                  "data_wait": "Waiting for data (%)", "collapse": "Embedding spread (collapse → 0)"}
+        columns = [0, 0]
+        for name in self.PANELS:
+            if name in panels:
+                row = 0 if name in ("loss", "lr") else 1
+                self._plot(rows[row], columns[row], name, titles[name], stretch=2 if name == "loss" else 1)
+                columns[row] += 1
+        pens = {
+            "loss": pg.mkPen(QColor(ACCENT.red(), ACCENT.green(), ACCENT.blue(), 90)),
+            "loss_ema": pg.mkPen(ACCENT, width=2.5), "lr": pg.mkPen(TEAL, width=2),
+            "images_per_s": pg.mkPen(TEAL, width=2), "data_wait": pg.mkPen(ORANGE, width=2),
+            "collapse": pg.mkPen(ACCENT, width=2),
+        }
+        if "loss" in self._plots:
+            self._plots["loss"].addLegend(offset=(-10, 10))
+        self.curves = {}
+        for name in self.SERIES:
+            plot = self._plots.get("loss" if name == "loss_ema" else name)
+            if plot is not None:
+                label = {"loss": "loss", "loss_ema": "smoothed"}.get(name)
+                self.curves[name] = plot.plot(name=label, pen=pens[name])
+        self.healthy_line = pg.InfiniteLine(angle=0, movable=False,
+                                            pen=pg.mkPen(TEAL, width=1, style=Qt.PenStyle.DashLine),
+                                            label="healthy", labelOpts={"position": 0.1, "color": TEAL})
+        self.healthy_line.hide()
+        if "collapse" in self._plots:
+            self._plots["collapse"].addItem(self.healthy_line)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.view)
+        self._apply_palette()
+        # One plot per tick, in turn: each plot still redraws every REFRESH_MS, but the GUI
+        # thread never repaints all the axes at once (that burst alone was a 100+ ms stall).
+        self.timer = QTimer(self, interval=max(1, REFRESH_MS // len(self._plots)))
+        self.timer.timeout.connect(self._refresh_next_plot)
+        self.timer.start()
+
+    def _plot(self, row: pg.GraphicsLayout, col: int, name: str, title: str, stretch: int = 1) -> pg.PlotItem:
+        plot = row.addPlot(col=col, title=title)
+        row.layout.setColumnStretchFactor(col, stretch)
+        plot.setDownsampling(auto=True, mode="peak")
+        plot.setClipToView(True)
+        plot.showGrid(x=True, y=True, alpha=0.15)
+        plot.setMenuEnabled(False)
+        plot.disableAutoRange()               # ranges follow the data in _fit (sticky_range)
+        plot.setMouseEnabled(x=False, y=False)
+        plot.hideButtons()
+        plot.setLabel("bottom", self._x_label)
+        self._plots[name] = plot
+        return plot
+
+    def add(self, step: int, metrics: dict, total: int = 0) -> None:
+        """Record one step's metrics (``total``: the planned steps, 0 when unknown); nothing is
+        drawn until the next refresh."""
+        self.total_steps = total or self.total_steps
+        loss = metrics.get("loss")
+        if loss is not None and math.isfinite(loss):
+            beta = self._ema_beta
+            self._ema = beta * self._ema + (1 - beta) * loss
+            self._ema_weight = beta * self._ema_weight + (1 - beta)
+            self.series["loss"].append(step, loss)
+            self.series["loss_ema"].append(step, self._ema / self._ema_weight)
+        for name, scale in (("lr", 1.0), ("images_per_s", 1.0), ("data_wait", 100.0), ("collapse", 1.0)):
+            value = metrics.get(name)
+            if value is not None and math.isfinite(value):
+                self.series[name].append(step, value * scale)
+        healthy = metrics.get("collapse_healthy")
+        if healthy:
+            self.collapse_healthy = healthy
+        self._stale.update(self._plots)
+
+    def load(self, rows: list[dict]) -> None:
+        """Add a run's recorded history (``metrics.jsonl`` rows that have a step and a loss)."""
+        for row in rows:
+            if "step" in row and "lr" in row:
+                self.add(int(row["step"]), row)
+        self.finish()
+
+    def finish(self) -> None:
+        """The run ended (or its history was loaded): the x axes end at its last step rather
+        than at the planned total."""
+        last = max((float(s.x[-1]) for s in self.series.values() if s.size), default=0.0)
+        if last:
+            self.total_steps = last
+            self._stale.update(self._plots)
+        self.refresh()
+
+    def clear(self) -> None:
+        for series in self.series.values():
+            series.clear()
+        self._ranges.clear()
+        self.total_steps = 0
+        self._ema = self._ema_weight = 0.0
+        self.collapse_healthy = 0.0
+        self._stale.update(self._plots)
+        self.refresh()
+
+    def x_end(self, plot: str = "loss") -> float:
+        """The last step that ``plot``'s x axis shows."""
+        return float(self._plots[plot].viewRange()[0][1])
+
+    def drawn_points(self) -> int:
+        """How many loss points the plot currently shows."""
+        x, _y = self.curves["loss"].getData()
+        return 0 if x is None else len(x)
+
+    def refresh(self) -> None:
+        """Draw every plot that has new points now."""
+        for plot in list(self._stale):
+            self._draw(plot)
+
+    def _refresh_next_plot(self) -> None:
+        names = list(self._plots)
+        plot = names[self._turn % len(names)]
+        self._turn += 1
+        if plot in self._stale:
+            self._draw(plot)
+
+    def _draw(self, plot: str) -> None:
+        self._stale.discard(plot)
+        drawn = [name for name in self.curves if ("loss" if name == "loss_ema" else name) == plot]
+        for name in drawn:
+            self.curves[name].setData(self.series[name].x, self.series[name].y)  # views: points never change
+        self._fit(plot, [self.series[name] for name in drawn if self.series[name].size])
+        if plot == "collapse":
+            self.healthy_line.setValue(self.collapse_healthy)
+            self.healthy_line.setVisible(bool(self.collapse_healthy))
+
+    def _fit(self, plot: str, series: list) -> None:
+        """Move the plot's ranges only when its data needs it (see :mod:`sticky_range`)."""
+        if not series:
+            return
+        x_now, y_now = self._ranges.get(plot, ((0.0, 0.0), None))
+        x_new = sticky_range.x_range(x_now[1], max(s.x[-1] for s in series), self.total_steps)
+        if plot == "data_wait":
+            y_new = (0.0, 100.0)
+        else:
+            low, high = min(float(s.y.min()) for s in series), max(float(s.y.max()) for s in series)
+            if plot == "collapse" and self.collapse_healthy:
+                low, high = min(low, self.collapse_healthy), max(high, self.collapse_healthy)
+            y_new = sticky_range.y_range(y_now, low, high)
+        if (x_new, y_new) != (x_now, y_now):
+            self._ranges[plot] = (x_new, y_new)
+            self._plots[plot].setRange(xRange=x_new, yRange=y_new, padding=0)
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_palette()
+
+    def _apply_palette(self) -> None:
+        palette = self.palette()
+        self.view.setBackground(palette.color(QPalette.ColorRole.Base))
+        text = palette.color(QPalette.ColorRole.Text)
+        muted = palette.color(QPalette.ColorRole.PlaceholderText)
+        for plot in self._plots.values():
+            plot.setTitle(plot.titleLabel.text, color=text.name(), size="10pt")
+            for axis in ("left", "bottom"):
+                plot.getAxis(axis).setPen(muted)
+                plot.getAxis(axis).setTextPen(muted)

@@ -1,0 +1,1 @@
+"""Step 1, Data: open a folder, see what was scanned and which files cannot be used."""

@@ -1,0 +1,95 @@
+"""What an export produced: the parity of onnxruntime with torch, per-class accuracy, the files."""
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidgetItem, QVBoxLayout, QWidget,
+)
+
+from desktop.common.validation_view import fit_height, make_table, percent
+
+
+def parity_text(result) -> str:
+    """The verification in one or two lines (``result``: engine.export.run.ExportResult)."""
+    sizes = " and ".join(str(size) for size in result.batch_sizes)
+    what = "probabilities" if result.kind == "classifier" else "embeddings"
+    text = (f"Max abs difference {result.max_abs_diff:.1e} on the {what} (limit {result.tolerance:.0e}), "
+            f"at batch sizes {sizes} on {result.images_checked} of your images.")
+    if result.top1_agreement is not None:
+        text += f" Top-1 agreement {result.top1_agreement:.0%}."
+    return text
+
+
+def input_text(result) -> str:
+    meta = result.metadata
+    size = "×".join(str(v) for v in meta.get("input_size", []))
+    layout = "uint8 NHWC, any size (resized inside)" if result.raw_input else f"float32 NCHW {size}, normalised"
+    return f"Input: {meta.get('input_name', '')}, {layout} · {result.precision} · {result.size_bytes / 1e6:.2f} MB"
+
+
+class ExportResultView(QFrame):
+    """Hidden until :meth:`show_result`; ``open_folder(path)`` from its button."""
+
+    open_folder = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setProperty("role", "card")
+        self.heading = QLabel("✓ Verified")
+        self.heading.setProperty("role", "heading")
+        self.parity = QLabel(wordWrap=True)
+        self.inputs = QLabel(wordWrap=True)
+        self.inputs.setProperty("role", "muted")
+        self.accuracy_title = QLabel("Accuracy of the exported model on the labeled images it was trained on",
+                                     wordWrap=True)
+        self.accuracy = make_table(0, 2)
+        self.accuracy.setHorizontalHeaderLabels(["Class", "Accuracy"])
+        self.accuracy.verticalHeader().hide()
+        self.accuracy.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.accuracy.horizontalHeader().setStretchLastSection(False)
+        self.files = QLabel(wordWrap=True)
+        self.files.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.files.setProperty("role", "muted")
+        self.folder_button = QPushButton("Show in Folder")
+        self.folder_button.clicked.connect(lambda: self.open_folder.emit(os.path.dirname(self._path)))
+        self._path = ""
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.folder_button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(18, 14, 18, 16)
+        layout.setSpacing(8)
+        layout.addWidget(self.heading)
+        layout.addWidget(self.parity)
+        layout.addWidget(self.inputs)
+        layout.addWidget(self.accuracy_title)
+        layout.addWidget(self.accuracy)
+        layout.addWidget(self.files)
+        layout.addLayout(buttons)
+        self.clear()
+
+    def clear(self) -> None:
+        self.hide()
+
+    def show_result(self, result) -> None:
+        self._path = result.path
+        self.parity.setText(parity_text(result))
+        self.inputs.setText(input_text(result))
+        per_class = result.per_class_accuracy or {}
+        self.accuracy.setRowCount(len(per_class))
+        for row, (name, value) in enumerate(per_class.items()):
+            self.accuracy.setItem(row, 0, QTableWidgetItem(name))
+            cell = QTableWidgetItem(percent(value))
+            cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.accuracy.setItem(row, 1, cell)
+        fit_height(self.accuracy)
+        self.accuracy_title.setVisible(bool(per_class))
+        self.accuracy.setVisible(bool(per_class))
+        self.files.setText(f"Model: {result.path}\nREADME: {result.readme_path}")
+        self.show()
+
+    def accuracy_rows(self) -> dict[str, str]:
+        table = self.accuracy
+        return {table.item(row, 0).text(): table.item(row, 1).text() for row in range(table.rowCount())}

@@ -1,0 +1,261 @@
+"""The Export step: write a verified ONNX model (classifier or embedding) and try it on any image.
+
+``engine.export.run.export_model`` runs in an :class:`EngineJob`; it verifies onnxruntime
+against torch on the user's own images before anything is written, so the page shows the
+parity figure of the very file on disk.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QStandardPaths, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QButtonGroup, QCheckBox, QComboBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
+    QProgressBar, QPushButton, QRadioButton, QScrollArea, QVBoxLayout, QWidget,
+)
+
+from desktop.common.banner import Banner
+from desktop.export.export_result import ExportResultView
+from desktop.export.try_it import TryItBox
+from desktop.jobs import EngineJob
+
+STEP_TEXT = {1: "Converting to ONNX…", 2: "Checking onnxruntime against torch on your images…",
+             3: "Writing the model and its README…", 4: "Done"}
+
+
+def export(source: str, out: str, kind: str, raw_input: bool, fp16: bool, overwrite: bool,
+           on_event=None, cancel=None):
+    """engine.export.run.export_model, imported in the worker (it loads torch and onnx)."""
+    from engine.export.run import export_model
+
+    return export_model(source, out, kind=kind, raw_input=raw_input, fp16=fp16, overwrite=overwrite,
+                        on_event=on_event, cancel=cancel)
+
+
+class ExportPage(QWidget):
+    exported = Signal(object)     # engine.export.run.ExportResult
+    running_changed = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.root = ""
+        self.pretrain_run = ""
+        self.finetune_run = ""
+        self.job: EngineJob | None = None
+        self.last_result = None
+        self._default_path = ""
+
+        self.title = QLabel("Export")
+        self.title.setProperty("role", "title")
+        self.subtitle = QLabel("Finish a pretraining run first.")
+        self.subtitle.setProperty("role", "muted")
+        self.banner = Banner()
+        self.classifier = QRadioButton("Classifier: an image in, class probabilities out")
+        self.embedding = QRadioButton("Embedding model: an image in, a feature vector out")
+        self.embedding.setToolTip("The pretrained backbone alone: useful without labels, for search and "
+                                  "deduplication")
+        self.kinds = QButtonGroup(self)
+        self.kinds.addButton(self.classifier)
+        self.kinds.addButton(self.embedding)
+        self.embedding.setChecked(True)
+        self.kinds.buttonToggled.connect(lambda *_: self._update_default_path())
+        self.input = QComboBox()
+        self.input.addItem("Float NCHW, normalised (the default)", False)
+        self.input.addItem("Raw uint8 NHWC RGB (resizes and normalises inside)", True)
+        self.input.setMinimumContentsLength(20)
+        self.input.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.fp16 = QCheckBox("Half precision (fp16)")
+        self.fp16.setToolTip("About half the file size; verified against fp32 with a looser tolerance (1e-2)")
+        self.path = QLineEdit()
+        self.path.setPlaceholderText("model.onnx")
+        self.choose_button = QPushButton("Choose…")
+        self.choose_button.clicked.connect(self.choose_path)
+        self.export_button = QPushButton("Export and Verify")
+        self.export_button.setProperty("role", "primary")
+        self.export_button.clicked.connect(self.start)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        self.status = QLabel(wordWrap=True)
+        self.status.setProperty("role", "muted")
+        self.result_view = ExportResultView()
+        self.result_view.open_folder.connect(lambda path: QDesktopServices.openUrl(QUrl.fromLocalFile(path)))
+        self.try_it = TryItBox()
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 16, 20, 16)
+        layout.addWidget(self.title)
+        layout.addWidget(self.subtitle)
+        layout.addWidget(self.banner)
+        columns = QHBoxLayout()
+        columns.setSpacing(24)
+        columns.addWidget(self._options_card(), 5, Qt.AlignmentFlag.AlignTop)
+        right = QVBoxLayout()
+        right.setSpacing(16)
+        right.addWidget(self.result_view)
+        right.addWidget(self.try_it)
+        right.addStretch(1)
+        columns.addLayout(right, 4)
+        body = QWidget()
+        body_layout = QVBoxLayout(body)
+        body_layout.setContentsMargins(0, 8, 0, 0)
+        body_layout.addLayout(columns)
+        body_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(body)
+        scroll.setMinimumWidth(body.minimumSizeHint().width())
+        layout.addWidget(scroll, 1)
+        self._set_running(False)
+
+    def _options_card(self) -> QFrame:
+        card = QFrame()
+        card.setProperty("role", "card")
+        heading = QLabel("What to export")
+        heading.setProperty("role", "heading")
+        path_row = QHBoxLayout()
+        path_row.addWidget(self.path, 1)
+        path_row.addWidget(self.choose_button)
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        form.addRow("Input", self.input)
+        form.addRow("Precision", self.fp16)
+        form.addRow("Save as", path_row)
+        note = QLabel("Every export is checked: onnxruntime and torch run on your own images at batch 1 and "
+                      "batch 8, and nothing is written unless they agree. A README.txt with a short Python "
+                      "example is written next to the model.", wordWrap=True)
+        note.setProperty("role", "muted")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.export_button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(card)
+        layout.setContentsMargins(18, 14, 18, 16)
+        layout.setSpacing(10)
+        layout.addWidget(heading)
+        layout.addWidget(self.classifier)
+        layout.addWidget(self.embedding)
+        layout.addSpacing(4)
+        layout.addLayout(form)
+        layout.addWidget(note)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        return card
+
+    # --- state ---------------------------------------------------------------------------------
+    def set_models(self, root: str, pretrain_run: str, finetune_run: str) -> None:
+        """The folder and its newest models ("" when there is none yet)."""
+        folder_changed = root != self.root
+        self.root, self.pretrain_run, self.finetune_run = root, pretrain_run, finetune_run
+        self.classifier.setEnabled(bool(finetune_run))
+        self.classifier.setToolTip("" if finetune_run else "Fine-tune a classifier on the Label step first")
+        if finetune_run:
+            self.classifier.setChecked(True)
+        elif self.classifier.isChecked():
+            self.embedding.setChecked(True)
+        what = "a fine-tuned classifier and its backbone" if finetune_run else "a pretrained backbone (no " \
+            "classifier yet: label and fine-tune to export one)"
+        self.subtitle.setText(f"{os.path.basename(root) or root}  ·  {what}" if pretrain_run else
+                              "Finish a pretraining run first.")
+        if folder_changed:
+            self.banner.dismiss()
+            self.result_view.clear()
+            self.try_it.set_model(None)
+            self.status.clear()
+        self._update_default_path()
+        self._set_running(self.job is not None)
+
+    def kind(self) -> str:
+        return "classifier" if self.classifier.isChecked() else "embedding"
+
+    def _update_default_path(self) -> None:
+        """Propose ``<Documents>/<folder>-<kind>.onnx`` until the user types their own."""
+        if self.path.text() and self.path.text() != self._default_path:
+            return
+        base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+        base = base if base and os.path.isdir(base) else os.path.expanduser("~")
+        self._default_path = os.path.join(base, f"{os.path.basename(self.root) or 'model'}-{self.kind()}.onnx")
+        self.path.setText(self._default_path)
+
+    def choose_path(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export the Model As", self.path.text(), "ONNX model (*.onnx)",
+                                              options=QFileDialog.Option.DontConfirmOverwrite)
+        if path:
+            self.path.setText(path if path.lower().endswith(".onnx") else path + ".onnx")
+
+    def confirm_overwrite(self, path: str) -> bool:
+        answer = QMessageBox.question(self, "Replace the File?", f"{path} exists already. Replace it?\n\n"
+                                      "The old file stays as it is unless the new model verifies.",
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                                      QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
+
+    # --- exporting -----------------------------------------------------------------------------
+    def start(self) -> bool:
+        if self.job is not None or not self.pretrain_run:
+            return False
+        out = os.path.abspath(os.path.expanduser(self.path.text().strip()))
+        if not self.path.text().strip():
+            self.banner.show_message("error", "Choose where to save the model first.")
+            return False
+        overwrite = Path(out).is_file()
+        if overwrite and not self.confirm_overwrite(out):
+            return False
+        kind = self.kind()
+        source = self.finetune_run if kind == "classifier" else self.pretrain_run
+        self.banner.dismiss()
+        self.result_view.clear()
+        job = self.job = EngineJob(export, source, out, kind, bool(self.input.currentData()), self.fp16.isChecked(),
+                                   overwrite, parent=self)
+        job.stage_started.connect(lambda e: e.stage == "cache" and self.status.setText("Decoding your images…"))
+        job.progress.connect(self._on_progress)
+        job.succeeded.connect(self._on_result)
+        job.failed.connect(self._on_failed)
+        job.finished.connect(self._on_finished)
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.status.setText("Loading the trained model…")
+        self._set_running(True)
+        job.start()
+        return True
+
+    def _set_running(self, running: bool) -> None:
+        for widget in (self.classifier, self.embedding, self.input, self.fp16, self.path, self.choose_button):
+            widget.setEnabled(not running and bool(self.pretrain_run) and
+                              (widget is not self.classifier or bool(self.finetune_run)))
+        self.export_button.setEnabled(not running and bool(self.pretrain_run))
+        self.running_changed.emit(running)
+
+    def _on_progress(self, event) -> None:
+        if event.stage != "export":
+            return
+        self.progress.setRange(0, event.total)
+        self.progress.setValue(event.step)
+        self.status.setText(STEP_TEXT.get(event.step, ""))
+
+    def _on_result(self, result) -> None:
+        self.last_result = result
+        self.status.setText(f"Exported and verified: {result.path}")
+        self.banner.show_message("success", f"The {result.kind} model is saved in {result.path} and verified "
+                                 "with onnxruntime. Try it on any image below.")
+        self.result_view.show_result(result)
+        self.try_it.set_model(result.path)
+        self.exported.emit(result)
+
+    def _on_failed(self, message: str, details: str) -> None:
+        self.status.setText("Not exported.")
+        self.banner.show_message("error", message, details=details)
+
+    def _on_finished(self) -> None:
+        job, self.job = self.job, None
+        job.deleteLater()
+        self.progress.hide()
+        self._set_running(False)
+
+    def running_jobs(self) -> list[EngineJob]:
+        jobs = [self.job] if self.job is not None and self.job.is_running() else []
+        return jobs + self.try_it.running_jobs()

@@ -1,0 +1,1 @@
+"""Step 3, Label & Fine-tune: classes, the label grid, the map, suggestions and training."""

@@ -1,0 +1,103 @@
+"""The centre of the Label step: the filter bar, the labeling grid, and a key hint."""
+from __future__ import annotations
+
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from desktop.common.thumbnail_grid import RecordRole, ThumbnailModel
+from desktop.common.thumbnails import ThumbnailLoader
+from desktop.label.label_grid import LabelGrid, LabelModel
+
+FIXED_FILTERS = (("All images", "all"), ("Labeled", "labeled"), ("Unlabeled", "unlabeled"),
+                 ("Disagrees with prediction", "disagrees"))
+HINT = ("Choose a class, then click images to label them · Ctrl/Shift-click selects, then press 1–9 or "
+        "“Label Selected” · Delete clears a label · Ctrl+Z undoes · double-click enlarges")
+
+
+class LabelBrowser(QWidget):
+    def __init__(self, source: ThumbnailModel, loader: ThumbnailLoader, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.loader = loader
+        self.model = LabelModel(source, self)
+        self.grid = LabelGrid(self.model)
+        self.grid.preview_requested.connect(self._preview)
+        self.filter = QComboBox()
+        self.filter.setToolTip("Which images to show")
+        self.filter.setMinimumContentsLength(10)
+        self.filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.filter.currentIndexChanged.connect(lambda _i: self.model.set_filter(self.filter.currentData()))
+        self.sort_confidence = QCheckBox("Least sure first")
+        self.sort_confidence.setToolTip("Sort by the model's confidence, lowest first (after a fine-tune)")
+        self.sort_confidence.setEnabled(False)
+        self.sort_confidence.toggled.connect(self.model.set_sort_by_confidence)
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.setToolTip("Undo the last label change (Ctrl+Z)")
+        self.count = QLabel()
+        self.count.setProperty("role", "muted")
+        self.empty = QLabel("No images match this filter.")
+        self.empty.setProperty("role", "muted")
+        self.empty.hide()
+        self.model.modelReset.connect(self.update_count)
+        self.set_class_names([])
+
+        bar = QHBoxLayout()
+        bar.addWidget(self.filter, 1)
+        bar.addSpacing(8)
+        bar.addWidget(self.sort_confidence)
+        bar.addStretch(1)
+        below = QHBoxLayout()
+        below.addWidget(self.count, 1)
+        below.addWidget(self.undo_button)
+        hint = QLabel(HINT, wordWrap=True)
+        hint.setProperty("role", "muted")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 0)
+        layout.addLayout(bar)
+        layout.addWidget(self.empty)
+        layout.addWidget(self.grid, 1)
+        layout.addLayout(below)
+        layout.addWidget(hint)
+
+    def set_class_names(self, names: list[str]) -> None:
+        """Offer a filter per class; a filter on a class that is gone falls back to all images."""
+        current = self.filter.currentData() or "all"
+        self.filter.blockSignals(True)
+        self.filter.clear()
+        for text, key in FIXED_FILTERS:
+            self.filter.addItem(text, key)
+        for name in names:
+            self.filter.addItem(f"Class: {name}", f"class:{name}")
+        index = self.filter.findData(current)
+        self.filter.setCurrentIndex(max(index, 0))
+        self.filter.blockSignals(False)
+        if index < 0:
+            self.model.set_filter("all")
+
+    def set_filter(self, key: str) -> None:
+        self.filter.setCurrentIndex(self.filter.findData(key))
+
+    def set_predictions(self, predictions: dict) -> None:
+        self.model.set_predictions(predictions)
+        self.sort_confidence.setEnabled(bool(predictions))
+        if not predictions:
+            self.sort_confidence.setChecked(False)
+
+    def update_count(self) -> None:
+        total = self.model.source.rowCount()
+        shown = self.model.rowCount()
+        shown_text = f"{shown:,} of {total:,} shown" if shown != total else f"{total:,} images"
+        self.count.setText(f"{shown_text}  ·  {len(self.model.labels):,} labeled")
+        self.empty.setVisible(total > 0 and shown == 0)
+
+    def select_path(self, rel_path: str) -> bool:
+        """Select ``rel_path`` in the grid (showing every image first if the filter hides it)."""
+        if self.model.row_of(rel_path) is None:
+            self.set_filter("all")
+        found = self.grid.select_path(rel_path)
+        if found:
+            self.grid.setFocus()
+        return found
+
+    def _preview(self, index) -> None:
+        from desktop.common.image_preview import ImagePreview
+
+        ImagePreview(self.model.source, self.loader, index.data(RecordRole), self).show()

@@ -1,1 +1,0 @@
-"""The workflow's pages, one per step: Data, Pretrain."""

@@ -1,0 +1,1 @@
+"""Step 2, Pretrain: the form, the live charts and the torchrun command."""

@@ -1,0 +1,371 @@
+"""The Pretrain step: settings, Start / Pause / Stop, live curves, view pairs, resume."""
+from __future__ import annotations
+
+import os
+import time
+from html import escape
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget,
+)
+
+import engine
+from desktop.common.banner import Banner
+from desktop.common.training_plots import TrainingPlots
+from desktop.jobs import EngineJob
+from desktop.pretrain.form import PretrainForm
+from desktop.pretrain.live_map import LiveMap
+from desktop.pretrain.view_pairs import ViewPairs
+
+COLLAPSE_ALARM = 0.25       # warn when the spread falls below this share of the healthy value
+COLLAPSE_MIN_STEPS = 20     # freshly initialised networks start low; give them a moment
+
+
+def detect_devices(on_event=None, cancel=None) -> list:
+    """The engine's devices, best first. It imports torch, so it runs in a worker, when the page
+    is first shown; it loads the training code too (about a second), so that Start need not."""
+    import engine.pretrain.loop  # noqa: F401 - loaded now, used by Start
+    from engine.core.device import available_devices
+
+    return available_devices()
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def collapse_alarm(step: int, metrics: dict) -> str | None:
+    """A warning when the embedding spread has fallen far below its healthy value, else None."""
+    spread, healthy = metrics.get("collapse"), metrics.get("collapse_healthy")
+    if spread is None or not healthy or step < COLLAPSE_MIN_STEPS or spread >= COLLAPSE_ALARM * healthy:
+        return None
+    return (f"⚠ The embeddings are collapsing: spread {spread:.3f}, healthy is about {healthy:.3f}. "
+            "If it stays this low, stop and try a lower learning rate or another method.")
+
+
+class PretrainPage(QWidget):
+    """Runs ``engine.run_pretraining`` through an :class:`EngineJob`; one run at a time."""
+
+    completed = Signal(object)        # engine.pretrain.loop.PretrainResult of a finished run
+    running_changed = Signal(bool)
+    percent_changed = Signal(int)     # the run's progress, 0-100; -1 once no run is going
+
+    def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._settings = settings
+        self.data_dir: str | None = None
+        self.job: EngineJob | None = None
+        self._devices_job: EngineJob | None = None
+        self._percent = -1
+        self.last_result = None
+        self.state = "idle"      # idle, running, pausing, paused, stopping
+        self.step = 0
+
+        self.title = QLabel("Pretrain")
+        self.title.setProperty("role", "title")
+        self.subtitle = QLabel("Open a folder on the Data step first.")
+        self.subtitle.setProperty("role", "muted")
+        self.banner = Banner()
+        self.resume_banner = Banner()
+        self.form = PretrainForm()
+        self.form.restore(settings)
+        self.start_button = QPushButton("Start Pretraining")
+        self.start_button.setProperty("role", "primary")
+        self.start_button.clicked.connect(self.start)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop and keep a checkpoint; the run can be resumed later")
+        self.stop_button.clicked.connect(self.stop)
+        self.choices = QLabel(wordWrap=True)
+        self.choices.setProperty("role", "muted")
+        self.choices.setTextFormat(Qt.TextFormat.RichText)
+
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(False)
+        self.status = QLabel("Ready")
+        self.metrics = QLabel()
+        self.metrics.setProperty("role", "muted")
+        self.collapse_warning = QLabel(wordWrap=True)
+        self.collapse_warning.setProperty("role", "warning")
+        self.collapse_warning.hide()
+        self.plots = TrainingPlots()
+        self.live_map = LiveMap()
+        self.pairs = ViewPairs()
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 16, 20, 16)
+        layout.addWidget(self.title)
+        layout.addWidget(self.subtitle)
+        layout.addWidget(self.resume_banner)
+        layout.addWidget(self.banner)
+        splitter = QSplitter()
+        splitter.addWidget(self._settings_column())
+        splitter.addWidget(self._run_column())
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([380, 900])
+        layout.addWidget(splitter, 1)
+        self._set_state("idle")
+
+    def _settings_column(self) -> QWidget:
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button, 1)
+        buttons.addWidget(self.pause_button)
+        buttons.addWidget(self.stop_button)
+        column = QWidget()
+        layout = QVBoxLayout(column)
+        layout.setContentsMargins(0, 8, 12, 0)
+        layout.addWidget(self.form)
+        layout.addSpacing(8)
+        layout.addLayout(buttons)
+        layout.addWidget(self.choices)
+        layout.addWidget(self.live_map, 1)
+        layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(column)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(column.minimumSizeHint().width() + 16)
+        return scroll
+
+    def _run_column(self) -> QWidget:
+        status = QHBoxLayout()
+        status.addWidget(self.status)
+        status.addStretch(1)
+        status.addWidget(self.metrics)
+        column = QWidget()
+        layout = QVBoxLayout(column)
+        layout.setContentsMargins(12, 8, 0, 0)
+        layout.addLayout(status)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.collapse_warning)
+        layout.addWidget(self.plots, 1)
+        layout.addWidget(self.pairs)
+        return column
+
+    # --- project ---------------------------------------------------------------------------
+    def set_project(self, data_dir: str, report) -> None:
+        """Point the page at a scanned folder and offer to resume its unfinished run."""
+        self.data_dir = data_dir
+        self.form.set_data_dir(data_dir)
+        kind = "grayscale" if report.grayscale else "colour"
+        self.subtitle.setText(f"{os.path.basename(data_dir) or data_dir}  ·  {report.usable:,} {kind} images")
+        self.banner.dismiss()
+        self.offer_resume()
+        self._set_state(self.state)
+
+    def offer_resume(self) -> None:
+        """Show a Resume offer when the folder has an unfinished run with a checkpoint."""
+        from engine.store.runs import find_resumable
+
+        runs = find_resumable(self.data_dir, self.form.out_dir.text().strip()) if self.data_dir else []
+        if not runs or self.job is not None:
+            self.resume_banner.dismiss()
+            return
+        run = runs[0]
+        saved = time.strftime("%d %b %H:%M", time.localtime(run.checkpoint_path.stat().st_mtime))
+        cfg = run.config()
+        self.resume_banner.show_message(
+            "info", f"This folder has an unfinished run ({cfg.method}, {cfg.backbone}, {cfg.image_size} px), "
+                    f"last saved {saved}. Resume it where it stopped?",
+            actions=[("Resume", lambda: self.resume(str(run.path)))])
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if self._devices_job is None:   # first show: detect devices without blocking start-up
+            self._devices_job = EngineJob(detect_devices, parent=self)
+            self._devices_job.succeeded.connect(self.form.set_devices)
+            self._devices_job.start()
+
+    # --- controls --------------------------------------------------------------------------
+    def start(self) -> bool:
+        """Start a fresh run with the form's settings; False (with a message) when they are invalid."""
+        if self.job is not None or not self.data_dir:
+            return False
+        cfg = self.form.config(self.data_dir)
+        try:
+            cfg.validate()
+        except engine.ConfigError as error:
+            self.banner.show_message("error", str(error)[0].upper() + str(error)[1:])
+            return False
+        self.form.save(self._settings)
+        self.plots.clear()
+        self._launch(cfg, resume=None)
+        return True
+
+    def resume(self, run_dir: str) -> bool:
+        """Continue the run in ``run_dir`` from its last checkpoint, its curves included."""
+        from engine.store.runs import open_run_folder
+
+        if self.job is not None:
+            return False
+        try:
+            run = open_run_folder(run_dir)
+            cfg = run.config()
+            history = run.read_metrics()
+        except (OSError, ValueError) as error:
+            self.banner.show_message("error", f"The run in {run_dir} cannot be resumed: {error}")
+            return False
+        self.form.set_config(cfg)
+        self.plots.clear()
+        self.plots.load(history)
+        self._launch(cfg, resume=run_dir)
+        return True
+
+    def _launch(self, cfg, resume: str | None) -> None:
+        self.banner.dismiss()
+        self.resume_banner.dismiss()
+        self.collapse_warning.hide()
+        self.pairs.clear()
+        self.live_map.clear()
+        self.step = 0
+        job = self.job = EngineJob(engine.run_pretraining, cfg, resume=resume, parent=self)
+        job.stage_started.connect(self._on_stage_started)
+        job.progress.connect(self._on_progress)
+        job.preview.connect(self.pairs.show_preview)
+        job.map_snapshot.connect(self.live_map.show_snapshot)
+        job.warning.connect(lambda message: self.banner.show_message("warning", message))
+        job.checkpoint_saved.connect(self._on_checkpoint)
+        job.paused.connect(self._on_paused)
+        job.succeeded.connect(self._on_result)
+        job.failed.connect(self._on_failed)
+        job.cancelled.connect(lambda: self.status.setText("Stopped before training began: nothing was saved"))
+        job.finished.connect(self._on_finished)
+        self.status.setText("Starting…")
+        self.progress.setRange(0, 0)
+        self._set_state("running")
+        job.start()
+
+    def toggle_pause(self) -> None:
+        if self.job is None:
+            return
+        if self.state in ("paused", "pausing"):
+            self.job.resume()
+            self.status.setText(f"Step {self.step:,}: continuing…")
+            self._set_state("running")
+        else:
+            self.job.pause()
+            self.status.setText("Pausing after this step…")
+            self._set_state("pausing")
+
+    def stop(self) -> None:
+        """Cancel the run; the engine saves a checkpoint at the end of its step."""
+        if self.job is None:
+            return
+        self.job.cancel()
+        self.status.setText("Stopping: saving a checkpoint…")
+        self._set_state("stopping")
+
+    def is_training(self) -> bool:
+        return self.job is not None
+
+    def running_jobs(self) -> list[EngineJob]:
+        return [job for job in (self.job, self._devices_job) if job is not None and job.is_running()]
+
+    def _set_state(self, state: str) -> None:
+        was_running = self.state != "idle"
+        self.state = state
+        idle = state == "idle"
+        self.start_button.setEnabled(idle and bool(self.data_dir))
+        self.form.setEnabled(idle)
+        self.pause_button.setEnabled(state in ("running", "pausing", "paused"))
+        self.pause_button.setText("Resume" if state in ("paused", "pausing") else "Pause")
+        self.stop_button.setEnabled(state in ("running", "pausing", "paused"))
+        if was_running != (not idle):
+            self.running_changed.emit(not idle)
+        if idle and self._percent >= 0:
+            self._percent = -1
+            self.percent_changed.emit(-1)
+
+    # --- engine events ---------------------------------------------------------------------
+    def _on_stage_started(self, event) -> None:
+        if event.stage == "scan":
+            self.status.setText("Checking the images…")
+        elif event.stage == "cache":
+            self.status.setText("Decoding the images once into a cache…")
+            self.progress.setRange(0, max(event.total, 0))
+        elif event.stage == "pretrain":
+            self.progress.setRange(0, max(event.total, 1))
+            self.progress.setValue(event.info.get("resumed_from_step", 0))
+            self.status.setText(f"Training on {event.info.get('device_label') or event.info.get('device', '')}")
+            self._show_choices(event.info)
+
+    def _show_choices(self, info: dict) -> None:
+        """What "auto" picked and why, from the pretrain stage's Started info."""
+        run = " · ".join(str(info.get(key, "")) for key in ("method", "backbone"))
+        lines = [f"<b>Run</b>: {escape(run)} · {info.get('image_size', '')} px · batch {info.get('batch_size', '')}"
+                 f" · {escape(str(info.get('precision', '')))}"]
+        lines += [f"<b>{escape(name.replace('_', ' '))}</b>: {escape(str(text))}"
+                  for name, text in (info.get("reasons") or {}).items()]
+        if info.get("run_dir"):
+            lines.append(f"<b>saved in</b>: {escape(info['run_dir'])}")
+        self.choices.setText("<br>".join(lines))
+
+    def _on_progress(self, event) -> None:
+        if event.stage != "pretrain":
+            if event.total:
+                self.progress.setValue(event.step)
+            return
+        metrics = event.metrics
+        self.step = event.step
+        self.plots.add(event.step, metrics, event.total)
+        self.progress.setMaximum(max(event.total, 1))
+        self.progress.setValue(event.step)
+        percent = int(100 * event.step / max(event.total, 1))
+        if percent != self._percent:
+            self._percent = percent
+            self.percent_changed.emit(percent)
+        if self.state == "running":
+            eta = metrics.get("eta_s")
+            eta_text = f"  ·  about {format_duration(eta)} left" if eta is not None else ""
+            self.status.setText(f"Step {event.step:,} of {event.total:,}{eta_text}")
+        self.metrics.setText(
+            f"loss {metrics.get('loss', float('nan')):.4f}  ·  {metrics.get('images_per_s', 0):,.0f} images/s  ·  "
+            f"waiting for data {100 * metrics.get('data_wait', 0):.0f}%  ·  epoch {metrics.get('epoch', 0):.1f}")
+        self._check_collapse(event.step, metrics)
+
+    def _check_collapse(self, step: int, metrics: dict) -> None:
+        alarm = collapse_alarm(step, metrics)
+        if alarm:
+            self.collapse_warning.setText(alarm)
+        self.collapse_warning.setVisible(bool(alarm))
+
+    def _on_checkpoint(self, event) -> None:
+        self.progress.setToolTip(f"Last checkpoint: step {event.step:,}")
+
+    def _on_paused(self) -> None:
+        if self.state == "pausing":
+            self.status.setText(f"Paused at step {self.step:,}")
+            self._set_state("paused")
+
+    def _on_result(self, result) -> None:
+        self.last_result = result
+        self.plots.finish()
+        if result.status == "completed":
+            loss = f" (final loss {result.final_loss:.4f})" if result.final_loss is not None else ""
+            self.status.setText(f"Finished: {result.step:,} steps{loss}")
+            self.banner.show_message("success", f"Pretraining finished after {result.step:,} steps{loss}. "
+                                     f"The backbone is saved in {result.run_dir}.")
+            self.completed.emit(result)
+        else:
+            self.status.setText(f"Stopped at step {result.step:,} of {result.total_steps:,}")
+            self.banner.show_message("info", f"Stopped at step {result.step:,} of {result.total_steps:,}. "
+                                     "The checkpoint is kept, so the run can continue later.",
+                                     actions=[("Resume", lambda: self.resume(result.run_dir))])
+
+    def _on_failed(self, message: str, details: str) -> None:
+        self.status.setText("Stopped by an error")
+        self.banner.show_message("error", message, details=details)
+
+    def _on_finished(self) -> None:
+        job, self.job = self.job, None
+        job.deleteLater()
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+        self._set_state("idle")
+        if self.banner.kind() == "error" and self.banner.text():
+            self.offer_resume()   # a failed run keeps its last checkpoint

@@ -1,0 +1,107 @@
+"""A terminal progress display for engine events, used by the CLI.
+
+The first Ctrl+C cancels the job cleanly (the run keeps a resumable checkpoint);
+a second one interrupts at once.
+"""
+from __future__ import annotations
+
+import shutil
+import signal
+import sys
+import threading
+import time
+
+from engine.core.events import CancelToken, CheckpointSaved, EpochEnded, Finished, Progress, Started, Warning
+
+REDRAW_INTERVAL_S = 0.2
+
+
+class ConsoleProgress:
+    """An ``on_event`` sink that draws one updating status line on stderr.
+
+    ``quiet`` keeps the Ctrl+C handling but prints nothing (ranks other than 0 under torchrun).
+    """
+
+    def __init__(self, stream=None, quiet: bool = False) -> None:
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.cancel_token = CancelToken()
+        self._last_draw = 0.0
+        self._line_open = False
+        self._previous_handler = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous_handler = signal.signal(signal.SIGINT, self._on_interrupt)
+
+    def __call__(self, event) -> None:
+        if self.quiet:
+            return
+        if isinstance(event, Started) and event.stage == "pretrain":
+            info = event.info
+            self._print(f"training {info['method']} / {info['backbone']} at {info['image_size']} px, "
+                        f"batch {info['batch_size']}, on {info['device_label']} ({info['precision']})")
+            for field, reason in info.get("reasons", {}).items():
+                self._print(f"  {field}: {reason}")
+            self._print(f"  run folder: {info['run_dir']}")
+        elif isinstance(event, Progress):
+            self._draw(event)
+        elif isinstance(event, Warning):
+            self._print(f"warning: {event.message}")
+        elif isinstance(event, EpochEnded) and event.metrics.get("loss") is not None:
+            self._print(f"epoch {event.epoch + 1} done at step {event.step}: loss {event.metrics['loss']:.4f}")
+        elif isinstance(event, Finished) and event.stage == "cache" and event.info.get("reused"):
+            self._print("decoded images reused from the cache")
+        elif isinstance(event, CheckpointSaved):
+            self._last_draw = 0.0
+
+    def close(self) -> None:
+        self._end_line()
+        if self._previous_handler is not None:
+            signal.signal(signal.SIGINT, self._previous_handler)
+            self._previous_handler = None
+
+    def _draw(self, event: Progress) -> None:
+        now = time.monotonic()
+        final = event.total and event.step >= event.total
+        if now - self._last_draw < REDRAW_INTERVAL_S and not final:
+            return
+        self._last_draw = now
+        width = shutil.get_terminal_size((100, 20)).columns
+        text = self._describe(event)
+        if event.total:
+            bar_width = 24
+            filled = int(bar_width * min(event.step, event.total) / event.total)
+            text = f"[{'#' * filled}{'.' * (bar_width - filled)}] " + text
+        self.stream.write("\r" + text[: width - 1].ljust(width - 1))
+        self.stream.flush()
+        self._line_open = True
+
+    @staticmethod
+    def _describe(event: Progress) -> str:
+        m = event.metrics
+        if event.stage == "pretrain":
+            eta = m.get("eta_s", 0)
+            return (f"step {event.step}/{event.total}  loss {m['loss']:.4f}  lr {m['lr']:.2e}  "
+                    f"{m['images_per_s']:.0f} img/s  data {100 * m['data_wait']:.0f}%  "
+                    f"collapse {m['collapse']:.3f}  eta {int(eta) // 60}:{int(eta) % 60:02d}")
+        if event.stage == "finetune":
+            return f"fine-tune step {event.step}/{event.total}  loss {m['loss']:.4f}  accuracy {m['accuracy']:.0%}"
+        if event.total:
+            return f"{event.stage}: {event.step}/{event.total}"
+        return f"{event.stage}: {event.step} files"
+
+    def _print(self, text: str) -> None:
+        self._end_line()
+        print(text, file=self.stream, flush=True)
+
+    def _end_line(self) -> None:
+        if self._line_open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._line_open = False
+
+    def _on_interrupt(self, signum, frame) -> None:
+        if self.cancel_token.cancelled:
+            raise KeyboardInterrupt
+        self.cancel_token.cancel()
+        if not self.quiet:
+            self._print("stopping after this step (Ctrl+C again to abort at once)…")

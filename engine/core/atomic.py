@@ -1,0 +1,125 @@
+"""Atomic file writes: the one way the engine puts a file on disk.
+
+The bytes go to a temp file beside the target (``.<name>.<pid>.partial``), are fsynced,
+then ``os.replace`` swaps them in (atomic on POSIX and Windows) and the folder is fsynced.
+A crash or a full disk never leaves a half-written target, and the temp file is removed.
+A full disk, a read-only folder or a missing permission becomes a :class:`DiskWriteError`
+whose message names the file and the reason in one line.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+from typing import BinaryIO, Callable, Union
+
+TEMP_SUFFIX = ".partial"
+PathLike = Union[str, Path]
+
+_REASONS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the folder is on a read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+}
+
+
+class DiskWriteError(OSError):
+    """A file could not be written; ``str()`` is one line naming the file and the reason."""
+
+    def __init__(self, path: PathLike, cause: OSError) -> None:
+        reason = _REASONS.get(cause.errno) or cause.strerror or str(cause)
+        super().__init__(cause.errno, f"cannot write {path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+def disk_error(path: PathLike, error: BaseException) -> BaseException:
+    """``error`` as a :class:`DiskWriteError` when the OS refused the write (torch wraps such
+    errors in a RuntimeError, so the cause chain is searched too), else ``error`` itself."""
+    seen = error
+    while seen is not None:
+        if isinstance(seen, DiskWriteError):
+            return seen
+        if isinstance(seen, OSError) and seen.errno is not None:
+            return DiskWriteError(path, seen)
+        seen = seen.__cause__ or seen.__context__
+    return error
+
+
+def write_atomic(path: PathLike, write: Callable[[BinaryIO], object]) -> Path:
+    """Call ``write`` on a binary file beside ``path``, then swap it in; return ``path``.
+
+    On any failure (a full disk, a crash in ``write``) the temp file is removed and an
+    existing ``path`` is left as it was; OS refusals are raised as :class:`DiskWriteError`.
+    """
+    path = Path(path)
+    temp = path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temp, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        replace_file(temp, path)
+        _fsync_folder(path.parent)
+    except BaseException as error:
+        _remove_quietly(temp)
+        converted = disk_error(path, error)
+        if converted is error:
+            raise
+        raise converted from error
+    return path
+
+
+def write_bytes(path: PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    return write_atomic(path, lambda handle: handle.write(data))
+
+
+def write_text(path: PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: PathLike, value, **options) -> Path:
+    """Write ``value`` as JSON to ``path`` atomically (``options`` go to :func:`json.dumps`)."""
+    return write_text(path, json.dumps(value, **options))
+
+
+def replace_file(source: Path, target: Path) -> None:
+    """``os.replace``, kept as its own function so tests can inject a crash here."""
+    os.replace(source, target)
+
+
+def remove_stale_temps(folder: PathLike) -> list[Path]:
+    """Delete the temp files that a killed process left in ``folder``; return them."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = sorted(folder.glob(f".*{TEMP_SUFFIX}"))
+    for temp in stale:
+        _remove_quietly(temp)
+    return stale
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def _fsync_folder(folder: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,241 @@
+"""Decode every image once into a uint8 store of shape (N, C, S, S).
+
+The store lives in ``<cache_dir>/<key>/images.npy`` next to a ``meta.json`` written last,
+so a store with a ``meta.json`` is complete. The key hashes the root, size, channels and
+each file's (path, bytes, mtime): touching a file makes a new store.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from itertools import repeat
+from pathlib import Path
+from typing import Callable, Optional, Union
+
+import numpy as np
+import torch
+
+from engine.core.events import Cancelled, CancelToken, EventSink, Finished, Progress, Started
+from engine.core.events import Warning as WarningEvent
+from engine.core.events import ignore_events
+from engine.core.locks import holding, is_held
+from engine.core.places import cache_root
+from engine.data import imageio
+from engine.data.scan import Problem, ScanReport
+
+CACHE_VERSION = 1
+DEFAULT_MEMORY_LIMIT = 2 << 30
+DECODE_THREADS = 2
+_CHUNK = 16  # images decoded between two cancel checks
+_PROGRESS_SECONDS = 0.1
+
+
+@dataclass
+class ImageStore:
+    """Decoded images: ``images`` is uint8 (N, C, size, size), row i is ``paths[i]``.
+
+    ``on_disk`` says the tensor is backed by a memory-mapped file rather than RAM.
+    """
+
+    images: torch.Tensor
+    paths: list[str]
+    size: int
+    channels: int
+    on_disk: bool
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def batch(self, indices: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, C, S, S) for a LongTensor of B row indices."""
+        return self.images[indices]
+
+
+def default_cache_dir() -> Path:
+    return cache_root() / "decoded"
+
+
+def estimate_bytes(count: int, size: int, channels: int) -> int:
+    """Bytes a store of ``count`` images takes."""
+    return count * channels * size * size
+
+
+def cache_key(report: ScanReport, size: int, channels: int) -> str:
+    """A store's folder name, ``<lineage>-<version>``: the lineage hashes the root, size and
+    channels, so every version of one folder's store shares it; the version hashes every
+    image's (path, bytes, mtime) too."""
+    lineage = hashlib.sha256(f"{CACHE_VERSION}\0{report.root}\0{size}\0{channels}\n".encode())
+    version = lineage.copy()
+    for record in report.images:
+        version.update(f"{record.path}\0{record.size}\0{record.mtime!r}\n".encode())
+    return f"{lineage.hexdigest()[:16]}-{version.hexdigest()[:40]}"
+
+
+def _load(folder: Path, memory_limit_bytes: int) -> tuple[ImageStore, list[Problem]]:
+    """Open a complete store; raises OSError/ValueError/KeyError when it is damaged."""
+    meta = json.loads((folder / "meta.json").read_text())
+    if meta["version"] != CACHE_VERSION:
+        raise ValueError(f"cache version {meta['version']}")
+    count, size, channels = meta["count"], meta["size"], meta["channels"]
+    on_disk = estimate_bytes(count, size, channels) > memory_limit_bytes
+    # Copy-on-write keeps the array writable for torch while the file stays untouched.
+    array = np.load(folder / "images.npy", mmap_mode="c" if on_disk else None)
+    if array.shape[1:] != (channels, size, size) or array.shape[0] < count:
+        raise ValueError(f"images.npy has shape {array.shape}")
+    store = ImageStore(torch.from_numpy(array[:count]), meta["paths"], size, channels, on_disk)
+    return store, [Problem(**p) for p in meta["problems"]]
+
+
+def decode_one(path: str, size: int, channels: int) -> Union[np.ndarray, imageio.UnusableImage]:
+    """(C, size, size) uint8 via PIL, or the reason the file cannot be used."""
+    try:
+        return imageio.decode_resized(path, size, channels)
+    except imageio.UnusableImage as exc:
+        return exc
+
+
+def _decode_all(
+    report: ScanReport, out: np.ndarray, size: int, channels: int, emit: EventSink,
+    cancel: Optional[CancelToken], batch_decoder: Optional[Callable] = None,
+) -> tuple[list[str], list[Problem]]:
+    """Decode every image into ``out`` rows 0..k-1 (good ones only, in order).
+
+    ``batch_decoder(paths)`` replaces the per-file thread pool when given (GPU JPEG decode).
+    """
+    records = report.images
+    kept: list[str] = []
+    problems: list[Problem] = []
+    start = last_emit = time.monotonic()
+    with ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="decode") as pool:
+        for first in range(0, len(records), _CHUNK):
+            if cancel is not None:
+                cancel.check()
+            chunk = records[first:first + _CHUNK]
+            paths = [os.path.join(report.root, r.path) for r in chunk]
+            results = (batch_decoder(paths) if batch_decoder is not None
+                       else pool.map(decode_one, paths, repeat(size), repeat(channels)))
+            for record, result in zip(chunk, results):
+                if isinstance(result, imageio.UnusableImage):
+                    problems.append(Problem(record.path, result.reason, result.detail))
+                else:
+                    out[len(kept)] = result
+                    kept.append(record.path)
+            done, now = first + len(chunk), time.monotonic()
+            if now - last_emit >= _PROGRESS_SECONDS or done == len(records):
+                rate = done / max(now - start, 1e-9)
+                emit(Progress(stage="cache", step=done, total=len(records), metrics={"images_per_s": rate}))
+                last_emit = now
+    return kept, problems
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        if path.is_dir():
+            path.rmdir()
+        else:
+            path.unlink()
+    except OSError:
+        pass
+
+
+def _drop_older_versions(folder: Path) -> None:
+    """Delete the other complete stores of ``folder``'s lineage: the same folder before its
+    images changed, which nothing asks for again; and stores named before names had a lineage
+    (no "-"), which nothing reads. A store being built in this process (no ``meta.json`` yet,
+    or its lock held) is left alone; a file that cannot go (mapped by another process on
+    Windows) stays, and its store without ``meta.json`` is never read."""
+    lineage = folder.name.split("-", 1)[0]
+    for other in folder.parent.iterdir():
+        older = other.name.startswith(f"{lineage}-") or "-" not in other.name
+        if not older or other == folder or is_held(str(other)) or not (other / "meta.json").is_file():
+            continue
+        try:
+            (other / "meta.json").unlink()
+        except OSError:
+            continue
+        shutil.rmtree(other, ignore_errors=True)
+
+
+def build_store(
+    report: ScanReport, size: int, channels: int, cache_dir: Union[str, Path, None] = None,
+    on_event: Optional[EventSink] = None, cancel: Optional[CancelToken] = None,
+    memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT, batch_decoder: Optional[Callable] = None,
+) -> tuple[ImageStore, list[Problem]]:
+    """Decode ``report``'s images to (N, C, size, size) uint8, or reuse the cached store.
+
+    Returns the store (good images only) and the problems found while decoding.
+    A store larger than ``memory_limit_bytes`` stays memory-mapped. An unwritable cache
+    dir means an in-memory build and a Warning event.
+    """
+    report.require_usable()
+    folder = Path(cache_dir) if cache_dir else default_cache_dir()
+    folder = folder / cache_key(report, size, channels)
+    with holding(str(folder), cancel):
+        return _build_or_load(report, folder, size, channels, on_event or ignore_events, cancel,
+                              memory_limit_bytes, batch_decoder)
+
+
+def _build_or_load(report: ScanReport, folder: Path, size: int, channels: int, emit: EventSink,
+                   cancel: Optional[CancelToken], memory_limit_bytes: int,
+                   batch_decoder: Optional[Callable]) -> tuple[ImageStore, list[Problem]]:
+    total = report.usable
+    if (folder / "meta.json").is_file():
+        try:
+            store, problems = _load(folder, memory_limit_bytes)
+        except (OSError, ValueError, KeyError, TypeError):
+            emit(WarningEvent(f"the image cache in {folder} is damaged; decoding again"))
+        else:
+            emit(Started(stage="cache", total=total, info={"reused": True, "path": str(folder)}))
+            emit(Finished(stage="cache", status="completed", info={
+                "reused": True, "images": len(store), "problems": len(problems), "on_disk": store.on_disk,
+            }))
+            return store, problems
+
+    shape = (total, channels, size, size)
+    tmp: Optional[Path] = folder / f"images.npy.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "meta.json").unlink(missing_ok=True)
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+    except OSError as exc:
+        emit(WarningEvent(
+            f"cannot write the image cache in {folder} ({exc.strerror or exc}); keeping images in memory only"
+        ))
+        tmp = None
+        out = np.empty(shape, dtype=np.uint8)
+    emit(Started(stage="cache", total=total, info={"reused": False, "path": str(folder) if tmp else ""}))
+    try:
+        kept, problems = _decode_all(report, out, size, channels, emit, cancel, batch_decoder)
+    except BaseException as exc:
+        del out
+        if tmp is not None:
+            _remove_quietly(tmp)
+            _remove_quietly(folder)  # only when empty
+        if isinstance(exc, Cancelled):
+            emit(Finished(stage="cache", status="cancelled", info={"reused": False}))
+        raise
+    if tmp is None:
+        store = ImageStore(torch.from_numpy(out[:len(kept)]), kept, size, channels, on_disk=False)
+    else:
+        out.flush()
+        del out
+        os.replace(tmp, folder / "images.npy")
+        meta = {
+            "version": CACHE_VERSION, "root": report.root, "size": size, "channels": channels,
+            "count": len(kept), "paths": kept, "problems": [asdict(p) for p in problems],
+        }
+        meta_tmp = folder / f"meta.json.{os.getpid()}.{threading.get_ident()}.tmp"
+        meta_tmp.write_text(json.dumps(meta))
+        os.replace(meta_tmp, folder / "meta.json")
+        store, _ = _load(folder, memory_limit_bytes)
+        _drop_older_versions(folder)
+    emit(Finished(stage="cache", status="completed", info={
+        "reused": False, "images": len(store), "problems": len(problems), "on_disk": store.on_disk,
+    }))
+    return store, problems

@@ -1,0 +1,1 @@
+"""Running an exported model: onnxruntime, numpy and Pillow only, never torch."""

@@ -1,0 +1,119 @@
+"""Verification of an exported model: onnxruntime against torch on the user's own images.
+
+The images come through the same scan and decode cache as training, so the float input
+is exactly what the model was evaluated on: uint8 ``(N, C, S, S)`` rows of the store,
+normalised by :func:`engine.data.augment.normalize_only`. A raw-input model gets the same
+rows as uint8 ``(N, S, S, C)``, plus one image decoded at its own size, so the in-graph
+crop and resize are checked too.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from engine.core.events import CancelToken, EventSink
+from engine.data import imageio
+from engine.data.augment import normalize_only
+from engine.data.decoded_store import ImageStore, build_store
+from engine.data.scan import scan_folder
+
+VERIFY_BATCH = 8          # the "larger batch"; batch 1 is always checked too
+ACCURACY_BATCH = 64
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How store rows become model input: normalised float NCHW, or raw uint8 NHWC."""
+
+    raw: bool
+    size: int
+    mean: Sequence[float]
+    std: Sequence[float]
+
+    def from_store(self, images_u8: torch.Tensor) -> np.ndarray:
+        """uint8 (B, C, S, S) -> the model's input array: float32 (B, C, S, S) or uint8 (B, S, S, C)."""
+        if self.raw:
+            return images_u8.permute(0, 2, 3, 1).contiguous().numpy()
+        return normalize_only(images_u8, self.size, self.mean, self.std).numpy()
+
+
+@dataclass(frozen=True)
+class Parity:
+    """``max_abs_diff`` of the first output (probabilities or embedding) over every checked
+    image; ``top1_agreement`` is the share of images whose argmax agrees (classifier only)."""
+
+    max_abs_diff: float
+    top1_agreement: Optional[float]
+    batch_sizes: tuple[int, ...]
+    images: int
+    limit: float
+
+
+def load_images(data_dir: str, size: int, channels: int, cache_dir: str, emit: EventSink,
+                cancel: Optional[CancelToken]) -> ImageStore:
+    """The decoded images of ``data_dir`` at the training size (reusing the training cache)."""
+    report = scan_folder(data_dir, on_event=emit, cancel=cancel, verify=False).require_usable()
+    store, _problems = build_store(report, size, channels, cache_dir=cache_dir or None, on_event=emit, cancel=cancel)
+    if len(store) == 0:
+        raise ValueError(f"none of the images in {data_dir} could be decoded for the verification")
+    return store
+
+
+def verification_batches(store: ImageStore, root: str, spec: InputSpec) -> list[np.ndarray]:
+    """Model inputs to compare: the first image alone, the first ``VERIFY_BATCH`` images
+    (repeated when there are fewer), and for raw input the first image at its own size."""
+    batches = [spec.from_store(store.images[:1])]
+    rows = torch.arange(VERIFY_BATCH) % len(store)
+    batches.append(spec.from_store(store.images[rows]))
+    if spec.raw:
+        native = imageio.decode(os.path.join(root, store.paths[0]), store.channels)   # (H, W, C)
+        batches.append(native[None])
+    return batches
+
+
+def compare(reference: nn.Module, session: ort.InferenceSession, batches: Sequence[np.ndarray],
+            classifier: bool, tolerance: float) -> Parity:
+    """Run both on every batch. The limit is ``tolerance`` for probabilities and
+    ``tolerance * max(1, max |embedding|)`` for embeddings, whose scale is the model's."""
+    input_name = session.get_inputs()[0].name
+    output_name = session.get_outputs()[0].name
+    diffs, scales, agree, total = [], [1.0], 0, 0
+    for batch in batches:
+        with torch.inference_mode():
+            expected = reference(torch.tensor(batch))
+        expected = (expected[0] if isinstance(expected, tuple) else expected).float().numpy()
+        actual = session.run([output_name], {input_name: batch})[0]
+        if actual.shape != expected.shape:
+            raise ValueError(f"onnxruntime returned shape {actual.shape}, torch {expected.shape}")
+        diffs.append(np.abs(actual.astype(np.float64) - expected).max())
+        scales.append(np.abs(expected).max())
+        agree += int((actual.argmax(1) == expected.argmax(1)).sum())
+        total += len(batch)
+    diff = float(np.max(diffs))          # np.max, unlike max(), keeps a NaN
+    limit = tolerance if classifier else tolerance * float(np.max(scales))
+    return Parity(diff, agree / total if classifier else None, tuple(len(b) for b in batches), total, limit)
+
+
+def per_class_accuracy(session: ort.InferenceSession, store: ImageStore, spec: InputSpec,
+                       labels: Mapping[str, str], classes: Sequence[str]) -> Optional[dict[str, float]]:
+    """Accuracy of the ONNX model per class on the labeled images of ``store``
+    (``labels``: relative path -> class name); None when no stored image is labeled."""
+    row_of = {path: row for row, path in enumerate(store.paths)}
+    index = {name: i for i, name in enumerate(classes)}
+    pairs = [(row_of[path], index[name]) for path, name in labels.items() if path in row_of and name in index]
+    if not pairs:
+        return None
+    rows = torch.tensor([row for row, _ in pairs])
+    truth = np.array([target for _, target in pairs])
+    input_name = session.get_inputs()[0].name
+    output_name = session.get_outputs()[0].name
+    predicted = np.concatenate([
+        session.run([output_name], {input_name: spec.from_store(store.images[rows[i:i + ACCURACY_BATCH]])})[0]
+        .argmax(1) for i in range(0, len(rows), ACCURACY_BATCH)])
+    return {name: float((predicted[truth == i] == i).mean()) for i, name in enumerate(classes) if (truth == i).any()}

@@ -1,0 +1,1 @@
+"""Few-label fine-tuning: a pretrained backbone and a handful of labels become a classifier."""

@@ -1,0 +1,1 @@
+"""Backbones and the model files built from them (format-versioned ``.pt`` files)."""

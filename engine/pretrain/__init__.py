@@ -1,0 +1,1 @@
+"""Self-supervised pretraining: the loop, its session, state and schedule, and one module per method."""

@@ -1,0 +1,260 @@
+"""The pretraining loop: scan → decode cache → batched augmentation → SSL step, with events.
+
+One call, :func:`run_pretraining`, runs or resumes a run. The loop is written so that DDP
+can wrap it: ``batch_size`` is global, each rank takes its slice of every batch, and
+only rank 0 writes files.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from engine.core import atomic, checkpoint
+from engine.core.config import PretrainConfig
+from engine.core.device import autocast, choose_device, is_out_of_memory
+from engine.core.events import (
+    Cancelled, CancelToken, CheckpointSaved, EpochEnded, Finished, Progress, Started, Warning, ignore_events,
+)
+from engine.pretrain.distributed import any_rank, is_main_process, local_device
+from engine.pretrain.live_map import map_snapshot
+from engine.pretrain.preview import preview_pairs
+from engine.pretrain.session import TrainingSession, build_session
+from engine.pretrain.state import LoopState, batch_generator, epoch_permutation
+from engine.store.runs import RunFolder, create_run_folder, open_run_folder, prepare_runs_dir
+
+ETA_SMOOTHING = 0.9
+MIN_STEPS_BEFORE_BUDGET = 5
+
+
+@dataclass(frozen=True)
+class PretrainResult:
+    run_dir: str
+    status: str            # "completed" or "cancelled"
+    step: int
+    total_steps: int
+    final_loss: Optional[float]
+    backbone_path: Optional[str]
+
+
+def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Optional[CancelToken] = None,
+                    resume=None) -> PretrainResult:
+    """Pretrain on ``cfg.data_dir`` (or resume the run folder ``resume``); return the result.
+
+    Raises ValueError subclasses for bad input (config, folder, run folder). Cancelling
+    while the images are scanned or decoded raises Cancelled (no run folder exists yet);
+    once training began, a cancelled run returns ``status="cancelled"`` with a checkpoint.
+    """
+    emit = on_event or ignore_events
+    cancel = cancel or CancelToken()
+    resumed: Optional[RunFolder] = open_run_folder(resume) if resume else None
+    if resumed is not None:
+        cfg = resumed.config()
+    cfg.validate()
+    if resumed is None and is_main_process():
+        prepare_runs_dir(cfg.out_dir)   # fail before the slow scan and decode
+    device = local_device(choose_device(cfg.device))
+    session = build_session(cfg, device, emit, cancel, resolve=resumed is None)
+    cfg = session.cfg
+    run = resumed   # the folder this process writes to: rank 0 only
+    if is_main_process():
+        if run is None:
+            run = create_run_folder(cfg.out_dir, cfg.method, cfg.backbone)
+            cfg.save(run.config_path)
+            session.report.save(run.scan_path)
+        for folder in (run.path, run.checkpoint_dir):
+            atomic.remove_stale_temps(folder)
+    else:
+        run = None
+    state = LoopState.fresh(cfg, len(session.store))
+    if resumed is not None and resumed.checkpoint_path.is_file():
+        state = session.restore(checkpoint.load(resumed.checkpoint_path, map_location=device))
+    if resumed is not None and run is not None:
+        run.trim_metrics(state.step)
+    emit(Started("pretrain", state.total_steps, {
+        "run_dir": str(run.path) if run else "", "device": str(device), "device_label": session.device_label,
+        "precision": session.precision, "method": cfg.method, "backbone": cfg.backbone,
+        "image_size": cfg.image_size, "batch_size": state.batch_size, "images": len(session.store),
+        "reasons": session.reasons, "resumed_from_step": state.step, "config": cfg.to_dict(),
+    }))
+    trainer = _Trainer(session, state, run, emit, cancel)
+    try:
+        trainer.train()
+    except Cancelled:
+        trainer.save_checkpoint()
+        emit(Finished("pretrain", "cancelled", trainer.summary()))
+        return trainer.result("cancelled")
+    trainer.save_checkpoint()
+    backbone_path = trainer.save_backbone()
+    emit(Finished("pretrain", "completed", trainer.summary()))
+    return trainer.result("completed", backbone_path)
+
+
+class _Trainer:
+    """Holds the moving parts of one run's loop; every method is one phase of a step."""
+
+    def __init__(self, session: TrainingSession, state: LoopState, run: Optional[RunFolder], emit, cancel) -> None:
+        self.session, self.state, self.run, self.emit, self.cancel = session, state, run, emit, cancel
+        self.last_loss: Optional[float] = None
+        self.images_per_s = 0.0
+        self.started_at = time.monotonic()
+        self.first_step = state.step
+        self.budget_s = session.cfg.minutes * 60 if session.cfg.minutes else None
+        self._order = (-1, torch.empty(0, dtype=torch.long))   # (epoch, its image order)
+        self._unsaved_metrics: list[dict] = []   # written with each checkpoint, so the two agree
+
+    def train(self) -> None:
+        cfg = self.session.cfg
+        self.session.schedule.total_steps = self.state.total_steps
+        self._emit_preview()
+        while not self.state.done:
+            if any_rank(self.cancel.cancelled, self.session.device):
+                raise Cancelled()
+            self.cancel.check()
+            started = time.perf_counter()
+            outcome = self._step(started)
+            if outcome is None:       # out of memory: halve the batch and redo the step
+                self._halve_batch()
+                continue
+            loss, collapse, data_s = outcome
+            step_s = time.perf_counter() - started
+            self._after_step(loss, collapse, data_s, step_s)
+            if self.run is not None and self.state.step % cfg.checkpoint_every == 0:
+                self.save_checkpoint()
+            if self.state.position == 0:
+                self._end_epoch()
+
+    def _next_views(self) -> list[torch.Tensor]:
+        """Augmented views of this step's images: a list of (b, C, s, s) float tensors."""
+        s, state = self.session, self.state
+        if self._order[0] != state.epoch:
+            self._order = (state.epoch, epoch_permutation(s.cfg.seed, state.epoch, len(s.store)))
+        indices = self._order[1][state.position * state.batch_size:(state.position + 1) * state.batch_size]
+        indices = s.local_slice(indices)
+        images = s.load_batch(indices)
+        generator = batch_generator(s.cfg.seed, state.step, s.device)
+        views = [s.augment(images, spec, generator) for spec in s.method.view_specs()]
+        if s.channels_last:
+            views = [view.contiguous(memory_format=torch.channels_last) for view in views]
+        return views
+
+    def _step(self, started: float):
+        """Load, augment and learn from one batch: (loss, collapse, data seconds), or None when
+        the device ran out of memory anywhere in it (the step's tensors are freed on return)."""
+        try:
+            views = self._next_views()
+            data_s = time.perf_counter() - started
+            loss, collapse = self._optimise(views)
+        except RuntimeError as error:     # torch.OutOfMemoryError is a RuntimeError
+            if not is_out_of_memory(error):
+                raise
+            return None
+        return loss, collapse, data_s
+
+    def _optimise(self, views):
+        """One optimiser step; return (loss, collapse)."""
+        s = self.session
+        s.schedule.apply(self.state.step)
+        with autocast(s.device, s.precision):
+            loss, embeddings = s.model(views)
+        s.optimizer.zero_grad(set_to_none=True)
+        s.scaler.scale(loss).backward()
+        s.scaler.step(s.optimizer)
+        s.scaler.update()
+        s.method.after_step(self.state.step / max(1, self.state.total_steps))
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            raise FloatingPointError(f"the loss became {loss_value} at step {self.state.step}; "
+                                     "try a lower learning rate")
+        return loss_value, s.collapse(embeddings.detach())
+
+    def _halve_batch(self) -> None:
+        s, state = self.session, self.state
+        s.optimizer.zero_grad(set_to_none=True)
+        if s.device.type == "cuda":
+            torch.cuda.empty_cache()
+        if state.batch_size // 2 < max(2, s.world_size):
+            raise RuntimeError(f"out of memory even at batch size {state.batch_size}; "
+                               "choose a smaller image size or backbone")
+        old = state.batch_size
+        self.state = state.with_batch_size(old // 2, len(s.store))
+        s.schedule.total_steps = self.state.total_steps
+        self.emit(Warning(f"Out of memory at batch size {old}: continuing with batch size {old // 2}."))
+
+    def _after_step(self, loss: float, collapse: float, data_s: float, step_s: float) -> None:
+        s = self.session
+        self.state = self.state.advanced()
+        state = self.state
+        self.last_loss = loss
+        rate = state.batch_size / max(step_s, 1e-9)
+        self.images_per_s = rate if self.images_per_s == 0 else (
+            ETA_SMOOTHING * self.images_per_s + (1 - ETA_SMOOTHING) * rate)
+        self._apply_time_budget()
+        steps_per_s = self.images_per_s / state.batch_size
+        metrics = {
+            "loss": loss, "lr": s.optimizer.param_groups[0]["lr"], "images_per_s": self.images_per_s,
+            "data_wait": data_s / max(step_s, 1e-9), "collapse": collapse,
+            "collapse_healthy": s.collapse_healthy, "epoch": state.epoch + state.position / state.steps_per_epoch,
+            "eta_s": (state.total_steps - state.step) / max(steps_per_s, 1e-9), "batch_size": state.batch_size,
+        }
+        self.emit(Progress("pretrain", state.step, state.total_steps, metrics))
+        if self.run is not None:
+            self._unsaved_metrics.append({"step": state.step, **metrics})
+
+    def _apply_time_budget(self) -> None:
+        """With a time budget, keep the schedule's progress equal to the share of the budget
+        spent: from step ``MIN_STEPS_BEFORE_BUDGET`` on, the total is re-planned every step
+        from the mean speed so far, so slow warm-up steps or a busy machine never leave the
+        cosine far from its floor when time runs out. A resumed run keeps its saved plan."""
+        if self.budget_s is None or self.state.step < MIN_STEPS_BEFORE_BUDGET:
+            return
+        elapsed = time.monotonic() - self.started_at
+        step = self.state.step
+        if elapsed >= self.budget_s:
+            self.state = dataclasses.replace(self.state, total_steps=step)
+        elif self.first_step == 0 or step == MIN_STEPS_BEFORE_BUDGET:
+            total = int(step * self.budget_s / max(elapsed, 1e-9))
+            self.state = dataclasses.replace(self.state, total_steps=max(step + 1, total))
+        self.session.schedule.total_steps = self.state.total_steps
+
+    def _end_epoch(self) -> None:
+        metrics = {"loss": self.last_loss, "images_per_s": self.images_per_s}
+        finished_epoch = self.state.epoch - 1
+        self.emit(EpochEnded(finished_epoch, self.state.step, metrics))
+        if self.run is not None:
+            self._unsaved_metrics.append({"epoch_end": finished_epoch, "step": self.state.step, **metrics})
+        self._emit_preview()
+        every = self.session.cfg.map_every
+        if every > 0 and (finished_epoch + 1) % every == 0 and is_main_process():
+            s = self.session
+            self.emit(map_snapshot(s.store, s.method.backbone, s.augment.mean, s.augment.std, s.device,
+                                   finished_epoch, s.cfg.seed))
+
+    def _emit_preview(self) -> None:
+        s = self.session
+        self.emit(preview_pairs(s.store, s.method.view_specs(), s.augment, s.cfg.seed, self.state.step))
+
+    def save_checkpoint(self) -> None:
+        if self.run is None:
+            return
+        self.run.append_metrics(self._unsaved_metrics)
+        self._unsaved_metrics = []
+        path = checkpoint.save_atomic(self.session.state_dict(self.state), self.run.checkpoint_path)
+        self.emit(CheckpointSaved(str(path), self.state.step))
+
+    def save_backbone(self) -> Optional[str]:
+        if self.run is None:
+            return None
+        return str(checkpoint.save_atomic(self.session.backbone_export(), self.run.backbone_path))
+
+    def summary(self) -> dict:
+        return {"run_dir": str(self.run.path) if self.run else "", "step": self.state.step,
+                "total_steps": self.state.total_steps, "final_loss": self.last_loss}
+
+    def result(self, status: str, backbone_path: Optional[str] = None) -> PretrainResult:
+        return PretrainResult(str(self.run.path) if self.run else "", status, self.state.step,
+                              self.state.total_steps, self.last_loss, backbone_path)
