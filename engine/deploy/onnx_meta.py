@@ -22,6 +22,7 @@ Keys (value types after ``json.loads``):
 ``feature_dim``       embedding length (int)
 ``training``          {method, backbone, mode, labels_used, validation_accuracy, ...}
 ``app_version``       Pretext Studio's version; ``torch_version``: the exporter's torch
+``exporter``          "dynamo" or "torchscript": the torch.onnx exporter that wrote the graph
 ====================  =============================================================
 """
 from __future__ import annotations

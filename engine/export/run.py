@@ -5,15 +5,16 @@
     result = export_model(run_dir, "model.onnx", kind="classifier", on_event=sink, cancel=token)
     result.max_abs_diff, result.top1_agreement, result.per_class_accuracy
 
-Steps (each one a Progress event of stage "export"): load the trained model, trace it to
-ONNX (see :mod:`engine.export.graph`), attach the metadata (:mod:`engine.deploy.onnx_meta`) and
+Steps (each one a Progress event of stage "export"): load the trained model, convert it to
+ONNX (see :mod:`engine.export.graph`: the dynamo exporter, or the TorchScript one when
+dynamo's model does not convert or verify), attach the metadata (:mod:`engine.deploy.onnx_meta`) and
 ``onnx.checker.check_model(full_check=True)``, compare onnxruntime with torch on the
 user's own images at batch 1 and batch 8 (:mod:`engine.export.verify`), then write the
 model and a README.txt atomically. Any failure raises :class:`ExportError` and leaves no
 new file behind; an existing model file is replaced only with ``overwrite=True`` and is
 never left half-written.
 
-No onnxslim pass: the TorchScript exporter already folds constants, and onnxruntime
+No onnxslim pass: both exporters already fold constants, and onnxruntime
 fuses Conv+BN+ReLU itself when it loads a model. Measured on smallcnn (28 px, and 64 px
 raw input) and ResNet-18 (224 px), onnxslim only merged Constant nodes into initializers
 (22 -> 17, 76 -> 44, 76 -> 55 nodes): the same file size and the same latency, so it
@@ -34,11 +35,13 @@ import torch
 from torch import nn
 
 from engine.core import atomic
-from engine.core.events import Cancelled, CancelToken, EventSink, Finished, Progress, Started, ignore_events
+from engine.core.events import (
+    Cancelled, CancelToken, EventSink, Finished, Progress, Started, Warning, ignore_events,
+)
 from engine.deploy import onnx_meta
 from engine.deploy.predict import ort_error_summary
 from engine.export import deploy_readme
-from engine.export.graph import Half, RawInput, WithProbabilities, to_onnx
+from engine.export.graph import EXPORTERS, Half, RawInput, WithProbabilities, to_onnx
 from engine.export.verify import InputSpec, Parity, compare, load_images, per_class_accuracy, verification_batches
 from engine.models.model_io import BACKBONE_FILE, CLASSIFIER_FILE, backbone_file, load_backbone, load_classifier
 from engine.store.project_io import read_labels_csv
@@ -61,6 +64,7 @@ class ExportError(ValueError):
 class ExportResult:
     """A verified, written model. ``max_abs_diff`` is onnxruntime vs torch on the first
     output (probabilities, or the embedding) and stayed within ``tolerance``;
+    ``exporter`` is the one whose model passed (see :data:`engine.export.graph.EXPORTERS`);
     ``per_class_accuracy`` is the ONNX model's on the images the classifier was trained on
     (its run's labels.csv; None for an embedding model or without labels)."""
 
@@ -77,6 +81,7 @@ class ExportResult:
     per_class_accuracy: Optional[dict[str, float]]
     readme_path: str
     size_bytes: int
+    exporter: str
 
 
 def export_model(source: PathLike, out_path: PathLike, *, kind: str = "classifier", raw_input: bool = False,
@@ -117,11 +122,22 @@ def _export(source: Path, out: Path, kind: str, raw: bool, fp16: bool, verify_im
     reference = _wrap(model, kind, spec)
     exported = _wrap(copy.deepcopy(model), kind, spec, fp16)
     values = _metadata(kind, meta, spec, fp16)
-    model_bytes = _convert(exported, spec, meta["in_channels"], values)
-    step(2)
-    store = load_images(data_dir, spec.size, meta["in_channels"], cache_dir, emit, cancel)
-    session, parity = _verify(reference, model_bytes, verification_batches(store, data_dir, spec),
-                              kind == "classifier", fp16)
+    batches: list = []
+    for exporter in EXPORTERS:   # the first whose model converts and verifies
+        values["exporter"] = exporter
+        try:
+            model_bytes = _convert(exported, spec, meta["in_channels"], values)
+            step(2)
+            if not batches:
+                store = load_images(data_dir, spec.size, meta["in_channels"], cache_dir, emit, cancel)
+                batches = verification_batches(store, data_dir, spec)
+            session, parity = _verify(reference, model_bytes, batches, kind == "classifier", fp16)
+            break
+        except ExportError as error:
+            if exporter == EXPORTERS[-1]:
+                raise
+            emit(Warning(f"the {exporter} exporter's model did not pass ({error}); "
+                         f"trying the {EXPORTERS[-1]} exporter"))
     accuracy = None
     if kind == "classifier":
         accuracy = per_class_accuracy(session, store, spec, _trained_labels(meta), values["classes"])
@@ -132,7 +148,7 @@ def _export(source: Path, out: Path, kind: str, raw: bool, fp16: bool, verify_im
         path=str(out), kind=kind, raw_input=raw, precision=values["precision"], max_abs_diff=parity.max_abs_diff,
         tolerance=parity.limit, top1_agreement=parity.top1_agreement, batch_sizes=parity.batch_sizes,
         images_checked=parity.images, metadata=values, per_class_accuracy=accuracy, readme_path=str(readme),
-        size_bytes=len(model_bytes))
+        size_bytes=len(model_bytes), exporter=values["exporter"])
     emit(Finished("export", "completed", {"path": str(out), "max_abs_diff": parity.max_abs_diff,
                                           "top1_agreement": parity.top1_agreement}))
     return result
@@ -253,7 +269,7 @@ def _metadata(kind: str, meta: dict, spec: InputSpec, fp16: bool) -> dict:
 
 
 def _convert(module: nn.Module, spec: InputSpec, channels: int, values: dict) -> bytes:
-    """Trace, attach ``values`` as metadata, check; the serialised model."""
+    """Export with ``values["exporter"]``, attach ``values`` as metadata, check; the serialised model."""
     if spec.raw:
         example = torch.zeros(2, spec.size + 3, spec.size + 1, channels, dtype=torch.uint8)
         axes = {0: "batch", 1: "height", 2: "width"}
@@ -261,12 +277,13 @@ def _convert(module: nn.Module, spec: InputSpec, channels: int, values: dict) ->
         example = torch.zeros(2, channels, spec.size, spec.size)
         axes = {0: "batch"}
     try:
-        proto = to_onnx(module, example, values["input_name"], values["output_names"], axes)
+        proto = to_onnx(module, example, values["input_name"], values["output_names"], axes, values["exporter"])
         proto.producer_name, proto.producer_version = "pretext-studio", values["app_version"]
         onnx.helper.set_model_props(proto, onnx_meta.encode(values))
         onnx.checker.check_model(proto, full_check=True)
-    except (RuntimeError, onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
-        raise ExportError(f"the model could not be converted to ONNX: {error}") from error
+    except Exception as error:  # noqa: BLE001 - each exporter raises its own exception types
+        summary = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ExportError(f"the model could not be converted to ONNX: {summary}") from error
     return proto.SerializeToString()
 
 
@@ -315,5 +332,6 @@ def _write(model_bytes: bytes, out: Path, readme_text: str) -> Path:
             raise
     except OSError as error:
         kept = "the existing file is unchanged" if out.exists() else "nothing was written"
-        raise ExportError(f"could not write {out}: {error.strerror or error}; {kept}") from error
+        reason = error if isinstance(error, atomic.DiskWriteError) else f"could not write {out}: {error.strerror or error}"
+        raise ExportError(f"{reason}; {kept}") from error
     return readme

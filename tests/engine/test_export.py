@@ -90,6 +90,46 @@ def test_embedding_matches_the_backbone_at_batch_1_and_3(exported, rgb_run, raw_
     assert result.top1_agreement is None and result.per_class_accuracy is None
 
 
+@pytest.mark.parametrize("kind, raw_input, fp16", [("classifier", False, False), ("classifier", True, False),
+                                                   ("classifier", False, True), ("embedding", False, False),
+                                                   ("embedding", True, False)])
+def test_the_dynamo_exporter_is_used_for_every_head_and_recorded(exported, kind, raw_input, fp16):
+    result = exported(kind, raw_input=raw_input, fp16=fp16)
+    assert result.exporter == "dynamo"
+    assert decode(session_of(result.path).get_modelmeta().custom_metadata_map)["exporter"] == "dynamo"
+
+
+def test_a_dynamo_model_that_fails_parity_falls_back_to_torchscript(finetuned, tmp_path, monkeypatch):
+    real_to_onnx = export_module.to_onnx
+
+    def dynamo_off_by_a_little(module, example, input_name, output_names, axes, exporter):
+        if exporter == "dynamo":
+            module = AddToFirstOutput(module, 1e-3)
+        return real_to_onnx(module, example, input_name, output_names, axes, exporter)
+
+    monkeypatch.setattr(export_module, "to_onnx", dynamo_off_by_a_little)
+    events = []
+    result = export_model(finetuned[0], tmp_path / "model.onnx", on_event=events.append)
+    assert result.exporter == "torchscript" and result.max_abs_diff <= 1e-4
+    assert decode(session_of(result.path).get_modelmeta().custom_metadata_map)["exporter"] == "torchscript"
+    warnings = [e.message for e in events if type(e).__name__ == "Warning"]
+    assert len(warnings) == 1 and "dynamo exporter's model did not pass (verification failed" in warnings[0]
+
+
+def test_a_dynamo_conversion_error_falls_back_to_torchscript(finetuned, tmp_path, monkeypatch):
+    real_to_onnx = export_module.to_onnx
+
+    def dynamo_breaks(module, example, input_name, output_names, axes, exporter):
+        if exporter == "dynamo":
+            raise RuntimeError("Failed to export the model with torch.export\nmore lines")
+        return real_to_onnx(module, example, input_name, output_names, axes, exporter)
+
+    monkeypatch.setattr(export_module, "to_onnx", dynamo_breaks)
+    result = export_model(finetuned[0], tmp_path / "model.onnx", raw_input=True)
+    assert result.exporter == "torchscript" and result.max_abs_diff <= result.tolerance
+    assert result.batch_sizes == (1, 8, 1)
+
+
 def test_metadata_round_trips_through_onnxruntime_and_the_model_checks(exported, finetuned):
     result = exported(raw_input=True)
     _, meta = load_classifier(finetuned[0])
@@ -186,7 +226,7 @@ def test_a_full_disk_leaves_the_previous_model_and_readme_intact(finetuned, tmp_
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", no_space_for_one_file)
-    with pytest.raises(ExportError, match="No space left on device; the existing file is unchanged"):
+    with pytest.raises(ExportError, match=f"^cannot write .*{full_on}: the disk is full; the existing file is unchanged$"):
         export_model(finetuned[0], out, raw_input=True, overwrite=True)
     assert (out.read_bytes(), Path(first.readme_path).read_bytes()) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["README.txt", "model.onnx"]
@@ -263,6 +303,18 @@ def test_the_comparison_catches_differences_and_nans():
     shifted = compare(Offset(1e-3), session, batches, classifier=True, tolerance=1e-4)
     assert shifted.max_abs_diff == pytest.approx(1e-3, rel=1e-3) and shifted.max_abs_diff > shifted.limit
     assert np.isnan(compare(Offset(float("nan")), session, batches, classifier=True, tolerance=1e-4).max_abs_diff)
+
+
+class AddToFirstOutput(torch.nn.Module):
+    """A model whose first output is shifted by ``value``: an exporter that gets it slightly wrong."""
+
+    def __init__(self, model: torch.nn.Module, value: float) -> None:
+        super().__init__()
+        self.model, self.value = model, value
+
+    def forward(self, x):
+        first, *rest = self.model(x)
+        return (first + self.value, *rest)
 
 
 class Offset(torch.nn.Module):
