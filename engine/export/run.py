@@ -40,9 +40,12 @@ from engine.core.events import (
 )
 from engine.deploy import onnx_meta
 from engine.deploy.predict import ort_error_summary
-from engine.export import deploy_readme
+from engine.export import deploy_readme, quantize
 from engine.export.graph import EXPORTERS, Half, RawInput, WithProbabilities, to_onnx
-from engine.export.verify import InputSpec, Parity, compare, load_images, per_class_accuracy, verification_batches
+from engine.export.quantize import Int8Report
+from engine.export.verify import (
+    InputSpec, Parity, compare, label_rows, load_images, per_class_accuracy, verification_batches,
+)
 from engine.models.model_io import BACKBONE_FILE, CLASSIFIER_FILE, backbone_file, load_backbone, load_classifier
 from engine.store.project_io import read_labels_csv
 from engine.store.runs import RunFolderError, open_run_folder
@@ -50,7 +53,7 @@ from engine.store.runs import RunFolderError, open_run_folder
 KINDS = ("classifier", "embedding")
 FP32_TOLERANCE = 1e-4     # on probabilities (embeddings: times their largest magnitude)
 FP16_TOLERANCE = 1e-2
-STEPS = ("load", "convert", "verify", "write")
+STEPS = ("load", "convert", "verify", "quantize", "write")
 LABELS_FILE = "labels.csv"   # in a fine-tune run folder: the labels it was trained on
 
 PathLike = Union[str, Path]
@@ -61,12 +64,26 @@ class ExportError(ValueError):
 
 
 @dataclass(frozen=True)
+class ExportOptions:
+    """What to export: ``kind`` (classifier or embedding), raw uint8 input, fp16, an INT8
+    copy, and the image folders to verify and calibrate on (None: the training images)."""
+
+    kind: str = "classifier"
+    raw_input: bool = False
+    fp16: bool = False
+    int8: bool = False
+    verify_images: Optional[str] = None
+    calibration_images: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class ExportResult:
     """A verified, written model. ``max_abs_diff`` is onnxruntime vs torch on the first
     output (probabilities, or the embedding) and stayed within ``tolerance``;
     ``exporter`` is the one whose model passed (see :data:`engine.export.graph.EXPORTERS`);
     ``per_class_accuracy`` is the ONNX model's on the images the classifier was trained on
-    (its run's labels.csv; None for an embedding model or without labels)."""
+    (its run's labels.csv; None for an embedding model or without labels); ``int8`` compares
+    the INT8 copy with this model (None unless asked for)."""
 
     path: str
     kind: str
@@ -82,10 +99,12 @@ class ExportResult:
     readme_path: str
     size_bytes: int
     exporter: str
+    int8: Optional[Int8Report] = None
 
 
 def export_model(source: PathLike, out_path: PathLike, *, kind: str = "classifier", raw_input: bool = False,
-                 fp16: bool = False, verify_images: Optional[PathLike] = None, overwrite: bool = False,
+                 fp16: bool = False, int8: bool = False, verify_images: Optional[PathLike] = None,
+                 calibration_images: Optional[PathLike] = None, overwrite: bool = False,
                  on_event: Optional[EventSink] = None, cancel: Optional[CancelToken] = None) -> ExportResult:
     """Export the model of ``source`` to ``out_path`` (a ``.onnx`` file), verified.
 
@@ -94,30 +113,38 @@ def export_model(source: PathLike, out_path: PathLike, *, kind: str = "classifie
     project (its chosen model, else its newest run). ``raw_input``: the model takes uint8
     ``(N, H, W, C)`` images of any size; else normalised float ``(N, C, S, S)``.
     ``fp16``: float16 weights and arithmetic behind float32 input/output.
-    ``verify_images``: a folder to verify on instead of the images the model was trained on.
+    ``int8``: also write ``<name>.int8.onnx``, statically quantized (see
+    :mod:`engine.export.quantize`), and compare it with the fp32 model.
+    ``verify_images`` / ``calibration_images``: folders to verify / calibrate on instead of
+    the images the model was trained on (each defaults to the other).
     """
     emit = on_event or ignore_events
     cancel = cancel or CancelToken()
     if kind not in KINDS:
         raise ExportError(f"unknown export kind '{kind}'; choose one of {', '.join(KINDS)}")
-    out = _destination(out_path, overwrite)
+    if fp16 and int8:
+        raise ExportError("choose fp16 or int8, not both: the INT8 model is quantized from the fp32 one")
+    options = ExportOptions(kind, raw_input, fp16, int8, verify_images and str(verify_images),
+                            calibration_images and str(calibration_images))
+    out = _destination(out_path, overwrite, int8)
     emit(Started("export", len(STEPS), {"kind": kind, "path": str(out), "steps": list(STEPS)}))
     try:
-        return _export(Path(source), out, kind, raw_input, fp16, verify_images, emit, cancel)
+        return _export(Path(source), out, options, emit, cancel)
     except Cancelled:
         emit(Finished("export", "cancelled", {"path": str(out)}))
         raise
 
 
-def _export(source: Path, out: Path, kind: str, raw: bool, fp16: bool, verify_images: Optional[PathLike],
-            emit: EventSink, cancel: CancelToken) -> ExportResult:
+def _export(source: Path, out: Path, options: ExportOptions, emit: EventSink, cancel: CancelToken) -> ExportResult:
     def step(index: int) -> None:
         cancel.check()
         emit(Progress("export", index, len(STEPS)))
 
+    kind, fp16 = options.kind, options.fp16
     model, meta = _load_trained(resolve_source(source, kind), kind)
-    spec = InputSpec(raw, meta["image_size"], tuple(meta["mean"]), tuple(meta["std"]))
-    data_dir, cache_dir = _image_folder(meta, verify_images)
+    spec = InputSpec(options.raw_input, meta["image_size"], tuple(meta["mean"]), tuple(meta["std"]))
+    data_dir, cache_dir = _image_folder(meta, options.verify_images or options.calibration_images,
+                                        for_int8=options.int8 and not options.verify_images)
     step(1)
     reference = _wrap(model, kind, spec)
     exported = _wrap(copy.deepcopy(model), kind, spec, fp16)
@@ -138,19 +165,35 @@ def _export(source: Path, out: Path, kind: str, raw: bool, fp16: bool, verify_im
                 raise
             emit(Warning(f"the {exporter} exporter's model did not pass ({error}); "
                          f"trying the {EXPORTERS[-1]} exporter"))
-    accuracy = None
-    if kind == "classifier":
-        accuracy = per_class_accuracy(session, store, spec, _trained_labels(meta), values["classes"])
+    labels = _trained_labels(meta) if kind == "classifier" else {}
+    accuracy = per_class_accuracy(session, store, spec, labels, values["classes"]) if kind == "classifier" else None
     step(3)
-    readme = _write(model_bytes, out, deploy_readme.render(values, out.name))
+    files = [(deploy_readme.path_for(out), deploy_readme.render(values, out.name).encode("utf-8"))]
+    report = None
+    if options.int8:
+        calibration = store
+        if options.calibration_images and options.verify_images:
+            folder, _ = _image_folder(meta, options.calibration_images, for_int8=True)
+            calibration = load_images(folder, spec.size, meta["in_channels"], cache_dir, emit, cancel)
+        try:
+            int8_bytes, report = quantize.build_int8(model_bytes, session, values, spec, calibration, store,
+                                                     label_rows(store, labels, values["classes"]),
+                                                     onnx_meta.int8_path(out))
+        except quantize.QuantizeError as error:
+            raise ExportError(f"{error}; nothing was written") from error
+        files.append((onnx_meta.int8_path(out), int8_bytes))
+    step(4)
+    _write(files + [(out, model_bytes)])
     emit(Progress("export", len(STEPS), len(STEPS)))
     result = ExportResult(
-        path=str(out), kind=kind, raw_input=raw, precision=values["precision"], max_abs_diff=parity.max_abs_diff,
-        tolerance=parity.limit, top1_agreement=parity.top1_agreement, batch_sizes=parity.batch_sizes,
-        images_checked=parity.images, metadata=values, per_class_accuracy=accuracy, readme_path=str(readme),
-        size_bytes=len(model_bytes), exporter=values["exporter"])
+        path=str(out), kind=kind, raw_input=options.raw_input, precision=values["precision"],
+        max_abs_diff=parity.max_abs_diff, tolerance=parity.limit, top1_agreement=parity.top1_agreement,
+        batch_sizes=parity.batch_sizes, images_checked=parity.images, metadata=values,
+        per_class_accuracy=accuracy, readme_path=str(files[0][0]), size_bytes=len(model_bytes),
+        exporter=values["exporter"], int8=report)
     emit(Finished("export", "completed", {"path": str(out), "max_abs_diff": parity.max_abs_diff,
-                                          "top1_agreement": parity.top1_agreement}))
+                                          "top1_agreement": parity.top1_agreement,
+                                          "recommended": report.recommended if report else "fp32"}))
     return result
 
 
@@ -215,8 +258,8 @@ def _load_trained(source: Path, kind: str) -> tuple[nn.Module, dict]:
     return (classifier if kind == "classifier" else classifier.backbone), meta
 
 
-def _image_folder(meta: dict, verify_images: Optional[PathLike]) -> tuple[str, str]:
-    """(image folder, cache dir) to verify on: ``verify_images``, else the training images."""
+def _image_folder(meta: dict, folder: Optional[PathLike], for_int8: bool = False) -> tuple[str, str]:
+    """(image folder, cache dir) to verify or calibrate on: ``folder``, else the training images."""
     config = meta.get("config")
     if config is None and meta.get("pretrain_run"):
         try:
@@ -224,8 +267,11 @@ def _image_folder(meta: dict, verify_images: Optional[PathLike]) -> tuple[str, s
         except (RunFolderError, OSError, ValueError):
             config = None
     config = config or {}
-    folder = str(verify_images) if verify_images else (meta.get("data_dir") or config.get("data_dir", ""))
+    folder = str(folder) if folder else (meta.get("data_dir") or config.get("data_dir", ""))
     if not folder or not Path(folder).is_dir():
+        if for_int8:
+            raise ExportError(f"the images to calibrate the INT8 model on are not at '{folder}' any more; "
+                              "choose a folder of images like the training ones (--calibration-images DIR)")
         raise ExportError(f"the images to verify the export on are not at '{folder}' any more; "
                           "choose a folder of images like the training ones (--verify-images)")
     return folder, config.get("cache_dir", "")
@@ -298,15 +344,17 @@ def _trained_labels(meta: dict) -> dict[str, str]:
         return {}
 
 
-def _destination(out_path: PathLike, overwrite: bool) -> Path:
-    """``out_path`` checked before any slow work: a .onnx file name in a writable place."""
+def _destination(out_path: PathLike, overwrite: bool, int8: bool = False) -> Path:
+    """``out_path`` checked before any slow work: a .onnx file name in a writable place
+    (and, with ``int8``, room for the INT8 file beside it)."""
     out = Path(out_path).expanduser().absolute()
     if out.suffix.lower() != ".onnx":
         raise ExportError(f"the model file name must end in .onnx: {out}")
-    if out.is_dir():
-        raise ExportError(f"{out} is a folder; give a file name such as {out / 'model.onnx'}")
-    if out.exists() and not overwrite:
-        raise ExportError(f"{out} exists already; choose another name or overwrite it (--overwrite)")
+    for path in (out, onnx_meta.int8_path(out)) if int8 else (out,):
+        if path.is_dir():
+            raise ExportError(f"{path} is a folder; give a file name such as {path / 'model.onnx'}")
+        if path.exists() and not overwrite:
+            raise ExportError(f"{path} exists already; choose another name or overwrite it (--overwrite)")
     existing = next(parent for parent in out.parents if parent.exists())
     if not existing.is_dir():
         raise ExportError(f"cannot write {out}: {existing} is a file, not a folder")
@@ -315,23 +363,26 @@ def _destination(out_path: PathLike, overwrite: bool) -> Path:
     return out
 
 
-def _write(model_bytes: bytes, out: Path, readme_text: str) -> Path:
-    """Write the README, then the model, each atomically; on failure restore the README
-    and leave the previous model as it was. Return the README's path."""
-    readme = deploy_readme.path_for(out)
-    previous = readme.read_bytes() if readme.is_file() else None
+def _write(files: list[tuple[Path, bytes]]) -> None:
+    """Write each ``(path, bytes)`` atomically, in order (the model last); when one fails,
+    put back the files already written as they were, so nothing is left half-exported."""
+    written: list[tuple[Path, Optional[bytes]]] = []
     try:
-        atomic.write_text(readme, readme_text)
         try:
-            atomic.write_bytes(out, model_bytes)
+            for path, data in files:
+                previous = path.read_bytes() if path.is_file() else None
+                atomic.write_bytes(path, data)
+                written.append((path, previous))
         except BaseException:
-            if previous is None:
-                readme.unlink(missing_ok=True)
-            else:
-                atomic.write_bytes(readme, previous)
+            for path, previous in reversed(written):
+                if previous is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    atomic.write_bytes(path, previous)
             raise
     except OSError as error:
+        out = files[-1][0]
         kept = "the existing file is unchanged" if out.exists() else "nothing was written"
-        reason = error if isinstance(error, atomic.DiskWriteError) else f"could not write {out}: {error.strerror or error}"
+        reason = (error if isinstance(error, atomic.DiskWriteError)
+                  else f"could not write {out}: {error.strerror or error}")
         raise ExportError(f"{reason}; {kept}") from error
-    return readme
