@@ -121,7 +121,8 @@ class ExportResultView(QFrame):
         self.accuracy.setVisible(bool(per_class))
         self._show_int8(result)
         int8_file = f"\nINT8 model: {result.int8.path}" if result.int8 else ""
-        self.files.setText(f"Model: {result.path}{int8_file}\nREADME: {result.readme_path}")
+        self.files.setText(f"Model: {result.path}{int8_file}\nREADME: {result.readme_path}\n"
+                           f"Model card: {result.model_card_path}")
         self.show()
 
     def _show_int8(self, result) -> None:

@@ -72,7 +72,7 @@ def _export(args: argparse.Namespace) -> int:
         print(result.int8.summary())
         recommended = result.int8.path if result.int8.recommended == "int8" else result.path
         print(f"INT8 model: {result.int8.path}\nrecommended: {recommended}")
-    print(f"how to use it: {result.readme_path}")
+    print(f"how to use it: {result.readme_path}\nwhat it is and where it falls short: {result.model_card_path}")
     return 0
 
 

@@ -24,6 +24,8 @@ Keys (value types after ``json.loads``):
 ``training``          {method, backbone, mode, labels_used, validation_accuracy, ...}
 ``app_version``       Pretext Studio's version; ``torch_version``: the exporter's torch
 ``exporter``          "dynamo" or "torchscript": the torch.onnx exporter that wrote the graph
+``model_card``        the main facts of MODEL_CARD.md: {data, pretraining, fine_tune (classifier),
+                      export, versions, intended_use, limits} (see engine.export.model_card)
 ====================  =============================================================
 """
 from __future__ import annotations

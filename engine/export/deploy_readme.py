@@ -42,12 +42,17 @@ print(embedding.shape, np.linalg.norm(embedding))"""
 def path_for(model_path: Path) -> Path:
     """``README.txt`` beside the model, unless that file documents something else (another
     exported model, or a README that is not ours): then ``<model name>.README.txt``."""
-    readme = model_path.with_name("README.txt")
-    if readme.is_file():
-        first_line = readme.read_text(encoding="utf-8", errors="replace").partition("\n")[0]
-        if first_line != f"{TITLE}: {model_path.name}":
-            return model_path.with_name(f"{model_path.stem}.README.txt")
-    return readme
+    return companion_path(model_path, "README.txt", f"{TITLE}: {model_path.name}")
+
+
+def companion_path(model_path: Path, name: str, first_line: str) -> Path:
+    """``name`` beside the model when it is free or starts with ``first_line`` (it is this
+    model's), else ``<model stem>.<name>``."""
+    path = model_path.with_name(name)
+    if path.is_file():
+        if path.read_text(encoding="utf-8", errors="replace").partition("\n")[0] != first_line:
+            return model_path.with_name(f"{model_path.stem}.{name}")
+    return path
 
 
 def render(meta: dict, file_name: str) -> str:

@@ -10,7 +10,7 @@ ONNX (see :mod:`engine.export.graph`: the dynamo exporter, or the TorchScript on
 dynamo's model does not convert or verify), attach the metadata (:mod:`engine.deploy.onnx_meta`) and
 ``onnx.checker.check_model(full_check=True)``, compare onnxruntime with torch on the
 user's own images at batch 1 and batch 8 (:mod:`engine.export.verify`), then write the
-model and a README.txt atomically. Any failure raises :class:`ExportError` and leaves no
+model, a README.txt and a MODEL_CARD.md atomically. Any failure raises :class:`ExportError` and leaves no
 new file behind; an existing model file is replaced only with ``overwrite=True`` and is
 never left half-written.
 
@@ -40,7 +40,7 @@ from engine.core.events import (
 )
 from engine.deploy import onnx_meta
 from engine.deploy.predict import ort_error_summary
-from engine.export import deploy_readme, quantize
+from engine.export import deploy_readme, model_card, quantize
 from engine.export.graph import EXPORTERS, Half, RawInput, WithProbabilities, to_onnx
 from engine.export.quantize import Int8Report
 from engine.export.verify import (
@@ -82,7 +82,8 @@ class ExportResult:
     output (probabilities, or the embedding) and stayed within ``tolerance``;
     ``exporter`` is the one whose model passed (see :data:`engine.export.graph.EXPORTERS`);
     ``per_class_accuracy`` is the ONNX model's on the images the classifier was trained on
-    (its run's labels.csv; None for an embedding model or without labels); ``int8`` compares
+    (its run's labels.csv; None for an embedding model or without labels); ``model_card_path``:
+    the MODEL_CARD.md written beside it (:mod:`engine.export.model_card`); ``int8`` compares
     the INT8 copy with this model (None unless asked for)."""
 
     path: str
@@ -99,6 +100,7 @@ class ExportResult:
     readme_path: str
     size_bytes: int
     exporter: str
+    model_card_path: str
     int8: Optional[Int8Report] = None
 
 
@@ -149,9 +151,11 @@ def _export(source: Path, out: Path, options: ExportOptions, emit: EventSink, ca
     reference = _wrap(model, kind, spec)
     exported = _wrap(copy.deepcopy(model), kind, spec, fp16)
     values = _metadata(kind, meta, spec, fp16)
+    card = values["model_card"] = model_card.card_facts(meta, {
+        "kind": kind, "raw_input": options.raw_input, "precision": values["precision"], "int8": options.int8})
     batches: list = []
     for exporter in EXPORTERS:   # the first whose model converts and verifies
-        values["exporter"] = exporter
+        values["exporter"] = card["export"]["exporter"] = exporter
         try:
             model_bytes = _convert(exported, spec, meta["in_channels"], values)
             step(2)
@@ -169,6 +173,7 @@ def _export(source: Path, out: Path, options: ExportOptions, emit: EventSink, ca
     accuracy = per_class_accuracy(session, store, spec, labels, values["classes"]) if kind == "classifier" else None
     step(3)
     files = [(deploy_readme.path_for(out), deploy_readme.render(values, out.name).encode("utf-8"))]
+    card_path = model_card.path_for(out)
     report = None
     if options.int8:
         calibration = store
@@ -182,6 +187,7 @@ def _export(source: Path, out: Path, options: ExportOptions, emit: EventSink, ca
         except quantize.QuantizeError as error:
             raise ExportError(f"{error}; nothing was written") from error
         files.append((onnx_meta.int8_path(out), int8_bytes))
+    files.insert(1, (card_path, model_card.render(card, out.name, report).encode("utf-8")))
     step(4)
     _write(files + [(out, model_bytes)])
     emit(Progress("export", len(STEPS), len(STEPS)))
@@ -190,7 +196,7 @@ def _export(source: Path, out: Path, options: ExportOptions, emit: EventSink, ca
         max_abs_diff=parity.max_abs_diff, tolerance=parity.limit, top1_agreement=parity.top1_agreement,
         batch_sizes=parity.batch_sizes, images_checked=parity.images, metadata=values,
         per_class_accuracy=accuracy, readme_path=str(files[0][0]), size_bytes=len(model_bytes),
-        exporter=values["exporter"], int8=report)
+        exporter=values["exporter"], model_card_path=str(card_path), int8=report)
     emit(Finished("export", "completed", {"path": str(out), "max_abs_diff": parity.max_abs_diff,
                                           "top1_agreement": parity.top1_agreement,
                                           "recommended": report.recommended if report else "fp32"}))

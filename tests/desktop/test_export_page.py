@@ -39,6 +39,7 @@ def test_embedding_export_before_any_fine_tune_and_try_it(qtbot, window, pattern
     parity = page.result_view.parity.text()
     assert "Max abs difference" in parity and "batch sizes 1 and" in parity
     assert str(result.readme_path) in page.result_view.files.text()
+    assert f"Model card: {result.model_card_path}" in page.result_view.files.text()
     assert page.banner.kind() == "success" and "export" in window.done_steps
     prediction = try_dropped(qtbot, page, images / "r" / "rows_00.png")
     assert prediction.embedding is not None and prediction.error is None

@@ -213,11 +213,12 @@ def test_unwritable_destinations_fail_before_any_work(finetuned, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "x.onnx"]
 
 
-@pytest.mark.parametrize("full_on", ["model.onnx", "README.txt"])
-def test_a_full_disk_leaves_the_previous_model_and_readme_intact(finetuned, tmp_path, monkeypatch, full_on):
+@pytest.mark.parametrize("full_on", ["model.onnx", "README.txt", "MODEL_CARD.md"])
+def test_a_full_disk_leaves_the_previous_model_readme_and_card_intact(finetuned, tmp_path, monkeypatch, full_on):
     out = tmp_path / "model.onnx"
     first = export_model(finetuned[0], out)
-    before = out.read_bytes(), Path(first.readme_path).read_bytes()
+    files = (out, Path(first.readme_path), Path(first.model_card_path))
+    before = [path.read_bytes() for path in files]
     real_fsync = os.fsync
 
     def no_space_for_one_file(fd):   # the temp file of ``full_on`` is ".<name>.<pid>.partial"
@@ -226,10 +227,11 @@ def test_a_full_disk_leaves_the_previous_model_and_readme_intact(finetuned, tmp_
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", no_space_for_one_file)
-    with pytest.raises(ExportError, match=f"^cannot write .*{full_on}: the disk is full; the existing file is unchanged$"):
+    full = f"^cannot write .*/{full_on}: the disk is full; the existing file is unchanged$"
+    with pytest.raises(ExportError, match=full):
         export_model(finetuned[0], out, raw_input=True, overwrite=True)
-    assert (out.read_bytes(), Path(first.readme_path).read_bytes()) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.txt", "model.onnx"]
+    assert [path.read_bytes() for path in files] == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["MODEL_CARD.md", "README.txt", "model.onnx"]
 
 
 def test_a_failed_verification_writes_nothing(finetuned, tmp_path, monkeypatch):

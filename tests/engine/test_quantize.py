@@ -130,7 +130,8 @@ def test_gone_calibration_images_give_one_line_and_another_folder_can_be_given(r
     assert error.endswith("(--calibration-images DIR)") and not out.parent.exists()
     assert cli.main(["export", str(copy), "--out", str(out), "--embedding", "--int8",
                      "--calibration-images", str(root)]) == 0
-    assert sorted(p.name for p in out.parent.iterdir()) == ["README.txt", "model.int8.onnx", "model.onnx"]
+    written = sorted(p.name for p in out.parent.iterdir())
+    assert written == ["MODEL_CARD.md", "README.txt", "model.int8.onnx", "model.onnx"]
 
 
 def test_a_quantization_failure_leaves_no_file_behind(finetuned, tmp_path, monkeypatch):
