@@ -14,6 +14,7 @@ from pathlib import Path
 
 COMMANDS = ("export", "predict")
 SOME_FILES_FAILED = 1
+PROGRESS_FROM = 100      # files; fewer are predicted before a progress line would help
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -77,10 +78,16 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from engine.cli.console import ConsoleProgress
     from engine.deploy.predict import image_files, load_model, write_csv
 
     model = load_model(args.model)
-    predictions = model.predict(image_files(args.images))
+    files = image_files(args.images)
+    progress = ConsoleProgress(quiet=len(files) < PROGRESS_FROM)
+    try:
+        predictions = model.predict(files, on_event=progress, cancel=progress.cancel_token)
+    finally:
+        progress.close()
     for p in predictions:
         if p.error is not None:
             print(f"{p.path}\terror: {p.error}")
