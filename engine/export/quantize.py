@@ -11,9 +11,10 @@ around the convolutions and matrix products (weights per channel, int8; activati
 int8), with ranges calibrated (MinMax) on a sample of the user's own images, preprocessed
 exactly as the model expects (normalised float NCHW, or uint8 NHWC for a raw-input
 model). onnxruntime fuses the pairs into integer kernels when it loads the model. Before
-quantizing, ``quant_pre_process`` folds BatchNorm into the convolutions and infers shapes,
-so the ranges are those of the fused graph. The input crop and resize, the softmax and
-the embedding's last operations stay float.
+quantizing, ``quant_pre_process`` runs onnxruntime's basic graph optimisations (a BatchNorm
+the exporter left would be folded into its convolution) and infers shapes, so the ranges
+are those of the graph that runs. The input crop and resize, the feature normalisation,
+the softmax and the embedding's pooling stay float.
 
 The INT8 model is measured against the fp32 one on the same images (:func:`compare_int8`):
 accuracy on the labeled images when there are at least ``MIN_LABELED`` of them, else
