@@ -7,8 +7,9 @@ depend on them), exported through the same graph code as ``pretext-studio-cli ex
 the metadata ``engine.deploy.predict`` reads. Three figures:
 
 * the model alone: ``session.run`` on already decoded batches of 32;
-* ``predict`` with one decoding thread (decode, then run, in turn);
-* ``predict`` with its default pool of decoding threads, batches prefetched.
+* ``predict`` with one decoding thread, batches decoded ahead while the model runs;
+* ``predict`` with ``--workers`` decoding threads (default: ``decode_workers()``, one per
+  CPU but one).
 
     python bench/predict_throughput.py [--images 10000] [--size 28] [--workers N]
 """
@@ -86,7 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=10000)
     parser.add_argument("--size", type=int, default=SIZE, help="28: PNGs as they come; larger: RGB JPEGs")
-    parser.add_argument("--workers", type=int, default=decode_workers(), help="decoding threads of the pooled run")
+    parser.add_argument("--workers", type=int, default=decode_workers(), help="decoding threads of the second run")
     args = parser.parse_args()
     channels = 1 if args.size == SIZE else 3
     with tempfile.TemporaryDirectory(prefix="predict-bench-") as work:
@@ -101,7 +102,7 @@ def main() -> None:
               f"onnxruntime {ort.__version__}, {os.cpu_count()} CPU(s), load average {load}")
         alone = model_alone(model_path, channels, len(files))
         print(f"the model alone (decoded batches of {BATCH}): {alone:,.0f} images/s")
-        for workers in (1, args.workers):
+        for workers in sorted({1, args.workers}):
             start = time.perf_counter()
             predictions = model.predict(files, workers=workers)
             seconds = time.perf_counter() - start

@@ -72,7 +72,7 @@ class OnnxModel:
                 cancel: Optional[CancelToken] = None, workers: Optional[int] = None) -> list[Prediction]:
         """A Prediction for every path, in order; float models run ``BATCH`` files at a time.
 
-        ``workers`` decoding threads (default: one per CPU, at most 8); after each batch,
+        ``workers`` decoding threads (default: :func:`decode_workers`); after each batch,
         ``Progress("predict", done, total, {"images_per_s"})`` goes to ``on_event``.
         """
         emit = on_event or ignore_events
@@ -153,12 +153,13 @@ class OnnxModel:
 
 
 def decode_workers() -> int:
-    """Decoding threads: one per CPU this process may use, at most 8."""
+    """Decoding threads: one per CPU this process may use but one, left to onnxruntime
+    (between 1 and 8). On 2 cores one thread measured best (bench/predict_throughput.py)."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:   # macOS and Windows
         cpus = os.cpu_count() or 1
-    return max(1, min(8, cpus))
+    return max(1, min(8, cpus - 1))
 
 
 def load_model(model_path: PathLike) -> OnnxModel:
@@ -167,7 +168,9 @@ def load_model(model_path: PathLike) -> OnnxModel:
     if not model_path.is_file():
         raise PredictError(f"model file not found: {model_path}")
     try:
-        session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")   # leave the cores to decoding
+        session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # noqa: BLE001 - onnxruntime raises its own exception types
         raise PredictError(f"{model_path} is not an ONNX model onnxruntime can load "
                            f"({ort_error_summary(error)})") from None
