@@ -35,9 +35,7 @@ import torch
 from torch import nn
 
 from engine.core import atomic
-from engine.core.events import (
-    Cancelled, CancelToken, EventSink, Finished, Progress, Started, Warning, ignore_events,
-)
+from engine.core.events import Cancelled, CancelToken, EventSink, Finished, Progress, Started, Warning, ignore_events
 from engine.deploy import onnx_meta
 from engine.deploy.predict import ort_error_summary
 from engine.export import deploy_readme, model_card, quantize
