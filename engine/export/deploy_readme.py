@@ -3,6 +3,7 @@ Python example that needs only onnxruntime, numpy and Pillow."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 TITLE = "Pretext Studio model"
 
@@ -55,8 +56,9 @@ def companion_path(model_path: Path, name: str, first_line: str) -> Path:
     return path
 
 
-def render(meta: dict, file_name: str) -> str:
-    """The README text for a model with metadata ``meta`` (see :mod:`engine.deploy.onnx_meta`)."""
+def render(meta: dict, file_name: str, int8_file: Optional[str] = None) -> str:
+    """The README text for a model with metadata ``meta`` (see :mod:`engine.deploy.onnx_meta`),
+    and ``int8_file``, its INT8 copy, when there is one."""
     size = meta["input_size"][0]
     channels = len(meta["mean"])
     raw = meta["input_dtype"] == "uint8"
@@ -83,6 +85,8 @@ def render(meta: dict, file_name: str) -> str:
         f"Trained: {training.get('method')} pretraining of a {training['backbone']} backbone"
         + (f", {training.get('mode')} fine-tune on {training.get('labels_used')} labels" if classifier else "")
         + (f", validation accuracy {100 * accuracy:.1f}%" if accuracy is not None else "") + ".",
+        *([f"INT8 copy: {int8_file}, with the same input and outputs; the model card says how it compares "
+           "with this model and which of the two to use."] if int8_file else []),
         "",
         "Input",
         f"  {meta['input_name']}  {shape}",

@@ -170,9 +170,7 @@ def _export(source: Path, out: Path, options: ExportOptions, emit: EventSink, ca
     labels = _trained_labels(meta) if kind == "classifier" else {}
     accuracy = per_class_accuracy(session, store, spec, labels, values["classes"]) if kind == "classifier" else None
     step(3)
-    files = [(deploy_readme.path_for(out), deploy_readme.render(values, out.name).encode("utf-8"))]
-    card_path = model_card.path_for(out)
-    report = None
+    report, int8_file = None, []
     if options.int8:
         calibration = store
         if options.calibration_images and options.verify_images:
@@ -184,16 +182,19 @@ def _export(source: Path, out: Path, options: ExportOptions, emit: EventSink, ca
                                                      onnx_meta.int8_path(out))
         except quantize.QuantizeError as error:
             raise ExportError(f"{error}; nothing was written") from error
-        files.append((onnx_meta.int8_path(out), int8_bytes))
-    files.insert(1, (card_path, model_card.render(card, out.name, report).encode("utf-8")))
+        int8_file = [(onnx_meta.int8_path(out), int8_bytes)]
+    readme_path, card_path = deploy_readme.path_for(out), model_card.path_for(out)
+    int8_name = onnx_meta.int8_path(out).name if report else None
     step(4)
-    _write(files + [(out, model_bytes)])
+    _write([(readme_path, deploy_readme.render(values, out.name, int8_name).encode("utf-8")),
+            (card_path, model_card.render(card, out.name, report).encode("utf-8")),
+            *int8_file, (out, model_bytes)])
     emit(Progress("export", len(STEPS), len(STEPS)))
     result = ExportResult(
         path=str(out), kind=kind, raw_input=options.raw_input, precision=values["precision"],
         max_abs_diff=parity.max_abs_diff, tolerance=parity.limit, top1_agreement=parity.top1_agreement,
         batch_sizes=parity.batch_sizes, images_checked=parity.images, metadata=values,
-        per_class_accuracy=accuracy, readme_path=str(files[0][0]), size_bytes=len(model_bytes),
+        per_class_accuracy=accuracy, readme_path=str(readme_path), size_bytes=len(model_bytes),
         exporter=values["exporter"], model_card_path=str(card_path), int8=report)
     emit(Finished("export", "completed", {"path": str(out), "max_abs_diff": parity.max_abs_diff,
                                           "top1_agreement": parity.top1_agreement,

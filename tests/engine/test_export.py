@@ -18,10 +18,11 @@ from engine.data.decoded_store import build_store
 from engine.data.scan import scan_folder
 from engine.deploy.onnx_meta import decode
 from engine.export import run as export_module
-from engine.export.graph import RawInput, WithProbabilities
+from engine.export.graph import RawInput, WithProbabilities, to_onnx
 from engine.export.run import ExportError, export_model
 from engine.export.verify import compare
-from engine.models.model_io import load_backbone, load_classifier
+from engine.models.backbones import build_backbone
+from engine.models.model_io import Classifier, load_backbone, load_classifier
 from engine.store.project import Project
 from engine.store.runs import open_run_folder
 from tests.engine.export_data import exported, finetuned, pretrained, rgb_run  # noqa: F401 - fixtures
@@ -97,6 +98,20 @@ def test_the_dynamo_exporter_is_used_for_every_head_and_recorded(exported, kind,
     result = exported(kind, raw_input=raw_input, fp16=fp16)
     assert result.exporter == "dynamo"
     assert decode(session_of(result.path).get_modelmeta().custom_metadata_map)["exporter"] == "dynamo"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backbone", ["resnet18", "mobilenet_v3_small"])
+def test_dynamo_exports_torchvision_backbones_with_raw_input_that_match_torch(backbone):
+    model, dim = build_backbone(backbone, 3, 32)
+    wrapped = RawInput(WithProbabilities(Classifier(model, dim, 4)), 32, (0.5,) * 3, (0.25,) * 3).eval()
+    proto = to_onnx(wrapped, torch.zeros(2, 35, 33, 3, dtype=torch.uint8), "image", ["probabilities", "logits"],
+                    {0: "batch", 1: "height", 2: "width"}, exporter="dynamo")
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    images = np.random.default_rng(0).integers(0, 256, size=(3, 40, 27, 3), dtype=np.uint8)
+    with torch.no_grad():
+        expected = wrapped(torch.from_numpy(images))[0].numpy()
+    np.testing.assert_allclose(session.run(["probabilities"], {"image": images})[0], expected, atol=1e-4, rtol=0)
 
 
 def test_a_dynamo_model_that_fails_parity_falls_back_to_torchscript(finetuned, tmp_path, monkeypatch):

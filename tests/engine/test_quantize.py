@@ -48,6 +48,9 @@ def test_int8_is_a_calibrated_qdq_model_a_quarter_of_the_size_and_close_to_fp32(
     values = decode_metadata(session_of(report.path).get_modelmeta().custom_metadata_map)
     assert values["precision"] == "int8" and values["classes"] == result.metadata["classes"]
     assert values["quantization"]["calibration_images"] == report.calibration_images == 48
+    readme = Path(result.readme_path).read_text()
+    assert "INT8 copy: classifier-int8.int8.onnx, with the same input and outputs" in readme
+    assert "INT8 copy" not in Path(exported().readme_path).read_text()
     x = float_input(sorted(finetuned[1].rglob("*.png"))[::3], result.metadata)
     full, int8 = first_output(result.path, x), first_output(report.path, x)
     assert np.abs(full - int8).max() < 0.1 and (full.argmax(1) == int8.argmax(1)).mean() >= 0.9
