@@ -199,6 +199,9 @@ def build_int8(fp32_bytes: bytes, fp32_session: ort.InferenceSession, metadata: 
     int8_metadata = {**metadata, "precision": "int8",
                      "quantization": {"format": "QDQ", "method": "MinMax", "calibration_images": len(rows),
                                       "per_channel": True, "ops": list(QUANTIZED_OPS)}}
+    if "model_card" in metadata:
+        card = metadata["model_card"]
+        int8_metadata["model_card"] = {**card, "export": {**card["export"], "precision": "int8"}}
     calibration_inputs = model_inputs(calibration, rows, spec, CALIBRATION_BATCH)
     int8_bytes = quantize_int8(fp32_bytes, metadata["input_name"], calibration_inputs, onnx_meta.encode(int8_metadata))
     try:

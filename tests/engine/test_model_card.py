@@ -63,7 +63,9 @@ def test_an_embedding_card_has_no_fine_tune_and_an_int8_card_names_both_models(e
     result = exported("embedding", int8=True)
     card = Path(result.model_card_path).read_text()
     assert f"- INT8: {Path(result.int8.path).name}. INT8 mean cosine similarity to fp32" in card
-    assert metadata_of(result.int8.path)["model_card"]["export"]["int8"] is True
+    int8_export = metadata_of(result.int8.path)["model_card"]["export"]
+    assert int8_export["int8"] is True and int8_export["precision"] == "int8"
+    assert metadata_of(result.path)["model_card"]["export"]["precision"] == "fp32"
 
 
 def test_each_model_in_a_folder_keeps_its_own_card(finetuned, tmp_path):
