@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.desktop.conftest import open_and_scan, tiny_settings
+from tests.desktop.window_helpers import open_and_scan, tiny_settings
 from tests.engine.fewlabel_data import pick, pretrained  # noqa: F401 - the session fixture
 
 __all__ = ["patterns", "open_labeling", "label_some", "pick", "pretrained"]

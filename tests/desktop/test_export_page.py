@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.desktop.conftest import drop_paths
 from tests.desktop.label_helpers import label_some, open_labeling, patterns, pretrained, train  # noqa: F401
+from tests.desktop.window_helpers import drop_paths
 
 
 def export(qtbot, page, path: Path):

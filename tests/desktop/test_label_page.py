@@ -7,8 +7,8 @@ from PySide6.QtCore import QItemSelectionModel, Qt
 from desktop.label.label_grid import LabelRole, PredictionRole, RelPathRole
 from engine.finetune.validation import likely_range
 from engine.store.project import Project, project_db_path
-from tests.desktop.conftest import open_and_scan, tiny_settings
 from tests.desktop.label_helpers import label_some, open_labeling, patterns, pretrained, train  # noqa: F401
+from tests.desktop.window_helpers import open_and_scan, tiny_settings
 
 
 def click(qtbot, grid, row: int, modifier=Qt.KeyboardModifier.NoModifier) -> None:

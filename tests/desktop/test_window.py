@@ -12,8 +12,7 @@ from PySide6.QtWidgets import QApplication
 
 from desktop.shell.shortcuts_dialog import ShortcutsDialog
 from engine.store.runs import find_resumable
-from tests.desktop.conftest import open_and_scan, tiny_settings
-from tests.desktop.test_pretrain_page import LONG, start_run
+from tests.desktop.window_helpers import LONG, open_and_scan, start_run, tiny_settings
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH = """

@@ -13,7 +13,8 @@ from engine.data import decoded_store as cache
 from engine.data import imageio
 from engine.data.decoded_store import ImageStore, build_store, cache_key
 from engine.data.scan import ScanError, ScanReport, scan_folder
-from tests.engine.test_imageio import write_truncated_jpeg
+from tests.engine.run_helpers import count_decodes
+from tests.image_files import write_truncated_jpeg
 
 
 def forbid_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -21,18 +22,6 @@ def forbid_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("the store should have been reused, not decoded again")
 
     monkeypatch.setattr(imageio, "decode_resized", fail)
-
-
-def count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    calls: list[str] = []
-    real = imageio.decode_resized
-
-    def counting(path, size, channels):
-        calls.append(path)
-        return real(path, size, channels)
-
-    monkeypatch.setattr(imageio, "decode_resized", counting)
-    return calls
 
 
 def test_build_decodes_every_image_in_report_order(image_folder, tmp_path):

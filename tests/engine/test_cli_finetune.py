@@ -7,7 +7,7 @@ import pytest
 from engine.cli import program as cli
 from engine.models.model_io import load_classifier
 from tests.engine.fewlabel_data import pick, pretrained  # noqa: F401 - the fixture
-from tests.engine.test_cli import exit_code
+from tests.engine.run_helpers import exit_code
 
 
 def write_csv(path: Path, labels: dict) -> Path:

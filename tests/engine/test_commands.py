@@ -3,8 +3,8 @@ import shlex
 
 import pytest
 
-from engine.cli.program import build_parser
 from engine.cli.commands import pretrain_arguments, torchrun_command
+from engine.cli.program import build_parser
 from engine.core.config import PretrainConfig
 
 

@@ -13,9 +13,6 @@ import torch
 from onnx import TensorProto, helper
 
 from engine import Cancelled, CancelToken
-from engine.data.augment import normalize_only
-from engine.data.decoded_store import build_store
-from engine.data.scan import scan_folder
 from engine.deploy.onnx_meta import decode
 from engine.export import run as export_module
 from engine.export.graph import RawInput, WithProbabilities
@@ -23,26 +20,9 @@ from engine.export.run import ExportError, export_model
 from engine.export.verify import compare
 from engine.models.model_io import load_backbone, load_classifier
 from engine.store.project import Project
-from engine.store.runs import open_run_folder
-from tests.engine.export_data import exported, finetuned, pretrained, rgb_run  # noqa: F401 - fixtures
-
-
-def session_of(path) -> ort.InferenceSession:
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-
-
-def training_images(pretrain_run: Path, channels: int) -> torch.Tensor:
-    """uint8 (N, C, S, S): the run's images as training decoded them (from its cache)."""
-    cfg = open_run_folder(pretrain_run).config()
-    store, _ = build_store(scan_folder(cfg.data_dir, verify=False), cfg.image_size, channels, cache_dir=cfg.cache_dir)
-    return store.images
-
-
-def model_input(images: torch.Tensor, raw_input: bool, meta: dict) -> np.ndarray:
-    """uint8 (B, C, S, S) -> raw uint8 (B, S, S, C), or normalised float (B, C, S, S)."""
-    if raw_input:
-        return images.permute(0, 2, 3, 1).numpy()
-    return normalize_only(images, meta["image_size"], meta["mean"], meta["std"]).numpy()
+from tests.engine.export_data import (  # noqa: F401 - fixtures
+    exported, finetuned, model_input, pretrained, rgb_run, session_of, training_images,
+)
 
 
 @pytest.mark.parametrize("raw_input", [False, True])

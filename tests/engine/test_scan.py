@@ -10,7 +10,7 @@ from PIL import Image
 from engine.core.events import Cancelled, CancelToken, Finished, Progress, Started
 from engine.data import scan
 from engine.data.scan import ImageRecord, Problem, ScanError, ScanReport, scan_folder
-from tests.engine.test_imageio import deny_reading, write_png_header, write_truncated_jpeg
+from tests.image_files import deny_reading, write_png_header, write_truncated_jpeg
 
 GOOD = {  # name: (size, mode, save params)
     "photo.jpg": ((30, 20), "RGB", {"quality": 90}),

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 from engine import Preview, Progress, run_pretraining
 from engine.pretrain import loop as train_module
-from tests.engine.test_train import tiny_config
+from tests.engine.run_helpers import tiny_config
 
 
 def test_slow_first_steps_do_not_cut_the_schedule_short(image_folder, tmp_path, monkeypatch):

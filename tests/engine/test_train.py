@@ -7,23 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from engine import Cancelled, CancelToken, PretrainConfig, Preview, Progress, Warning, run_pretraining
+from engine import Cancelled, CancelToken, Preview, Progress, Warning, run_pretraining
 from engine.core.events import MapSnapshot
 from engine.data.scan import ScanError
 from engine.pretrain import session as session_module
 from engine.store.runs import RunFolderError, find_resumable, open_run_folder
-
-
-def tiny_config(folder: Path, tmp_path: Path, **changes) -> PretrainConfig:
-    base = dict(data_dir=str(folder), out_dir=str(tmp_path / "runs"), cache_dir=str(tmp_path / "cache"),
-                backbone="smallcnn", method="simclr", image_size=16, batch_size=12, epochs=1,
-                device="cpu", seed=0, checkpoint_every=1)
-    base.update(changes)
-    return PretrainConfig(**base)
-
-
-def losses_of(events) -> list[float]:
-    return [e.metrics["loss"] for e in events if isinstance(e, Progress) and e.stage == "pretrain"]
+from tests.engine.run_helpers import losses_of, tiny_config
 
 
 @pytest.mark.parametrize("method", ["simclr", "byol", "vicreg", "dino"])

@@ -15,8 +15,8 @@ from engine.cli import program as cli
 from engine.deploy.onnx_meta import decode
 from engine.deploy.predict import load_model
 from engine.models.model_io import load_backbone, load_classifier
-from tests.engine.test_cli import exit_code
-from tests.engine.test_export import model_input, session_of, training_images
+from tests.engine.export_data import model_input, session_of, training_images
+from tests.engine.run_helpers import exit_code
 
 # --- 13. a valid model that agrees with torch ---------------------------------------------------------------
 

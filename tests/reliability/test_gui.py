@@ -7,8 +7,8 @@ import shutil
 import pytest
 
 from desktop.shell.main_window import TRAINING_LOCK
-from tests.conftest import write_shape_images
-from tests.desktop.conftest import drop_paths, open_and_scan
+from tests.desktop.window_helpers import drop_paths, open_and_scan
+from tests.image_files import write_shape_images
 from tests.reliability.fixtures import run_python
 
 # --- 6. drops ------------------------------------------------------------------------------------------
@@ -63,7 +63,7 @@ from PySide6.QtCore import QSettings, QTimer
 from desktop.shell.application import create_app
 from desktop.shell.main_window import MainWindow
 from engine.pretrain import session
-from tests.desktop.conftest import tiny_settings
+from tests.desktop.window_helpers import tiny_settings
 
 folder, runs = sys.argv[1], Path(sys.argv[2])
 real_augment, failed_once = session.Augmenter.__call__, []

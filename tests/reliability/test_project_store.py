@@ -17,7 +17,7 @@ from engine.store import project_db
 from engine.store.project import Project, ProjectError, project_db_path, restore_backup
 from engine.store.project_db import backup_path
 from engine.store.project_io import export_csv, read_labels_csv
-from tests.desktop.conftest import open_and_scan
+from tests.desktop.window_helpers import open_and_scan
 from tests.engine.fewlabel_data import pick
 from tests.reliability.fixtures import add_labels, run_python
 

@@ -14,7 +14,7 @@ from engine.pretrain import session as session_module
 from engine.pretrain.methods.simclr import SimCLR
 from engine.pretrain.preview import PREVIEW_IMAGES
 from engine.store.runs import open_run_folder
-from tests.engine.test_train import losses_of, tiny_config
+from tests.engine.run_helpers import losses_of, tiny_config
 from tests.reliability.fixtures import run_python
 
 
@@ -101,7 +101,7 @@ import os, signal, sys
 from pathlib import Path
 from engine import run_pretraining
 from engine.core import atomic
-from tests.engine.test_train import tiny_config
+from tests.engine.run_helpers import tiny_config
 
 real_replace, saves, name, nth = atomic.replace_file, [], sys.argv[3], int(sys.argv[4])
 
