@@ -56,9 +56,13 @@ class LabelTransfer(QObject):
                          "left out.")
         if report.bad_rows:
             parts.append(f"Line(s) {', '.join(map(str, report.bad_rows[:10]))} are not 'path,label' and were skipped.")
+        if report.conflicts:
+            parts.append(f"{len(report.conflicts):,} image(s) had different labels on several lines; the last "
+                         "one was kept (see Details).")
         parts.append("Ctrl+Z undoes the import.")
-        kind = "warning" if report.not_found or report.bad_rows else "success"
-        self.page.banner.show_message(kind, " ".join(parts), details="\n".join(report.not_found))
+        kind = "warning" if report.not_found or report.bad_rows or report.conflicts else "success"
+        details = [conflict.describe() for conflict in report.conflicts] + report.not_found
+        self.page.banner.show_message(kind, " ".join(parts), details="\n".join(details))
         return True
 
     def export_csv(self, path: str = "") -> bool:

@@ -9,6 +9,7 @@ images its model is unsure of. Paths in and out are relative to the image root.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from engine.core.config import DEVICES, check_device, check_seed
@@ -109,10 +110,12 @@ def _finetune(args: argparse.Namespace) -> int:
 def _read_labels(path: Path) -> dict[str, str]:
     from engine.store.project_io import read_labels_csv
 
-    labels, bad = read_labels_csv(path)
-    if bad:
-        raise ValueError(f"{path}: line(s) {', '.join(map(str, bad[:10]))} are not 'path,label' rows")
-    return labels
+    read = read_labels_csv(path)
+    if read.bad_rows:
+        raise ValueError(f"{path}: line(s) {', '.join(map(str, read.bad_rows[:10]))} are not 'path,label' rows")
+    for conflict in read.conflicts:
+        print(f"warning: {path}: {conflict.describe()}", file=sys.stderr)
+    return read.labels
 
 
 def _validation_text(validation: dict, labels: int) -> str:

@@ -276,7 +276,7 @@ def _trained_labels(meta: dict) -> dict[str, str]:
     if not labels_csv.is_file():
         return {}
     try:
-        return read_labels_csv(labels_csv)[0]
+        return read_labels_csv(labels_csv).labels
     except ValueError:   # unreadable: the accuracy is left out, the export goes on
         return {}
 

@@ -38,7 +38,7 @@ from engine.finetune.probe import DEFAULT_L2
 from engine.finetune.validation import choose_folds, cross_validate
 from engine.maps.embed import EmbeddedImages, embed_run
 from engine.models.model_io import backbone_file, save_classifier
-from engine.store.project_io import write_labels_csv
+from engine.store.project_io import path_in_root, write_labels_csv
 from engine.store.runs import create_run_folder, prepare_runs_dir
 
 BACKBONE_META = ("image_size", "in_channels", "mean", "std", "backbone", "small_stem", "feature_dim", "method")
@@ -146,6 +146,7 @@ def check_labels(labels: Mapping[str, str], classes: Sequence[str] = ()) -> list
 def _match(images: EmbeddedImages, labels: Mapping[str, str], classes: list[str], emit) -> tuple[Tensor, Tensor]:
     """Store rows ``(n,)`` and class indices ``(n,)`` of the labels whose image is in the folder."""
     index = images.rows()
+    labels = {path_in_root(path, images.root) or path: name for path, name in labels.items()}
     missing = sorted(path for path in labels if path not in index)
     if missing:
         shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")

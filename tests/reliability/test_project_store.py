@@ -95,7 +95,7 @@ def test_11_labels_survive_a_crash_and_a_moved_folder_and_a_removed_image_is_rep
         assert [label.path for label in project.missing_labels()] == [removed]
         assert export_csv(project, tmp_path / "labels.csv") == len(labels)
         kept = {path: label.label for path, label in project.labels().items()}
-    assert read_labels_csv(tmp_path / "labels.csv")[0] == labels
+    assert read_labels_csv(tmp_path / "labels.csv").labels == labels
     assert removed not in {r.path for r in scan_folder(moved, verify=False).images}
 
     events = []
