@@ -72,29 +72,39 @@ class JsonConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
+def setting(default, help: str, **cli):
+    """A config field whose metadata carries its command line: ``help``, and optionally ``flag`` (the
+    default is ``--snake-case`` of the name), ``metavar``, ``choices`` and ``overrides`` (the field this
+    one replaces when set, so the two flags exclude each other); see :mod:`engine.cli.flags`."""
+    return dataclasses.field(default=default, metadata={"help": help, **cli})
+
+
 @dataclass(frozen=True)
 class PretrainConfig(JsonConfig):
     data_dir: str
-    out_dir: str = ""            # parent folder of run folders; "" = the user data dir
-    method: str = "auto"
-    backbone: str = "auto"
-    image_size: int = 0          # 0 = native size of the data, capped (see engine.pretrain.auto)
-    epochs: int = 10
-    minutes: Optional[float] = None   # a time budget instead of epochs
-    batch_size: int = 0          # global batch; 0 = auto
-    lr: float = 0.0              # 0 = the method's default, scaled by batch size
-    weight_decay: float = 1e-4
-    warmup_fraction: float = 0.05
-    device: str = "auto"
-    precision: str = "auto"
-    seed: int = 0
-    checkpoint_every: int = 200  # steps
-    pretrained: bool = False     # start from torchvision ImageNet weights when available
-    compile: bool = False        # torch.compile the backbone (CUDA)
-    cache_dir: str = ""          # "" = the user cache dir
-    embed_dim: int = 0           # projection output; 0 = the method's default
-    stem: str = "auto"           # "small": stride-1 stem for ≤ 64 px images; "auto" decides by size
-    map_every: int = -1          # epochs between live embedding maps; 0 = never; -1 = auto (see engine.pretrain.auto)
+    out_dir: str = setting("", "parent folder for run folders (default: the user data dir)", flag="--out",
+                           metavar="DIR")
+    method: str = setting("auto", "self-supervised method", choices=METHODS)
+    backbone: str = setting("auto", "network to pretrain", choices=BACKBONES)
+    image_size: int = setting(0, "training resolution in px; 0 = the data's native size, capped", metavar="PX")
+    epochs: int = setting(10, "passes over the images", metavar="N")
+    minutes: Optional[float] = setting(None, "a time budget instead of epochs", metavar="M", overrides="epochs")
+    batch_size: int = setting(0, "global batch size; 0 = auto", metavar="N")
+    lr: float = setting(0.0, "peak learning rate; 0 = the method's default, scaled by batch size")
+    weight_decay: float = setting(1e-4, "weight decay of the optimiser", metavar="WD")
+    warmup_fraction: float = setting(0.05, "share of the steps that warm the learning rate up, in [0, 1)",
+                                     metavar="FRACTION")
+    device: str = setting("auto", f"one of {', '.join(DEVICES)} or cuda:N")
+    precision: str = setting("auto", "numeric precision of training", choices=PRECISIONS)
+    seed: int = setting(0, f"random seed, 0 to {MAX_SEED}", metavar="N")
+    checkpoint_every: int = setting(200, "steps between resumable checkpoints", metavar="STEPS")
+    pretrained: bool = setting(False, "start from torchvision ImageNet weights if available")
+    compile: bool = setting(False, "torch.compile the model (GPU)")
+    cache_dir: str = setting("", "where decoded images are cached (default: the user cache dir)", metavar="DIR")
+    embed_dim: int = setting(0, "projection output size; 0 = the method's default", metavar="N")
+    stem: str = setting("auto", "small: stride-1 stem for images ≤ 64 px; auto decides by size", choices=STEMS)
+    map_every: int = setting(-1, "epochs between live embedding maps; 0 = never, -1 = auto (on a GPU only)",
+                             metavar="EPOCHS")
 
     def validate(self) -> "PretrainConfig":
         """Raise :class:`ConfigError` with a one-line reason for the first bad field."""
