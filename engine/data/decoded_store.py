@@ -6,6 +6,7 @@ each file's (path, bytes, mtime): touching a file makes a new store.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -34,6 +35,7 @@ DEFAULT_MEMORY_LIMIT = 2 << 30
 DECODE_THREADS = 2
 _CHUNK = 16  # images decoded between two cancel checks
 _PROGRESS_SECONDS = 0.1
+_RESERVE_CHUNK = 8 << 20   # bytes of zeros written at a time where fallocate is missing
 
 
 @dataclass
@@ -144,6 +146,55 @@ def _remove_quietly(path: Path) -> None:
         pass
 
 
+def _lock_file(cache_dir: Path) -> Path:
+    """The file that keeps other processes from building a store in ``cache_dir`` at the same
+    time (beside the folder, so the folder holds stores only)."""
+    return cache_dir.with_name(f".{cache_dir.name}.lock")
+
+
+def _reason(error: OSError) -> str:
+    return {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+            errno.EROFS: "read-only file system"}.get(error.errno) or error.strerror or str(error)
+
+
+def _reserve(path: Path) -> None:
+    """Give the sparse memory-mapped ``path`` its disk blocks now, so that a full disk is an
+    OSError here instead of a SIGBUS when a page is written later."""
+    size = path.stat().st_size
+    fd = os.open(path, os.O_RDWR)
+    try:
+        try:
+            os.posix_fallocate(fd, 0, size)
+            return
+        except (AttributeError, OSError) as error:   # no fallocate here: write the zeros instead
+            if isinstance(error, OSError) and error.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                raise
+        zeros = bytes(_RESERVE_CHUNK)
+        offset = 0
+        while offset < size:
+            offset += os.pwrite(fd, zeros[:min(_RESERVE_CHUNK, size - offset)], offset)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_abandoned(cache_dir: Path) -> None:
+    """Delete what builds killed midway left in ``cache_dir``: the temp files of stores with
+    no ``meta.json`` that no thread of this process is building (the caller holds the lock
+    that other processes take to build here)."""
+    if not cache_dir.is_dir():
+        return
+    for other in cache_dir.iterdir():
+        if not other.is_dir() or (other / "meta.json").is_file():
+            continue
+        temps = list(other.glob("*.tmp"))
+        if not temps or is_held(str(other)):
+            continue
+        for temp in temps:
+            _remove_quietly(temp)
+        _remove_quietly(other)   # only when empty
+
+
 def _drop_older_versions(folder: Path) -> None:
     """Delete the other complete stores of ``folder``'s lineage: the same folder before its
     images changed, which nothing asks for again; and stores named before names had a lineage
@@ -171,12 +222,14 @@ def build_store(
 
     Returns the store (good images only) and the problems found while decoding.
     A store larger than ``memory_limit_bytes`` stays memory-mapped. An unwritable cache
-    dir means an in-memory build and a Warning event.
+    dir, or one without room for the store, means an in-memory build and a Warning event.
+    Another thread or process building the same store is waited for, and its store reused.
     """
     report.require_usable()
     folder = Path(cache_dir) if cache_dir else default_cache_dir()
     folder = folder / cache_key(report, size, channels)
-    with holding(str(folder), cancel):
+    with holding(str(folder), cancel, lock_file=_lock_file(folder.parent)):
+        _remove_abandoned(folder.parent)
         return _build_or_load(report, folder, size, channels, on_event or ignore_events, cancel,
                               memory_limit_bytes, batch_decoder)
 
@@ -203,9 +256,13 @@ def _build_or_load(report: ScanReport, folder: Path, size: int, channels: int, e
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "meta.json").unlink(missing_ok=True)
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+        _reserve(tmp)
     except OSError as exc:
+        if tmp.exists():
+            out = None
+            _remove_quietly(tmp)
         emit(WarningEvent(
-            f"cannot write the image cache in {folder} ({exc.strerror or exc}); keeping images in memory only"
+            f"cannot write the image cache in {folder} ({_reason(exc)}); keeping images in memory only"
         ))
         tmp = None
         out = np.empty(shape, dtype=np.uint8)
