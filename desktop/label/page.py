@@ -229,8 +229,27 @@ class LabelPage(QWidget):
             self.reload()
             return False
         self.reload()
-        self._report_missing_files()
+        if self.project.read_only:
+            self._offer_writable_copy()
+        else:
+            self._report_missing_files()
         return True
+
+    def _offer_writable_copy(self) -> None:
+        self.banner.show_message(
+            "warning", "This folder cannot be written, so its labels open read-only: they show, and fine-tuning "
+            "and export work, but changes cannot be saved here.",
+            actions=[("Keep My Changes in My User Folder", self._use_writable_copy)])
+
+    def _use_writable_copy(self) -> None:
+        try:
+            self.project = self.project.writable_copy()
+        except ProjectError as error:
+            self.banner.show_message("error", f"The labels cannot be copied: {error}")
+            return
+        self.reload()
+        self.banner.show_message("success", f"Labels of this folder are now kept in {self.project.db_path.parent}; "
+                                 "you can change them.")
 
     def _report_missing_files(self) -> None:
         """Labels of images no longer in the folder are listed, and dropped only on request."""
