@@ -9,6 +9,7 @@ import dataclasses
 import json
 import math
 import re
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -53,10 +54,21 @@ class JsonConfig:
 
     @classmethod
     def from_dict(cls, data: dict):
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        """The config ``data`` describes; ConfigError for unknown or missing keys and values of the
+        wrong type (a string for a number, null for a size), naming the key."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"a config must be a JSON object, not {type(data).__name__}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(fields))
         if unknown:
             raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
+        missing = sorted(name for name, f in fields.items() if name not in data and _required(f))
+        if missing:
+            raise ConfigError(f"missing config keys: {', '.join(missing)}")
+        hints = typing.get_type_hints(cls)
+        for name, value in data.items():
+            if not _is_a(value, hints[name]):
+                raise ConfigError(f"config key '{name}' must be {_type_name(hints[name])}, not {json.dumps(value)}")
         return cls(**cls.decode(data))
 
     @classmethod
@@ -69,7 +81,41 @@ class JsonConfig:
 
     @classmethod
     def load(cls, path: Path):
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """The config saved in ``path``; ConfigError naming the file when it is unreadable or invalid."""
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        except OSError as error:
+            raise ConfigError(f"cannot read {path}: {error.strerror or error}") from error
+        except (ValueError, TypeError) as error:   # JSONDecodeError and ConfigError are ValueErrors
+            raise ConfigError(f"{path} is not a valid config: {error}") from error
+
+
+def _required(field: dataclasses.Field) -> bool:
+    return field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+
+
+def _is_a(value, expected) -> bool:
+    """Whether a JSON ``value`` fits the field type ``expected`` (int, float, str, bool, tuple, Optional[...])."""
+    if typing.get_origin(expected) is typing.Union:
+        return any(_is_a(value, option) for option in typing.get_args(expected))
+    if expected is type(None):
+        return value is None
+    if expected is bool:
+        return isinstance(value, bool)
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected is tuple:
+        return isinstance(value, (list, tuple))
+    return isinstance(value, expected)
+
+
+def _type_name(expected) -> str:
+    if typing.get_origin(expected) is typing.Union:
+        return " or ".join(_type_name(option) for option in typing.get_args(expected))
+    return {int: "a whole number", float: "a number", str: "text", bool: "true or false", tuple: "a list",
+            type(None): "null"}.get(expected, getattr(expected, "__name__", str(expected)))
 
 
 def setting(default, help: str, **cli):
