@@ -4,17 +4,18 @@ Every long engine call takes ``on_event`` (a callable receiving one of the froze
 dataclasses below) and ``cancel`` (a :class:`CancelToken`). The engine thread calls
 ``on_event``; receivers must return quickly and must not block.
 
-A few generic events carry a :class:`Stage` and a typed payload::
+The generic events carry a :class:`Stage` and that stage's typed payload::
 
-    Started(stage, total, info)          info: ScanStart, CacheStart, PretrainStart, FinetuneStart, ExportStart
-    Progress(stage, step, total, metrics)  metrics: ScanProgress, CacheProgress, PretrainMetrics,
-                                           FinetuneMetrics, ExportProgress, or None (step and total say it all)
-    EpochEnded(epoch, step, metrics)     metrics: EpochMetrics
-    Finished(stage, status, info)        info: ScanSummary, CacheSummary, PretrainSummary, FinetuneSummary,
-                                         ExportSummary, or None (a cancelled cache, fine-tune or export)
+    Started(stage, total, info)            info: ScanStart, CacheStart, PretrainStart, FinetuneStart, ExportStart
+    Progress(stage, step, total, metrics)  metrics: ScanProgress, CacheProgress, PretrainMetrics, FinetuneMetrics,
+                                           ExportProgress; None where step and total say it all (embed, layout, ...)
+    EpochEnded(epoch, step, metrics)       metrics: EpochMetrics
+    Finished(stage, status, info)          info: ScanSummary, CacheSummary, PretrainSummary, FinetuneSummary,
+                                           ExportSummary; None when a cache, fine-tune or export was cancelled
 
-Payloads are frozen dataclasses (:class:`Payload`) that receivers read by attribute, so a
-renamed field fails loudly instead of turning into a default.
+Payloads are frozen dataclasses (subclasses of :class:`Payload`) that receivers read by
+attribute, so a renamed field fails loudly instead of turning into a default. Events are
+built on every step: they hold plain values only, and pickle.
 """
 from __future__ import annotations
 
