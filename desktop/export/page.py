@@ -220,7 +220,7 @@ class ExportPage(QWidget):
         job.finished.connect(self._on_finished)
         self.progress.setRange(0, 0)
         self.progress.show()
-        self.status.setText("Loading the trained model…")
+        self.status.setText(STEP_TEXT[ExportStep.LOAD])
         self._set_running(True)
         job.start()
         return True

@@ -5,8 +5,8 @@
     result = export_model(run_dir, "model.onnx", kind="classifier", on_event=sink, cancel=token)
     result.max_abs_diff, result.top1_agreement, result.per_class_accuracy
 
-Steps (:class:`~engine.core.events.ExportStep`; as each begins, a Progress(Stage.EXPORT,
-done, total, ExportProgress) names it): load the trained model, trace it to
+Steps (:class:`~engine.core.events.ExportStep`; as each after the first begins, a
+Progress(Stage.EXPORT, done, total, ExportProgress) names it): load the trained model, trace it to
 ONNX (see :mod:`engine.export.graph`), attach the metadata (:mod:`engine.deploy.onnx_meta`) and
 ``onnx.checker.check_model(full_check=True)``, compare onnxruntime with torch on the
 user's own images at batch 1 and batch 8 (:mod:`engine.export.verify`), then write the
@@ -114,7 +114,6 @@ def _export(source: Path, out: Path, kind: str, raw: bool, fp16: bool, verify_im
         cancel.check()
         emit(Progress(Stage.EXPORT, STEPS.index(current), len(STEPS), ExportProgress(current=current)))
 
-    step(ExportStep.LOAD)
     model, meta = _load_trained(resolve_source(source, kind), kind)
     spec = InputSpec(raw, meta["image_size"], tuple(meta["mean"]), tuple(meta["std"]))
     data_dir, cache_dir = _image_folder(meta, verify_images)
