@@ -26,12 +26,12 @@ from __future__ import annotations
 
 from engine.core.config import ConfigError, PretrainConfig
 from engine.core.events import (
-    Cancelled, CancelToken, CheckpointSaved, EpochEnded, Finished, Preview, Progress, Started, Warning,
+    Cancelled, CancelToken, CheckpointSaved, EpochEnded, Finished, Preview, Progress, Stage, Started, Warning,
 )
 
 __all__ = [
     "scan", "run_pretraining", "run_finetune", "export_model", "PretrainConfig", "ConfigError", "CancelToken", "Cancelled",
-    "Started", "Progress", "EpochEnded", "CheckpointSaved", "Preview", "Warning", "Finished",
+    "Stage", "Started", "Progress", "EpochEnded", "CheckpointSaved", "Preview", "Warning", "Finished",
 ]
 
 

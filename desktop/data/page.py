@@ -153,8 +153,7 @@ class DataPage(QWidget):
         self._lock_reason = reason
 
     def _on_progress(self, event) -> None:
-        images = int(event.metrics.get("images", 0))
-        self.progress_label.setText(f"Scanning… {event.step:,} files checked, {images:,} images")
+        self.progress_label.setText(f"Scanning… {event.step:,} files checked, {event.metrics.images:,} images")
 
     def _on_scanned(self, job: EngineJob, report) -> None:
         if job is not self._job:

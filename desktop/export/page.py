@@ -20,9 +20,11 @@ from desktop.common.banner import Banner
 from desktop.export.export_result import ExportResultView
 from desktop.export.try_it import TryItBox
 from desktop.jobs import EngineJob
+from engine.core.events import ExportStep, Stage
 
-STEP_TEXT = {1: "Converting to ONNX…", 2: "Checking onnxruntime against torch on your images…",
-             3: "Writing the model and its README…", 4: "Done"}
+STEP_TEXT = {ExportStep.LOAD: "Loading the trained model…", ExportStep.CONVERT: "Converting to ONNX…",
+             ExportStep.VERIFY: "Checking onnxruntime against torch on your images…",
+             ExportStep.WRITE: "Writing the model and its README…"}
 
 
 def export(source: str, out: str, kind: str, raw_input: bool, fp16: bool, overwrite: bool,
@@ -211,14 +213,14 @@ class ExportPage(QWidget):
         self.result_view.clear()
         job = self.job = EngineJob(export, source, out, kind, bool(self.input.currentData()), self.fp16.isChecked(),
                                    overwrite, parent=self)
-        job.stage_started.connect(lambda e: e.stage == "cache" and self.status.setText("Decoding your images…"))
+        job.stage_started.connect(lambda e: e.stage is Stage.CACHE and self.status.setText("Decoding your images…"))
         job.progress.connect(self._on_progress)
         job.succeeded.connect(self._on_result)
         job.failed.connect(self._on_failed)
         job.finished.connect(self._on_finished)
         self.progress.setRange(0, 0)
         self.progress.show()
-        self.status.setText("Loading the trained model…")
+        self.status.setText(STEP_TEXT[ExportStep.LOAD])
         self._set_running(True)
         job.start()
         return True
@@ -231,11 +233,12 @@ class ExportPage(QWidget):
         self.running_changed.emit(running)
 
     def _on_progress(self, event) -> None:
-        if event.stage != "export":
+        if event.stage is not Stage.EXPORT:
             return
         self.progress.setRange(0, event.total)
         self.progress.setValue(event.step)
-        self.status.setText(STEP_TEXT.get(event.step, ""))
+        current = event.metrics.current
+        self.status.setText("Done" if current is None else STEP_TEXT[current])
 
     def _on_result(self, result) -> None:
         self.last_result = result

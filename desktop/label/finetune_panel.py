@@ -12,6 +12,7 @@ from desktop.common.training_plots import TrainingPlots
 from desktop.common.validation_view import ValidationView
 from desktop.jobs import EngineJob
 from desktop.label.jobs import finetune_and_predict
+from engine.core.events import Stage
 
 MODES = (
     ("auto", "Auto (picked from the label count)"),
@@ -26,8 +27,8 @@ TIME_LIMITS = (
     (5.0, "5 minutes"),
     (10.0, "10 minutes"),
 )
-STAGE_TEXT = {"scan": "Checking the images…", "cache": "Decoding the images once…",
-              "embed": "Computing the embeddings…", "validate": "Estimating the accuracy…"}
+STAGE_TEXT = {Stage.SCAN: "Checking the images…", Stage.CACHE: "Decoding the images once…",
+              Stage.EMBED: "Computing the embeddings…", Stage.VALIDATE: "Estimating the accuracy…"}
 
 
 class FinetunePanel(QWidget):
@@ -170,11 +171,11 @@ class FinetunePanel(QWidget):
         self.running_changed.emit(running)
 
     def _on_started(self, event) -> None:
-        if event.stage == "finetune":
+        if event.stage is Stage.FINETUNE:
+            info = event.info
             self.progress.setRange(0, max(event.total, 1))
-            self.status.setText(f"Training: {event.info.get('mode_reason') or event.info.get('mode', '')} · "
-                                f"{event.info.get('labels', 0)} labels, {event.info.get('validation', '')} "
-                                "validation")
+            self.status.setText(f"Training: {info.mode_reason or info.mode} · {info.labels} labels, "
+                                f"{info.validation} validation")
         elif event.stage in STAGE_TEXT:
             self.status.setText(STAGE_TEXT[event.stage])
 
@@ -182,11 +183,9 @@ class FinetunePanel(QWidget):
         if event.total:
             self.progress.setRange(0, event.total)
             self.progress.setValue(min(event.step, event.total))
-        if event.stage == "finetune":
-            self.plots.add(event.step, event.metrics, event.total)
-            loss = event.metrics.get("loss")
-            text = f"Iteration {event.step} of {event.total}" + (f" · loss {loss:.4f}" if loss is not None else "")
-            self.status.setText(text)
+        if event.stage is Stage.FINETUNE:
+            self.plots.add(event.step, event.metrics.as_dict(), event.total)
+            self.status.setText(f"Iteration {event.step} of {event.total} · loss {event.metrics.loss:.4f}")
         elif event.stage in STAGE_TEXT:
             self.status.setText(f"{STAGE_TEXT[event.stage][:-1]} {event.step:,} of {event.total:,}")
 

@@ -20,6 +20,7 @@ from desktop.common.thumbnail_grid import ThumbnailModel
 from desktop.jobs import EngineJob, LatestJob
 from desktop.label.jobs import open_embedding_map, refine_embedding_map
 from desktop.label.similar_images import DuplicatesDialog, NeighboursDialog
+from engine.core.events import Stage
 
 NEIGHBOURS = 20
 IDLE_TEXT = "The map of your images appears here once a pretraining run has finished."
@@ -163,8 +164,8 @@ class MapPanel(QWidget):
         self.jobs.start(fn, *args)
 
     def _on_progress(self, event) -> None:
-        names = {"embed": "Reading the embeddings", "layout": "Arranging similar images together",
-                 "placing": "Placing the other images beside their neighbours"}
+        names = {Stage.EMBED: "Reading the embeddings", Stage.LAYOUT: "Arranging similar images together",
+                 Stage.PLACING: "Placing the other images beside their neighbours"}
         if event.stage in names and event.total:
             self.status.setText(f"{names[event.stage]}… {event.step:,} of {event.total:,}")
             self.progress.setRange(0, event.total)

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
 from desktop.common.thumbnail_grid import ThumbnailModel
 from desktop.jobs import EngineJob, LatestJob
 from desktop.label.jobs import compute_suggestions
+from engine.core.events import Stage
 
 IDLE_TEXT = "Images that cover the data (and, once a model exists, the ones it is unsure of) appear here."
 ICON_SIZE = 56
@@ -83,7 +84,7 @@ class SuggestionList(QWidget):
         self.refresh_button.setEnabled(True)
 
     def _on_progress(self, event) -> None:
-        if event.total and event.stage == "embed":
+        if event.total and event.stage is Stage.EMBED:
             self.status.setText(f"Reading the embeddings… {event.step:,} of {event.total:,}")
 
     def _on_failed(self, message: str, details: str) -> None:

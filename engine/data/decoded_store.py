@@ -22,7 +22,9 @@ from typing import Callable, Optional, Union
 import numpy as np
 import torch
 
-from engine.core.events import Cancelled, CancelToken, EventSink, Finished, Progress, Started
+from engine.core.events import (
+    CacheProgress, CacheStart, CacheSummary, Cancelled, CancelToken, EventSink, Finished, Progress, Stage, Started,
+)
 from engine.core.events import Warning as WarningEvent
 from engine.core.events import ignore_events
 from engine.core.locks import holding, is_held
@@ -131,7 +133,7 @@ def _decode_all(
             done, now = first + len(chunk), time.monotonic()
             if now - last_emit >= _PROGRESS_SECONDS or done == len(records):
                 rate = done / max(now - start, 1e-9)
-                emit(Progress(stage="cache", step=done, total=len(records), metrics={"images_per_s": rate}))
+                emit(Progress(Stage.CACHE, done, len(records), CacheProgress(images_per_s=rate)))
                 last_emit = now
     return kept, problems
 
@@ -244,10 +246,9 @@ def _build_or_load(report: ScanReport, folder: Path, size: int, channels: int, e
         except (OSError, ValueError, KeyError, TypeError):
             emit(WarningEvent(f"the image cache in {folder} is damaged; decoding again"))
         else:
-            emit(Started(stage="cache", total=total, info={"reused": True, "path": str(folder)}))
-            emit(Finished(stage="cache", status="completed", info={
-                "reused": True, "images": len(store), "problems": len(problems), "on_disk": store.on_disk,
-            }))
+            emit(Started(Stage.CACHE, total, CacheStart(reused=True, path=str(folder))))
+            emit(Finished(Stage.CACHE, "completed", CacheSummary(
+                reused=True, images=len(store), problems=len(problems), on_disk=store.on_disk)))
             return store, problems
 
     shape = (total, channels, size, size)
@@ -266,7 +267,7 @@ def _build_or_load(report: ScanReport, folder: Path, size: int, channels: int, e
         ))
         tmp = None
         out = np.empty(shape, dtype=np.uint8)
-    emit(Started(stage="cache", total=total, info={"reused": False, "path": str(folder) if tmp else ""}))
+    emit(Started(Stage.CACHE, total, CacheStart(reused=False, path=str(folder) if tmp else "")))
     try:
         kept, problems = _decode_all(report, out, size, channels, emit, cancel, batch_decoder)
     except BaseException as exc:
@@ -275,7 +276,7 @@ def _build_or_load(report: ScanReport, folder: Path, size: int, channels: int, e
             _remove_quietly(tmp)
             _remove_quietly(folder)  # only when empty
         if isinstance(exc, Cancelled):
-            emit(Finished(stage="cache", status="cancelled", info={"reused": False}))
+            emit(Finished(Stage.CACHE, "cancelled"))
         raise
     if tmp is None:
         store = ImageStore(torch.from_numpy(out[:len(kept)]), kept, size, channels, on_disk=False)
@@ -292,7 +293,6 @@ def _build_or_load(report: ScanReport, folder: Path, size: int, channels: int, e
         os.replace(meta_tmp, folder / "meta.json")
         store, _ = _load(folder, memory_limit_bytes)
         _drop_older_versions(folder)
-    emit(Finished(stage="cache", status="completed", info={
-        "reused": False, "images": len(store), "problems": len(problems), "on_disk": store.on_disk,
-    }))
+    emit(Finished(Stage.CACHE, "completed", CacheSummary(
+        reused=False, images=len(store), problems=len(problems), on_disk=store.on_disk)))
     return store, problems

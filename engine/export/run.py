@@ -5,7 +5,8 @@
     result = export_model(run_dir, "model.onnx", kind="classifier", on_event=sink, cancel=token)
     result.max_abs_diff, result.top1_agreement, result.per_class_accuracy
 
-Steps (each one a Progress event of stage "export"): load the trained model, trace it to
+Steps (:class:`~engine.core.events.ExportStep`; as each after the first begins, a
+Progress(Stage.EXPORT, done, total, ExportProgress) names it): load the trained model, trace it to
 ONNX (see :mod:`engine.export.graph`), attach the metadata (:mod:`engine.deploy.onnx_meta`) and
 ``onnx.checker.check_model(full_check=True)``, compare onnxruntime with torch on the
 user's own images at batch 1 and batch 8 (:mod:`engine.export.verify`), then write the
@@ -34,7 +35,10 @@ import torch
 from torch import nn
 
 from engine.core import atomic
-from engine.core.events import Cancelled, CancelToken, EventSink, Finished, Progress, Started, ignore_events
+from engine.core.events import (
+    Cancelled, CancelToken, EventSink, ExportProgress, ExportStart, ExportStep, ExportSummary, Finished, Progress,
+    Stage, Started, ignore_events,
+)
 from engine.deploy import onnx_meta
 from engine.deploy.predict import ort_error_summary
 from engine.export import deploy_readme
@@ -47,7 +51,7 @@ from engine.store.runs import RunFolderError, open_run_folder
 KINDS = ("classifier", "embedding")
 FP32_TOLERANCE = 1e-4     # on probabilities (embeddings: times their largest magnitude)
 FP16_TOLERANCE = 1e-2
-STEPS = ("load", "convert", "verify", "write")
+STEPS = tuple(ExportStep)
 LABELS_FILE = "labels.csv"   # in a fine-tune run folder: the labels it was trained on
 
 PathLike = Union[str, Path]
@@ -96,45 +100,45 @@ def export_model(source: PathLike, out_path: PathLike, *, kind: str = "classifie
     if kind not in KINDS:
         raise ExportError(f"unknown export kind '{kind}'; choose one of {', '.join(KINDS)}")
     out = _destination(out_path, overwrite)
-    emit(Started("export", len(STEPS), {"kind": kind, "path": str(out), "steps": list(STEPS)}))
+    emit(Started(Stage.EXPORT, len(STEPS), ExportStart(kind=kind, path=str(out))))
     try:
         return _export(Path(source), out, kind, raw_input, fp16, verify_images, emit, cancel)
     except Cancelled:
-        emit(Finished("export", "cancelled", {"path": str(out)}))
+        emit(Finished(Stage.EXPORT, "cancelled"))
         raise
 
 
 def _export(source: Path, out: Path, kind: str, raw: bool, fp16: bool, verify_images: Optional[PathLike],
             emit: EventSink, cancel: CancelToken) -> ExportResult:
-    def step(index: int) -> None:
+    def step(current: ExportStep) -> None:
         cancel.check()
-        emit(Progress("export", index, len(STEPS)))
+        emit(Progress(Stage.EXPORT, STEPS.index(current), len(STEPS), ExportProgress(current=current)))
 
     model, meta = _load_trained(resolve_source(source, kind), kind)
     spec = InputSpec(raw, meta["image_size"], tuple(meta["mean"]), tuple(meta["std"]))
     data_dir, cache_dir = _image_folder(meta, verify_images)
-    step(1)
+    step(ExportStep.CONVERT)
     reference = _wrap(model, kind, spec)
     exported = _wrap(copy.deepcopy(model), kind, spec, fp16)
     values = _metadata(kind, meta, spec, fp16)
     model_bytes = _convert(exported, spec, meta["in_channels"], values)
-    step(2)
+    step(ExportStep.VERIFY)
     store = load_images(data_dir, spec.size, meta["in_channels"], cache_dir, emit, cancel)
     session, parity = _verify(reference, model_bytes, verification_batches(store, data_dir, spec),
                               kind == "classifier", fp16)
     accuracy = None
     if kind == "classifier":
         accuracy = per_class_accuracy(session, store, spec, _trained_labels(meta), values["classes"])
-    step(3)
+    step(ExportStep.WRITE)
     readme = _write(model_bytes, out, deploy_readme.render(values, out.name))
-    emit(Progress("export", len(STEPS), len(STEPS)))
+    emit(Progress(Stage.EXPORT, len(STEPS), len(STEPS), ExportProgress(current=None)))
     result = ExportResult(
         path=str(out), kind=kind, raw_input=raw, precision=values["precision"], max_abs_diff=parity.max_abs_diff,
         tolerance=parity.limit, top1_agreement=parity.top1_agreement, batch_sizes=parity.batch_sizes,
         images_checked=parity.images, metadata=values, per_class_accuracy=accuracy, readme_path=str(readme),
         size_bytes=len(model_bytes))
-    emit(Finished("export", "completed", {"path": str(out), "max_abs_diff": parity.max_abs_diff,
-                                          "top1_agreement": parity.top1_agreement}))
+    emit(Finished(Stage.EXPORT, "completed", ExportSummary(path=str(out), max_abs_diff=parity.max_abs_diff,
+                                                           top1_agreement=parity.top1_agreement)))
     return result
 
 

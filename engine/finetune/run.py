@@ -29,7 +29,9 @@ from typing import Mapping, Optional, Sequence, Union
 import torch
 from torch import Tensor
 
-from engine.core.events import Cancelled, CancelToken, Finished, Progress, Started, Warning, ignore_events
+from engine.core.events import (
+    Cancelled, CancelToken, FinetuneStart, FinetuneSummary, Finished, Progress, Stage, Started, Warning, ignore_events,
+)
 from engine.finetune.config import FinetuneConfig, resolve_mode
 from engine.finetune.consistency import MAX_STEPS as CONSISTENCY_MAX_STEPS
 from engine.finetune.full import auto_steps
@@ -92,9 +94,9 @@ def run_finetune(cfg: FinetuneConfig, labels: Mapping[str, str], on_event=None,
         learner = _learner(cfg, images, len(rows), cancel)
         scheme, folds = choose_folds(y, len(classes), cfg.folds, cfg.seed, allow_loo=mode == "linear")
         records: list[dict] = []
-        emit(Started("finetune", learner.total_steps, {
-            "mode": mode, "mode_reason": reason, "classes": list(classes), "labels": len(rows),
-            "images": len(images.paths), "validation": scheme, "device": str(images.device)}))
+        emit(Started(Stage.FINETUNE, learner.total_steps, FinetuneStart(
+            mode=mode, mode_reason=reason, classes=tuple(classes), labels=len(rows),
+            images=len(images.paths), validation=scheme, device=str(images.device))))
         budget = _budget(cfg, len(folds))
         model = learner.fit(rows, y, on_event=_recorder(emit, cancel, records), budget_s=budget)
         steps = {}
@@ -107,7 +109,7 @@ def run_finetune(cfg: FinetuneConfig, labels: Mapping[str, str], on_event=None,
             validation["steps"] = steps
         probabilities = learner.predict(model)
     except Cancelled:
-        emit(Finished("finetune", "cancelled", {}))
+        emit(Finished(Stage.FINETUNE, "cancelled"))
         return FinetuneResult("", "cancelled", cfg.mode, "", tuple(classes), len(labels), {})
     run = create_run_folder(parent, "finetune", mode, checkpoints=False)
     used = {images.paths[int(r)]: classes[int(c)] for r, c in zip(rows, y)}
@@ -120,8 +122,8 @@ def run_finetune(cfg: FinetuneConfig, labels: Mapping[str, str], on_event=None,
     run.append_metrics(records + [{"validation": validation}])
     save_classifier(run.path, learner.classifier(model), meta)
     write_predictions(run.path / "predictions.csv", images.paths, probabilities, classes, used)
-    summary = {"run_dir": str(run.path), "mode": mode, "accuracy": validation["accuracy"], "scheme": scheme}
-    emit(Finished("finetune", "completed", summary))
+    summary = FinetuneSummary(run_dir=str(run.path), mode=mode, accuracy=validation["accuracy"], scheme=scheme)
+    emit(Finished(Stage.FINETUNE, "completed", summary))
     return FinetuneResult(str(run.path), "completed", mode, reason, tuple(classes), len(rows), validation)
 
 
@@ -191,7 +193,7 @@ def _recorder(emit, cancel: CancelToken, records: list):
     def record(event):
         cancel.check()
         if isinstance(event, Progress):
-            records.append({"step": event.step, **event.metrics})
+            records.append({"step": event.step, **event.metrics.as_dict()})
         emit(event)
     return record
 

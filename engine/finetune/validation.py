@@ -15,7 +15,7 @@ from typing import Callable, Optional, Sequence
 import torch
 from torch import Tensor
 
-from engine.core.events import CancelToken, Progress, ignore_events
+from engine.core.events import CancelToken, Progress, Stage, ignore_events
 
 LOO_BELOW = 5
 Z_95 = 1.96     # the normal quantile of a two-sided 95 % range
@@ -67,7 +67,7 @@ def cross_validate(fit_predict: FitPredict, y: Tensor, classes: Sequence[str], s
         probabilities = fit_predict(train, test)
         truth.append(y[test])
         predicted.append(probabilities.argmax(1))
-        emit(Progress("validate", number, len(test_folds)))
+        emit(Progress(Stage.VALIDATE, number, len(test_folds)))
     confusion = torch.zeros(k, k, dtype=torch.long)
     if truth:
         confusion.index_put_((torch.cat(truth), torch.cat(predicted)), torch.ones(1, dtype=torch.long), accumulate=True)

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from engine.core.device import choose_device
-from engine.core.events import CancelToken, Progress, Warning, ignore_events
+from engine.core.events import CancelToken, Progress, Stage, Warning, ignore_events
 from engine.core.locks import holding
 from engine.data.augment import normalize_only
 from engine.data.decoded_store import ImageStore, build_store, cache_key
@@ -76,7 +76,7 @@ def open_images(meta: dict, data_dir: str = "", cache_dir: str = "", on_event=No
 @torch.no_grad()
 def compute_features(model: nn.Module, store: ImageStore, mean: Sequence[float], std: Sequence[float],
                      device: torch.device, on_event=None, cancel: Optional[CancelToken] = None,
-                     stage: str = "embed", batch_size: int = EMBED_BATCH) -> torch.Tensor:
+                     stage: Stage = Stage.EMBED, batch_size: int = EMBED_BATCH) -> torch.Tensor:
     """``model`` applied to every image of ``store`` with the evaluation transform, in eval
     mode and without gradients: float32 ``(N, D)`` on the CPU."""
     emit = on_event or ignore_events

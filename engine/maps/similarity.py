@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.core.events import CancelToken, Progress, ignore_events
+from engine.core.events import CancelToken, Progress, Stage, ignore_events
 
 BLOCK_ROWS = 2048
 MAX_DUPLICATE_PAIRS = 5000
@@ -85,6 +85,6 @@ def near_duplicates(features, threshold: float = 0.95, limit: int = MAX_DUPLICAT
             found.append((s, first + r, first + c))
         if len(found) > 4 * limit:
             found = sorted(found, reverse=True)[:limit]
-        emit(Progress("duplicates", min(first + BLOCK_ROWS, len(z)), len(z)))
+        emit(Progress(Stage.DUPLICATES, min(first + BLOCK_ROWS, len(z)), len(z)))
     found.sort(key=lambda item: (-item[0], item[1], item[2]))
     return [DuplicatePair(i, j, float(s)) for s, i, j in found[:limit]]

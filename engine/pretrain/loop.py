@@ -18,7 +18,8 @@ from engine.core import atomic, checkpoint
 from engine.core.config import PretrainConfig
 from engine.core.device import autocast, choose_device, is_out_of_memory
 from engine.core.events import (
-    Cancelled, CancelToken, CheckpointSaved, EpochEnded, Finished, Progress, Started, Warning, ignore_events,
+    Cancelled, CancelToken, CheckpointSaved, EpochEnded, EpochMetrics, Finished, PretrainMetrics, PretrainStart,
+    PretrainSummary, Progress, Stage, Started, Warning, ignore_events,
 )
 from engine.pretrain.distributed import any_rank, is_main_process, local_device
 from engine.pretrain.live_map import map_snapshot
@@ -75,22 +76,22 @@ def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Option
         state = session.restore(checkpoint.load(resumed.checkpoint_path, map_location=device))
     if resumed is not None and run is not None:
         run.trim_metrics(state.step)
-    emit(Started("pretrain", state.total_steps, {
-        "run_dir": str(run.path) if run else "", "device": str(device), "device_label": session.device_label,
-        "precision": session.precision, "method": cfg.method, "backbone": cfg.backbone,
-        "image_size": cfg.image_size, "batch_size": state.batch_size, "images": len(session.store),
-        "reasons": session.reasons, "resumed_from_step": state.step, "config": cfg.to_dict(),
-    }))
+    emit(Started(Stage.PRETRAIN, state.total_steps, PretrainStart(
+        run_dir=str(run.path) if run else "", device=str(device), device_label=session.device_label,
+        precision=session.precision, method=cfg.method, backbone=cfg.backbone,
+        image_size=cfg.image_size, batch_size=state.batch_size, images=len(session.store),
+        reasons=session.reasons, resumed_from_step=state.step,
+    )))
     trainer = _Trainer(session, state, run, emit, cancel)
     try:
         trainer.train()
     except Cancelled:
         trainer.save_checkpoint()
-        emit(Finished("pretrain", "cancelled", trainer.summary()))
+        emit(Finished(Stage.PRETRAIN, "cancelled", trainer.summary()))
         return trainer.result("cancelled")
     trainer.save_checkpoint()
     backbone_path = trainer.save_backbone()
-    emit(Finished("pretrain", "completed", trainer.summary()))
+    emit(Finished(Stage.PRETRAIN, "completed", trainer.summary()))
     return trainer.result("completed", backbone_path)
 
 
@@ -195,15 +196,15 @@ class _Trainer:
             ETA_SMOOTHING * self.images_per_s + (1 - ETA_SMOOTHING) * rate)
         self._apply_time_budget()
         steps_per_s = self.images_per_s / state.batch_size
-        metrics = {
-            "loss": loss, "lr": s.optimizer.param_groups[0]["lr"], "images_per_s": self.images_per_s,
-            "data_wait": data_s / max(step_s, 1e-9), "collapse": collapse,
-            "collapse_healthy": s.collapse_healthy, "epoch": state.epoch + state.position / state.steps_per_epoch,
-            "eta_s": (state.total_steps - state.step) / max(steps_per_s, 1e-9), "batch_size": state.batch_size,
-        }
-        self.emit(Progress("pretrain", state.step, state.total_steps, metrics))
+        metrics = PretrainMetrics(
+            loss=loss, lr=s.optimizer.param_groups[0]["lr"], images_per_s=self.images_per_s,
+            data_wait=data_s / max(step_s, 1e-9), collapse=collapse,
+            collapse_healthy=s.collapse_healthy, epoch=state.epoch + state.position / state.steps_per_epoch,
+            eta_s=(state.total_steps - state.step) / max(steps_per_s, 1e-9), batch_size=state.batch_size,
+        )
+        self.emit(Progress(Stage.PRETRAIN, state.step, state.total_steps, metrics))
         if self.run is not None:
-            self._unsaved_metrics.append({"step": state.step, **metrics})
+            self._unsaved_metrics.append({"step": state.step, **metrics.as_dict()})
 
     def _apply_time_budget(self) -> None:
         """With a time budget, keep the schedule's progress equal to the share of the budget
@@ -222,11 +223,11 @@ class _Trainer:
         self.session.schedule.total_steps = self.state.total_steps
 
     def _end_epoch(self) -> None:
-        metrics = {"loss": self.last_loss, "images_per_s": self.images_per_s}
+        metrics = EpochMetrics(loss=self.last_loss, images_per_s=self.images_per_s)
         finished_epoch = self.state.epoch - 1
         self.emit(EpochEnded(finished_epoch, self.state.step, metrics))
         if self.run is not None:
-            self._unsaved_metrics.append({"epoch_end": finished_epoch, "step": self.state.step, **metrics})
+            self._unsaved_metrics.append({"epoch_end": finished_epoch, "step": self.state.step, **metrics.as_dict()})
         self._emit_preview()
         every = self.session.cfg.map_every
         if every > 0 and (finished_epoch + 1) % every == 0 and is_main_process():
@@ -251,9 +252,9 @@ class _Trainer:
             return None
         return str(checkpoint.save_atomic(self.session.backbone_export(), self.run.backbone_path))
 
-    def summary(self) -> dict:
-        return {"run_dir": str(self.run.path) if self.run else "", "step": self.state.step,
-                "total_steps": self.state.total_steps, "final_loss": self.last_loss}
+    def summary(self) -> PretrainSummary:
+        return PretrainSummary(run_dir=str(self.run.path) if self.run else "", step=self.state.step,
+                               total_steps=self.state.total_steps, final_loss=self.last_loss)
 
     def result(self, status: str, backbone_path: Optional[str] = None) -> PretrainResult:
         return PretrainResult(str(self.run.path) if self.run else "", status, self.state.step,

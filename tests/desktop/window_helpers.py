@@ -8,6 +8,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from desktop.shell.main_window import MainWindow
+from engine.core.events import Stage
 
 TINY = dict(backbone="smallcnn", image_size=16, batch_size=8)
 
@@ -46,7 +47,7 @@ LONG = 10_000   # epochs: a run that only ends when the test stops it
 
 
 def is_training_step(event) -> bool:
-    return event.stage == "pretrain"
+    return event.stage is Stage.PRETRAIN
 
 
 def start_run(qtbot, window, folder: Path, runs_dir: Path, epochs: int):

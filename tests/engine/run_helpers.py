@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import PretrainConfig, Progress
+from engine import PretrainConfig, Progress, Stage
 from engine.cli import program as cli
 from engine.data import imageio
 
@@ -21,7 +21,7 @@ def tiny_config(folder: Path, tmp_path: Path, **changes) -> PretrainConfig:
 
 
 def losses_of(events) -> list[float]:
-    return [e.metrics["loss"] for e in events if isinstance(e, Progress) and e.stage == "pretrain"]
+    return [e.metrics.loss for e in events if isinstance(e, Progress) and e.stage is Stage.PRETRAIN]
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.core.events import Cancelled, CancelToken, Finished, Started, Warning
+from engine.core.events import Cancelled, CancelToken, Finished, Stage, Started, Warning
 from engine.core.locks import holding
 from engine.data import decoded_store as cache
 from engine.data import imageio
@@ -50,8 +50,8 @@ def test_second_build_reuses_the_store_without_decoding(image_folder, tmp_path, 
     second, problems = build_store(report, 16, 3, cache_dir=tmp_path, on_event=seen.append)
     assert torch.equal(first.images, second.images) and second.paths == first.paths
     assert problems == []
-    assert isinstance(seen[0], Started) and seen[0].info["reused"] is True
-    assert isinstance(seen[-1], Finished) and seen[-1].info["reused"] is True
+    assert isinstance(seen[0], Started) and seen[0].info.reused is True
+    assert isinstance(seen[-1], Finished) and seen[-1].info.reused is True and seen[-1].info.images == 24
     assert not any(isinstance(e, Warning) for e in seen)
 
 
@@ -150,7 +150,7 @@ def test_cancel_mid_build_leaves_no_files(image_folder, tmp_path, monkeypatch):
         build_store(report, 16, 3, cache_dir=tmp_path / "cache", on_event=seen.append, cancel=token)
     assert len(calls) < 24
     assert [p for p in (tmp_path / "cache").rglob("*") if p.is_file()] == []
-    assert seen[-1] == Finished(stage="cache", status="cancelled", info={"reused": False})
+    assert seen[-1] == Finished(Stage.CACHE, "cancelled")
 
 
 def test_unwritable_cache_dir_builds_in_memory_with_a_warning(image_folder, tmp_path):

@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from engine.core.events import Progress
+from engine.core.events import Progress, Stage
 from engine.finetune.run import Prediction
 from engine.maps.embed import embed_run
 from engine.maps.suggest import suggest
@@ -67,12 +67,12 @@ def test_embeddings_are_cached_next_to_the_backbone_until_it_changes(pretrained,
     events = []
     first = embed_run(run_dir, device="cpu", cache_dir=str(tmp_path / "cache"), on_event=events.append)
     assert first.features.shape == (len(truth), first.meta["feature_dim"]) and sorted(first.paths) == sorted(truth)
-    assert any(isinstance(e, Progress) and e.stage == "embed" for e in events)
+    assert any(isinstance(e, Progress) and e.stage is Stage.EMBED for e in events)
     assert len(list((run_dir / "embeddings").glob("*.npy"))) == 1
 
     events.clear()
     again = embed_run(run_dir, device="cpu", cache_dir=str(tmp_path / "cache"), on_event=events.append)
-    assert not any(isinstance(e, Progress) and e.stage == "embed" for e in events)
+    assert not any(isinstance(e, Progress) and e.stage is Stage.EMBED for e in events)
     np.testing.assert_array_equal(again.features, first.features)
 
     backbone = run_dir / "backbone.pt"
@@ -80,5 +80,5 @@ def test_embeddings_are_cached_next_to_the_backbone_until_it_changes(pretrained,
     os.utime(backbone, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     events.clear()
     embed_run(run_dir, device="cpu", cache_dir=str(tmp_path / "cache"), on_event=events.append)
-    assert any(isinstance(e, Progress) and e.stage == "embed" for e in events)
+    assert any(isinstance(e, Progress) and e.stage is Stage.EMBED for e in events)
     assert len(list((run_dir / "embeddings").glob("*.npy"))) == 1

@@ -2,7 +2,7 @@ import os
 
 import numpy as np
 
-from engine.core.events import Progress
+from engine.core.events import Progress, Stage
 from engine.maps.embedding_map import open_map, refine_map
 from engine.maps.lasso import points_in_polygon, rectangle
 from engine.maps.projection import layout_map, pca, pca_map
@@ -59,7 +59,7 @@ def test_a_large_set_is_laid_out_on_a_sample_and_the_rest_placed_beside_their_ne
     layout = layout_map(features, seed=0, max_layout_points=300, on_event=events.append)
     assert len(layout.layout_rows) == 300 and layout.placed == len(features) - 300
     assert neighbour_purity(layout.xy, cluster) > 0.98
-    assert any(isinstance(e, Progress) and e.stage == "placing" for e in events)
+    assert any(isinstance(e, Progress) and e.stage is Stage.PLACING for e in events)
 
 
 def test_a_lasso_around_one_cluster_selects_exactly_its_members():

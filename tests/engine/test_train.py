@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine import Cancelled, CancelToken, Preview, Progress, Warning, run_pretraining
+from engine import Cancelled, CancelToken, Preview, Progress, Stage, Warning, run_pretraining
 from engine.core.events import MapSnapshot
 from engine.data.scan import ScanError
 from engine.pretrain import session as session_module
@@ -27,8 +27,10 @@ def test_two_steps_of_each_method_write_a_complete_run_folder(image_folder, tmp_
     assert run.checkpoint_path.is_file() and run.finished
     saved = torch.load(result.backbone_path, weights_only=True)
     assert saved["backbone"] == "smallcnn" and saved["in_channels"] == 3 and saved["image_size"] == 16
-    progress = [e for e in events if isinstance(e, Progress) and e.stage == "pretrain"][-1]
-    assert {"lr", "images_per_s", "data_wait", "collapse", "eta_s"} <= set(progress.metrics)
+    progress = [e for e in events if isinstance(e, Progress) and e.stage is Stage.PRETRAIN][-1]
+    assert progress.metrics.lr > 0 and progress.metrics.images_per_s > 0 and progress.metrics.eta_s == 0
+    rows = [m for m in run.read_metrics() if "loss" in m and "epoch_end" not in m]
+    assert rows[-1] == {"step": 2, **progress.metrics.as_dict()}       # the metrics.jsonl row is the event's
 
 
 def test_preview_pairs_are_uint8_pictures(gray_folder, tmp_path):
@@ -61,7 +63,7 @@ def test_cancel_then_resume_reaches_the_same_result_as_an_uninterrupted_run(imag
 
     def cancel_at_step_two(event):
         first.append(event)
-        if isinstance(event, Progress) and event.stage == "pretrain" and event.step == 2:
+        if isinstance(event, Progress) and event.stage is Stage.PRETRAIN and event.step == 2:
             token.cancel()
 
     stopped = run_pretraining(tiny_config(image_folder, tmp_path, epochs=2, batch_size=8),
@@ -108,7 +110,7 @@ def test_out_of_memory_halves_the_batch_and_the_run_finishes(image_folder, tmp_p
     warnings = [e.message for e in events if isinstance(e, Warning)]
     assert any("batch size 12" in w and "batch size 6" in w for w in warnings)
     assert result.status == "completed" and result.total_steps == 4
-    assert {e.metrics["batch_size"] for e in events if isinstance(e, Progress) and e.stage == "pretrain"} == {6}
+    assert {e.metrics.batch_size for e in events if isinstance(e, Progress) and e.stage is Stage.PRETRAIN} == {6}
 
 
 def test_pause_blocks_the_engine_until_resume_and_cancel_wakes_it():

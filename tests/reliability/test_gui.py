@@ -62,6 +62,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, QTimer
 from desktop.shell.application import create_app
 from desktop.shell.main_window import MainWindow
+from engine.core.events import Stage
 from engine.pretrain import session
 from tests.desktop.window_helpers import tiny_settings
 
@@ -91,7 +92,7 @@ def on_idle(running):
     QTimer.singleShot(0, lambda: start(10_000))    # the app is still usable: train again
 
 def on_progress(event):     # the second run trains: quit in the middle of it
-    if event.stage == "pretrain" and event.step == 2 and window.isVisible():
+    if event.stage is Stage.PRETRAIN and event.step == 2 and window.isVisible():
         page.running_changed.disconnect(on_idle)
         print("closing at step 2", flush=True)
         window.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine import CancelToken, Progress, Started, Warning, run_pretraining
+from engine import CancelToken, Progress, Stage, Started, Warning, run_pretraining
 from engine.core import atomic, checkpoint
 from engine.pretrain import session as session_module
 from engine.pretrain.methods.simclr import SimCLR
@@ -19,7 +19,7 @@ from tests.reliability.fixtures import run_python
 
 
 def batch_sizes(events) -> list[int]:
-    return [e.metrics["batch_size"] for e in events if isinstance(e, Progress) and e.stage == "pretrain"]
+    return [e.metrics.batch_size for e in events if isinstance(e, Progress) and e.stage is Stage.PRETRAIN]
 
 
 def stray_temps(run_dir) -> list[Path]:
@@ -76,7 +76,7 @@ def test_08_stop_mid_epoch_ends_within_a_step_keeps_a_loadable_checkpoint_and_re
 
     def sink(event):
         first.append(event)
-        if isinstance(event, Progress) and event.stage == "pretrain" and event.step == stop_at:
+        if isinstance(event, Progress) and event.stage is Stage.PRETRAIN and event.step == stop_at:
             asked.set()
             stopper.join()
 
@@ -133,7 +133,7 @@ def test_09_a_kill_while_a_file_is_saved_keeps_the_previous_checkpoint_and_resum
     cleaned = []
 
     def sink(event):
-        if isinstance(event, Started) and event.stage == "pretrain":
+        if isinstance(event, Started) and event.stage is Stage.PRETRAIN:
             cleaned.append(stray_temps(run_dir))
 
     resumed = run_pretraining(None, on_event=sink, resume=run_dir)
