@@ -21,6 +21,7 @@ from typing import Callable, Optional, Union
 import numpy as np
 import torch
 
+from engine.core import atomic
 from engine.core.events import Cancelled, CancelToken, EventSink, Finished, Progress, Started
 from engine.core.events import Warning as WarningEvent
 from engine.core.events import ignore_events
@@ -201,6 +202,7 @@ def _build_or_load(report: ScanReport, folder: Path, size: int, channels: int, e
     tmp: Optional[Path] = folder / f"images.npy.{os.getpid()}.{threading.get_ident()}.tmp"
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        atomic.remove_stale_temps(folder)
         (folder / "meta.json").unlink(missing_ok=True)
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
     except OSError as exc:
@@ -230,9 +232,12 @@ def _build_or_load(report: ScanReport, folder: Path, size: int, channels: int, e
             "version": CACHE_VERSION, "root": report.root, "size": size, "channels": channels,
             "count": len(kept), "paths": kept, "problems": [asdict(p) for p in problems],
         }
-        meta_tmp = folder / f"meta.json.{os.getpid()}.{threading.get_ident()}.tmp"
-        meta_tmp.write_text(json.dumps(meta))
-        os.replace(meta_tmp, folder / "meta.json")
+        try:
+            atomic.write_json(folder / "meta.json", meta)
+        except BaseException:
+            _remove_quietly(folder / "images.npy")   # a store without meta.json is never read
+            _remove_quietly(folder)
+            raise
         store, _ = _load(folder, memory_limit_bytes)
         _drop_older_versions(folder)
     emit(Finished(stage="cache", status="completed", info={

@@ -7,12 +7,14 @@ with a ``path,label`` header. An ImageFolder tree is ``<dest>/<class>/<relative 
 from __future__ import annotations
 
 import csv
+import io
 import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
 
+from engine.core.atomic import write_text
 from engine.store.project import Project, ProjectError
 
 HEADER = ("path", "label")
@@ -52,14 +54,13 @@ def read_labels_csv(path: Union[str, Path]) -> tuple[dict[str, str], list[int]]:
 
 
 def write_labels_csv(labels: dict[str, str], path: Union[str, Path]) -> None:
-    """Write ``{relative path: class}`` as a ``path,label`` CSV, sorted by path (atomically)."""
-    path = Path(path)
-    temp = path.with_name(f".{path.name}.partial")
-    with open(temp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(HEADER)
-        writer.writerows(sorted(labels.items()))
-    os.replace(temp, path)
+    """Write ``{relative path: class}`` as a ``path,label`` CSV, sorted by path (atomically;
+    :class:`~engine.core.atomic.DiskWriteError` when the OS refuses)."""
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(HEADER)
+    writer.writerows(sorted(labels.items()))
+    write_text(path, text.getvalue())
 
 
 def export_csv(project: Project, path: Union[str, Path]) -> int:
