@@ -7,12 +7,14 @@ import numpy as np
 import pytest
 import torch
 
+from engine.core.atomic import DiskWriteError
 from engine.core.events import Cancelled, CancelToken, Finished, Started, Warning
 from engine.core.locks import holding
 from engine.data import decoded_store as cache
 from engine.data import imageio
 from engine.data.decoded_store import ImageStore, build_store, cache_key
 from engine.data.scan import ScanError, ScanReport, scan_folder
+from tests.engine.disk_helpers import refuse_writes_of
 from tests.engine.test_imageio import write_truncated_jpeg
 
 
@@ -162,6 +164,13 @@ def test_cancel_mid_build_leaves_no_files(image_folder, tmp_path, monkeypatch):
     assert len(calls) < 24
     assert [p for p in (tmp_path / "cache").rglob("*") if p.is_file()] == []
     assert seen[-1] == Finished(stage="cache", status="cancelled", info={"reused": False})
+
+
+def test_a_store_whose_meta_json_cannot_be_written_is_not_left_half_made(image_folder, tmp_path, monkeypatch):
+    refuse_writes_of(monkeypatch, "meta.json")
+    with pytest.raises(DiskWriteError, match="meta.json: the disk is full"):
+        build_store(scan_folder(image_folder), 16, 3, cache_dir=tmp_path / "cache")
+    assert list((tmp_path / "cache").rglob("*")) == []
 
 
 def test_unwritable_cache_dir_builds_in_memory_with_a_warning(image_folder, tmp_path):

@@ -19,6 +19,7 @@ from engine.finetune import run as finetune_run
 from engine.pretrain.session import TrainingSession
 from engine.store.project import Project
 from engine.store.project_io import export_csv
+from engine.store.runs import RunFolder
 from tests.engine.fewlabel_data import pick
 from tests.reliability.fixtures import add_labels
 
@@ -128,6 +129,17 @@ def test_pretraining_on_a_full_disk_says_which_file_and_keeps_what_was_there(
     else:                             # the run is there, unfinished, with no new file
         assert set(after) == set(before)
         assert not list(runs.glob("*/backbone.pt"))
+
+
+def test_a_refused_metrics_append_keeps_the_earlier_lines_whole(disk):
+    run = RunFolder(disk)
+    run.append_metrics([{"step": 1, "loss": 1.0}])
+    before = run.metrics_path.read_bytes()
+    fill(disk)
+    with pytest.raises(atomic.DiskWriteError) as raised:   # more than the room left in the file's last page
+        run.append_metrics([{"step": 2, "note": "x" * 10_000}])
+    assert str(raised.value) == f"cannot write {run.metrics_path}: the disk is full"
+    assert run.metrics_path.read_bytes() == before
 
 
 # --- fine-tuning -------------------------------------------------------------------------------------------
