@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
 
-from engine.core.atomic import write_text
+from engine.core.atomic import write_atomic, write_text
 from engine.store.project import Project, ProjectError
 
 HEADER = ("path", "label")
@@ -98,7 +98,8 @@ def export_imagefolder(project: Project, dest: Union[str, Path], symlink: bool =
     """Copy (or symlink) each labeled image to ``dest/<class>/<relative path>``.
 
     ``dest`` must not exist yet or be empty. Return (files written, paths skipped because
-    their file is missing).
+    their file is missing). Each copy is atomic: a full disk stops the export with a
+    :class:`~engine.core.atomic.DiskWriteError` and never leaves half an image.
     """
     dest = Path(dest)
     if dest.exists() and any(dest.iterdir()):
@@ -110,10 +111,17 @@ def export_imagefolder(project: Project, dest: Union[str, Path], symlink: bool =
             missing.append(rel)
             continue
         target = dest / label.label / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
         if symlink:
+            target.parent.mkdir(parents=True, exist_ok=True)
             os.symlink(source, target)
         else:
-            shutil.copy2(source, target)
+            _copy(source, target)
         written += 1
     return written, missing
+
+
+def _copy(source: Path, target: Path) -> None:
+    """Copy ``source`` with its times and mode to ``target`` atomically (never half an image)."""
+    with open(source, "rb") as data:
+        write_atomic(target, lambda handle: shutil.copyfileobj(data, handle))
+    shutil.copystat(source, target)

@@ -18,7 +18,7 @@ from engine.core import atomic
 from engine.finetune import run as finetune_run
 from engine.pretrain.session import TrainingSession
 from engine.store.project import Project
-from engine.store.project_io import export_csv
+from engine.store.project_io import export_csv, export_imagefolder
 from engine.store.runs import RunFolder
 from tests.engine.fewlabel_data import pick
 from tests.reliability.fixtures import add_labels
@@ -175,6 +175,20 @@ def test_a_fine_tune_on_a_full_disk_leaves_no_run_folder(pretrained, tmp_path, d
     line = the_error_line(capsys)
     assert re.fullmatch(rf"{ERROR}cannot write {re.escape(str(out))}/[^/]+/{re.escape(refused)}: the disk is full", line), line
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]   # nothing that looks like a finished run
+    assert checksums(disk) == before
+
+
+# --- labels -----------------------------------------------------------------------------------------------
+
+def test_copying_labeled_images_onto_a_full_disk_leaves_no_half_image(image_folder, disk):
+    (disk / "notes.txt").write_text("an earlier file\n")
+    before = checksums(disk)
+    fill(disk)
+    with Project.open(image_folder) as project:
+        add_labels(project, {"a/img_0000.png": "disc", "a/img_0001.png": "square"})
+        with pytest.raises(atomic.DiskWriteError, match=r"cannot write .*/tree/disc/a/img_0000\.png: the disk is full"):
+            export_imagefolder(project, disk / "tree")
+    assert_nothing_partial(disk)
     assert checksums(disk) == before
 
 
