@@ -120,7 +120,8 @@ def test_pretraining_on_a_full_disk_says_which_file_and_keeps_what_was_there(
 
     assert code == 2
     line = the_error_line(capsys)
-    assert re.fullmatch(rf"{ERROR}cannot write {re.escape(str(runs))}/[^/]+/{re.escape(refused)}: the disk is full", line), line
+    expected = rf"{ERROR}cannot write {re.escape(str(runs))}/[^/]+/{re.escape(refused)}: the disk is full"
+    assert re.fullmatch(expected, line), line
     assert_nothing_partial(disk)
     after = checksums(disk)
     assert {path: after.get(path) for path in before} == before
@@ -173,7 +174,8 @@ def test_a_fine_tune_on_a_full_disk_leaves_no_run_folder(pretrained, tmp_path, d
 
     assert main(args) == 2
     line = the_error_line(capsys)
-    assert re.fullmatch(rf"{ERROR}cannot write {re.escape(str(out))}/[^/]+/{re.escape(refused)}: the disk is full", line), line
+    expected = rf"{ERROR}cannot write {re.escape(str(out))}/[^/]+/{re.escape(refused)}: the disk is full"
+    assert re.fullmatch(expected, line), line
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]   # nothing that looks like a finished run
     assert checksums(disk) == before
 
