@@ -20,6 +20,7 @@ from typing import Callable, Optional
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from engine.core.atomic import DiskWriteError
 from engine.core.events import (
     Cancelled, CancelToken, CheckpointSaved, EpochEnded, Finished, MapSnapshot, Preview, Progress, Started, Warning,
 )
@@ -30,6 +31,8 @@ DELIVERY_MS = 15    # how often the GUI thread takes what a running job has repo
 def describe_error(error: BaseException) -> str:
     """A one-paragraph message a person can act on."""
     text = str(error).strip()
+    if isinstance(error, DiskWriteError):   # its one line names the file and the reason
+        return text[0].upper() + text[1:]
     if "out of memory" in text.lower():
         return ("The device ran out of memory. Choose a smaller batch size, image size or backbone, "
                 f"or train on the CPU.\n({text})")

@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog
 
 from desktop.jobs import EngineJob, LatestJob
+from engine.core.atomic import refusal_reason
 from engine.store.project import Project, ProjectError
 from engine.store.project_io import export_csv, export_imagefolder, import_csv
 
@@ -74,8 +75,8 @@ class LabelTransfer(QObject):
         try:
             count = export_csv(self.page.project, path)
         except (OSError, ProjectError) as error:
-            self.page.banner.show_message("error", f"The labels cannot be written to {path}: "
-                                          f"{getattr(error, 'strerror', None) or error}")
+            reason = refusal_reason(error) if isinstance(error, OSError) else error
+            self.page.banner.show_message("error", f"The labels cannot be written to {path}: {reason}")
             return False
         self.page.banner.show_message("success", f"Wrote {count:,} label{'s' if count != 1 else ''} to {path}.")
         return True

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from engine.core.atomic import write_json
+
 METHODS = ("auto", "simclr", "byol", "vicreg", "dino")
 BACKBONES = (
     "auto", "smallcnn", "resnet18", "resnet34", "resnet50",
@@ -77,7 +79,8 @@ class JsonConfig:
         return data
 
     def save(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True))
+        """Write the config as JSON, atomically (:class:`~engine.core.atomic.DiskWriteError` when refused)."""
+        write_json(path, self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
     def load(cls, path: Path):

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import shutil
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -22,6 +21,7 @@ from typing import Callable, Optional, Union
 import numpy as np
 import torch
 
+from engine.core import atomic
 from engine.core.events import (
     CacheProgress, CacheStart, CacheSummary, Cancelled, CancelToken, EventSink, Finished, Progress, Stage, Started,
 )
@@ -181,20 +181,13 @@ def _reserve(path: Path) -> None:
 
 
 def _remove_abandoned(cache_dir: Path) -> None:
-    """Delete what builds killed midway left in ``cache_dir``: the temp files of stores with
-    no ``meta.json`` that no thread of this process is building (the caller holds the lock
-    that other processes take to build here)."""
+    """Delete what builds killed midway left in ``cache_dir``: the temp files of dead processes
+    in stores with no ``meta.json``, and such a store's folder once it is empty."""
     if not cache_dir.is_dir():
         return
     for other in cache_dir.iterdir():
-        if not other.is_dir() or (other / "meta.json").is_file():
-            continue
-        temps = list(other.glob("*.tmp"))
-        if not temps or is_held(str(other)):
-            continue
-        for temp in temps:
-            _remove_quietly(temp)
-        _remove_quietly(other)   # only when empty
+        if other.is_dir() and not (other / "meta.json").is_file() and atomic.remove_stale_temps(other):
+            _remove_quietly(other)   # only when empty
 
 
 def _drop_older_versions(folder: Path) -> None:
@@ -252,7 +245,7 @@ def _build_or_load(report: ScanReport, folder: Path, size: int, channels: int, e
             return store, problems
 
     shape = (total, channels, size, size)
-    tmp: Optional[Path] = folder / f"images.npy.{os.getpid()}.{threading.get_ident()}.tmp"
+    tmp: Optional[Path] = atomic.temp_path(folder / "images.npy")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "meta.json").unlink(missing_ok=True)
@@ -288,9 +281,12 @@ def _build_or_load(report: ScanReport, folder: Path, size: int, channels: int, e
             "version": CACHE_VERSION, "root": report.root, "size": size, "channels": channels,
             "count": len(kept), "paths": kept, "problems": [asdict(p) for p in problems],
         }
-        meta_tmp = folder / f"meta.json.{os.getpid()}.{threading.get_ident()}.tmp"
-        meta_tmp.write_text(json.dumps(meta))
-        os.replace(meta_tmp, folder / "meta.json")
+        try:
+            atomic.write_json(folder / "meta.json", meta)
+        except BaseException:
+            _remove_quietly(folder / "images.npy")   # a store without meta.json is never read
+            _remove_quietly(folder)
+            raise
         store, _ = _load(folder, memory_limit_bytes)
         _drop_older_versions(folder)
     emit(Finished(Stage.CACHE, "completed", CacheSummary(

@@ -11,7 +11,8 @@ mode (see :mod:`engine.finetune.config`), estimates its accuracy on the labels
         classifier.pt     see engine.models.model_io (export reads this)
         predictions.csv   path,prediction,confidence,runner_up,runner_up_confidence,label
 
-The folder is written when the run completes; a cancelled run leaves nothing behind.
+The folder is written when the run completes; a cancelled run leaves nothing behind, and
+neither does one whose files cannot be written (a full disk: :class:`~engine.core.atomic.DiskWriteError`).
 
 A training-time budget (``minutes``) goes mostly to the model the user gets: the final
 network trains for ``FINAL_SHARE`` of it, and the validation folds share the rest, each
@@ -21,6 +22,7 @@ validation dict says so with ``steps: {"final", "fold"}``.
 from __future__ import annotations
 
 import csv
+import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ from typing import Mapping, Optional, Sequence, Union
 import torch
 from torch import Tensor
 
+from engine.core.atomic import write_text
 from engine.core.events import (
     Cancelled, CancelToken, FinetuneStart, FinetuneSummary, Finished, Progress, Stage, Started, Warning, ignore_events,
 )
@@ -41,7 +44,7 @@ from engine.finetune.validation import choose_folds, cross_validate
 from engine.maps.embed import EmbeddedImages, embed_run
 from engine.models.model_io import backbone_file, save_classifier
 from engine.store.project_io import path_in_root, write_labels_csv
-from engine.store.runs import create_run_folder, prepare_runs_dir
+from engine.store.runs import create_run_folder, prepare_runs_dir, removed_on_failure
 
 BACKBONE_META = ("image_size", "in_channels", "mean", "std", "backbone", "small_stem", "feature_dim", "method")
 PREDICTION_COLUMNS = ("path", "prediction", "confidence", "runner_up", "runner_up_confidence", "label")
@@ -117,11 +120,12 @@ def run_finetune(cfg: FinetuneConfig, labels: Mapping[str, str], on_event=None,
     meta.update(classes=list(classes), mode=mode, labels_used=len(rows),
                 labels_per_class=dict(zip(classes, per_class.tolist())), validation=validation,
                 pretrain_run=images.meta["run_dir"], data_dir=images.root, created=time.time())
-    cfg.save(run.config_path)
-    write_labels_csv(used, run.path / "labels.csv")
-    run.append_metrics(records + [{"validation": validation}])
-    save_classifier(run.path, learner.classifier(model), meta)
-    write_predictions(run.path / "predictions.csv", images.paths, probabilities, classes, used)
+    with removed_on_failure(run):
+        cfg.save(run.config_path)
+        write_labels_csv(used, run.path / "labels.csv")
+        run.append_metrics(records + [{"validation": validation}])
+        save_classifier(run.path, learner.classifier(model), meta)
+        write_predictions(run.path / "predictions.csv", images.paths, probabilities, classes, used)
     summary = FinetuneSummary(run_dir=str(run.path), mode=mode, accuracy=validation["accuracy"], scheme=scheme)
     emit(Finished(Stage.FINETUNE, "completed", summary))
     return FinetuneResult(str(run.path), "completed", mode, reason, tuple(classes), len(rows), validation)
@@ -202,12 +206,13 @@ def write_predictions(path: Path, paths: Sequence[str], probabilities: Tensor, c
                       labels: Mapping[str, str]) -> None:
     """One row per image: the likeliest class and the runner-up with their probabilities."""
     top = probabilities.topk(2, dim=1)
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(PREDICTION_COLUMNS)
-        for i, image in enumerate(paths):
-            (p1, p2), (c1, c2) = top.values[i].tolist(), top.indices[i].tolist()
-            writer.writerow([image, classes[c1], f"{p1:.4f}", classes[c2], f"{p2:.4f}", labels.get(image, "")])
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(PREDICTION_COLUMNS)
+    for i, image in enumerate(paths):
+        (p1, p2), (c1, c2) = top.values[i].tolist(), top.indices[i].tolist()
+        writer.writerow([image, classes[c1], f"{p1:.4f}", classes[c2], f"{p2:.4f}", labels.get(image, "")])
+    write_text(path, text.getvalue())
 
 
 def read_predictions(run_dir: Union[str, Path]) -> list[Prediction]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.core import atomic
 from engine.core.device import choose_device
 from engine.core.events import CancelToken, Progress, Stage, Warning, ignore_events
 from engine.core.locks import holding
@@ -112,7 +112,7 @@ def embed_run(run_dir: Union[str, Path], data_dir: str = "", device: str = "auto
             try:
                 _save_cached(folder, key, features, store.paths)
             except OSError as error:
-                emit(Warning(f"cannot cache the embeddings in {folder} ({error.strerror or error}); "
+                emit(Warning(f"cannot cache the embeddings in {folder} ({atomic.refusal_reason(error)}); "
                              "they will be computed again next time"))
     return EmbeddedImages(report.root, store, features, backbone, meta, torch_device, folder / key)
 
@@ -134,13 +134,16 @@ def _load_cached(folder: Path, key: str, paths: list[str]) -> Optional[np.ndarra
 
 
 def _save_cached(folder: Path, key: str, features: np.ndarray, paths: list[str]) -> None:
+    """Write ``<key>.npy``, then ``<key>.json``; when either is refused, neither is left."""
     folder.mkdir(exist_ok=True)
+    atomic.remove_stale_temps(folder)
     for stale in folder.iterdir():               # one current cache per run is enough
         if not stale.name.startswith((key, ".")):    # temporary files belong to writers at work
             stale.unlink(missing_ok=True)
-    temp = folder / f".{key}.{os.getpid()}.{threading.get_ident()}.npy"
-    np.save(temp, features.astype(np.float32))
-    os.replace(temp, folder / f"{key}.npy")
-    meta_temp = folder / f".{key}.{os.getpid()}.{threading.get_ident()}.json"
-    meta_temp.write_text(json.dumps({"paths": paths}))
-    os.replace(meta_temp, folder / f"{key}.json")
+    array = folder / f"{key}.npy"
+    atomic.write_atomic(array, lambda handle: np.save(handle, features.astype(np.float32)))
+    try:
+        atomic.write_json(folder / f"{key}.json", {"paths": paths})
+    except BaseException:
+        array.unlink(missing_ok=True)
+        raise

@@ -7,14 +7,13 @@ the folder or the backbone changes.
 """
 from __future__ import annotations
 
-import os
-import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
 
+from engine.core import atomic
 from engine.core.events import CancelToken, Warning, ignore_events
 from engine.maps.embed import embed_run
 from engine.maps.projection import layout_map, pca_map
@@ -60,7 +59,7 @@ def refine_map(embedding_map: EmbeddingMap, seed: int = 0, on_event=None,
     try:
         _save_layout(path, layout.xy, len(layout.layout_rows))
     except OSError as error:
-        emit(Warning(f"cannot save the map in {path.parent} ({error.strerror or error}); "
+        emit(Warning(f"cannot save the map in {path.parent} ({atomic.refusal_reason(error)}); "
                      "it will be computed again next time"))
     return replace(embedding_map, xy=layout.xy, kind="layout", layout_points=len(layout.layout_rows))
 
@@ -79,6 +78,5 @@ def _load_layout(path: Path, count: int) -> Optional[tuple[np.ndarray, int]]:
 
 
 def _save_layout(path: Path, xy: np.ndarray, layout_points: int) -> None:
-    temp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.npz")
-    np.savez(temp, xy=xy.astype(np.float32), layout_points=np.int64(layout_points))
-    os.replace(temp, path)
+    atomic.write_atomic(path, lambda handle: np.savez(handle, xy=xy.astype(np.float32),
+                                                      layout_points=np.int64(layout_points)))

@@ -26,7 +26,7 @@ from engine.pretrain.live_map import map_snapshot
 from engine.pretrain.preview import preview_pairs
 from engine.pretrain.session import TrainingSession, build_session
 from engine.pretrain.state import LoopState, batch_generator, epoch_permutation
-from engine.store.runs import RunFolder, create_run_folder, open_run_folder, prepare_runs_dir
+from engine.store.runs import RunFolder, create_run_folder, open_run_folder, prepare_runs_dir, removed_on_failure
 
 ETA_SMOOTHING = 0.9
 MIN_STEPS_BEFORE_BUDGET = 5
@@ -64,9 +64,9 @@ def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Option
     run = resumed   # the folder this process writes to: rank 0 only
     if is_main_process():
         if run is None:
-            run = create_run_folder(cfg.out_dir, cfg.method, cfg.backbone)
-            cfg.save(run.config_path)
-            session.report.save(run.scan_path)
+            with removed_on_failure(create_run_folder(cfg.out_dir, cfg.method, cfg.backbone)) as run:
+                cfg.save(run.config_path)
+                session.report.save(run.scan_path)
         for folder in (run.path, run.checkpoint_dir):
             atomic.remove_stale_temps(folder)
     else:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator, Mapping, Optional, Union
 
+from engine.core.atomic import remove_stale_temps
 from engine.core.places import PROJECT_DIR, data_root
 from engine.store import project_db
 from engine.store.project_db import (
@@ -138,6 +139,7 @@ class Project:
             db_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise ProjectError(f"cannot create the project in {db_path.parent}: {error.strerror or error}") from error
+        remove_stale_temps(db_path.parent)
         bak = backup_path(db_path)
         if not db_path.is_file() and bak.is_file():
             if not start_empty:

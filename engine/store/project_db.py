@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import threading
 import time
 from pathlib import Path
+
+from engine.core.atomic import write_bytes
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 30.0
@@ -147,10 +148,10 @@ def set_aside(db_path: Path, reason: str = "corrupt") -> Path:
 
 def backup(conn: sqlite3.Connection, target: Path) -> None:
     """Copy the open database to ``target`` with SQLite's online backup API (atomically)."""
-    temp = target.with_name(f"{target.name}.{os.getpid()}-{threading.get_ident()}.partial")
-    with contextlib.closing(sqlite3.connect(temp)) as out:
-        conn.backup(out)
-    os.replace(temp, target)
+    with contextlib.closing(sqlite3.connect(":memory:")) as copy:
+        conn.backup(copy)
+        data = copy.serialize()
+    write_bytes(target, data)
 
 
 def restore_backup(db_path: Path) -> Path:
@@ -161,7 +162,5 @@ def restore_backup(db_path: Path) -> Path:
         raise ProjectError(f"there is no backup of the project at {bak}")
     if db_path.exists():
         set_aside(db_path)
-    temp = db_path.with_name(db_path.name + ".restoring")
-    temp.write_bytes(bak.read_bytes())
-    os.replace(temp, db_path)
+    write_bytes(db_path, bak.read_bytes())
     return db_path

@@ -7,12 +7,14 @@ with a ``path,label`` header. An ImageFolder tree is ``<dest>/<class>/<relative 
 from __future__ import annotations
 
 import csv
+import io
 import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Optional, Union
 
+from engine.core.atomic import write_atomic, write_text
 from engine.store.project import Project, ProjectError
 
 HEADER = ("path", "label")
@@ -106,14 +108,13 @@ def read_labels_csv(path: Union[str, Path], root: Union[str, Path, None] = None)
 
 
 def write_labels_csv(labels: dict[str, str], path: Union[str, Path]) -> None:
-    """Write ``{relative path: class}`` as a ``path,label`` CSV, sorted by path (atomically)."""
-    path = Path(path)
-    temp = path.with_name(f".{path.name}.partial")
-    with open(temp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(HEADER)
-        writer.writerows(sorted(labels.items()))
-    os.replace(temp, path)
+    """Write ``{relative path: class}`` as a ``path,label`` CSV, sorted by path (atomically;
+    :class:`~engine.core.atomic.DiskWriteError` when the OS refuses)."""
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(HEADER)
+    writer.writerows(sorted(labels.items()))
+    write_text(path, text.getvalue())
 
 
 def export_csv(project: Project, path: Union[str, Path]) -> int:
@@ -152,7 +153,8 @@ def export_imagefolder(project: Project, dest: Union[str, Path], symlink: bool =
     """Copy (or symlink) each labeled image to ``dest/<class>/<relative path>``.
 
     ``dest`` must not exist yet or be empty. Return (files written, paths skipped because
-    their file is missing).
+    their file is missing). Each copy is atomic: a full disk stops the export with a
+    :class:`~engine.core.atomic.DiskWriteError` and never leaves half an image.
     """
     dest = Path(dest)
     if dest.exists() and any(dest.iterdir()):
@@ -164,10 +166,17 @@ def export_imagefolder(project: Project, dest: Union[str, Path], symlink: bool =
             missing.append(rel)
             continue
         target = dest / label.label / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
         if symlink:
+            target.parent.mkdir(parents=True, exist_ok=True)
             os.symlink(source, target)
         else:
-            shutil.copy2(source, target)
+            _copy(source, target)
         written += 1
     return written, missing
+
+
+def _copy(source: Path, target: Path) -> None:
+    """Copy ``source`` with its times and mode to ``target`` atomically (never half an image)."""
+    with open(source, "rb") as data:
+        write_atomic(target, lambda handle: shutil.copyfileobj(data, handle))
+    shutil.copystat(source, target)

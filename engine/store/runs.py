@@ -11,12 +11,17 @@ Layout::
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
+from engine.core.atomic import disk_error, refusal_reason, write_text
 from engine.core.config import PretrainConfig
 from engine.core.places import data_root
 
@@ -69,9 +74,24 @@ class RunFolder:
         return PretrainConfig.load(self.config_path)
 
     def append_metrics(self, records: list[dict]) -> None:
-        """Append ``records`` as JSON lines, in one write."""
-        with open(self.metrics_path, "a", encoding="utf-8") as handle:
-            handle.write("".join(json.dumps(record) + "\n" for record in records))
+        """Append ``records`` as JSON lines.
+
+        An append, not an atomic rewrite: it runs with every checkpoint, and rewriting the
+        whole file each time would cost time growing with the run. A refused write (a full
+        disk) cuts the file back to its earlier lines and raises :class:`DiskWriteError`,
+        so no torn line is left for the next append to run into."""
+        text = "".join(json.dumps(record) + "\n" for record in records).encode("utf-8")
+        try:
+            with open(self.metrics_path, "ab", buffering=0) as handle:
+                kept, left = handle.tell(), memoryview(text)
+                try:
+                    while left:
+                        left = left[handle.write(left):]
+                except BaseException:
+                    handle.truncate(kept)
+                    raise
+        except OSError as error:
+            raise disk_error(self.metrics_path, error) from error
 
     def read_metrics(self) -> list[dict]:
         """The recorded rows; a line cut short by a crash mid-write is left out."""
@@ -89,9 +109,7 @@ class RunFolder:
         """Drop the rows after ``step``, where a resumed run starts: a crash between writing
         the rows and replacing the checkpoint would otherwise record those steps twice."""
         rows = [row for row in self.read_metrics() if row.get("step", 0) <= step]
-        temp = self.metrics_path.with_name(f".{self.metrics_path.name}.partial")
-        temp.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-        os.replace(temp, self.metrics_path)
+        write_text(self.metrics_path, "".join(json.dumps(row) + "\n" for row in rows))
 
 
 def prepare_runs_dir(out_dir: str | Path) -> Path:
@@ -100,10 +118,17 @@ def prepare_runs_dir(out_dir: str | Path) -> Path:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise RunFolderError(f"cannot write runs to {parent}: {error.strerror or error}") from error
+        raise RunFolderError(f"cannot write runs to {parent}: {refusal_reason(error)}") from error
     if not os.access(parent, os.W_OK):
-        raise RunFolderError(f"cannot write runs to {parent}: permission denied")
+        raise RunFolderError(f"cannot write runs to {parent}: {_unwritable_reason(parent)}")
     return parent
+
+
+def _unwritable_reason(folder: Path) -> str:
+    """Why the OS will refuse writes in ``folder``: a read-only file system, or permissions."""
+    read_only = hasattr(os, "statvfs") and os.statvfs(folder).f_flag & os.ST_RDONLY
+    code = errno.EROFS if read_only else errno.EACCES
+    return refusal_reason(OSError(code, os.strerror(code)))
 
 
 def create_run_folder(out_dir: str | Path, method: str, backbone: str, checkpoints: bool = True) -> RunFolder:
@@ -123,8 +148,19 @@ def create_run_folder(out_dir: str | Path, method: str, backbone: str, checkpoin
         if checkpoints:
             (path / "checkpoints").mkdir()
     except OSError as error:
-        raise RunFolderError(f"cannot write runs to {parent}: {error.strerror or error}") from error
+        raise RunFolderError(f"cannot write runs to {parent}: {refusal_reason(error)}") from error
     return RunFolder(path)
+
+
+@contextlib.contextmanager
+def removed_on_failure(run: RunFolder) -> Iterator[RunFolder]:
+    """Delete ``run``'s folder when the block raises (a full disk, say) and re-raise: a folder
+    holding only some of its files must not pass for a run."""
+    try:
+        yield run
+    except BaseException:
+        shutil.rmtree(run.path, ignore_errors=True)
+        raise
 
 
 def open_run_folder(path: str | Path) -> RunFolder:

@@ -10,6 +10,7 @@ import engine
 from desktop.common.thumbnails import Request, cache_path, load_or_make
 from desktop.jobs import EngineJob, describe_error
 from desktop.pretrain.page import collapse_alarm, format_duration
+from engine.core.atomic import DiskWriteError
 from engine.core.events import PretrainMetrics, Progress, Stage
 
 
@@ -22,6 +23,8 @@ def test_describe_error_says_what_to_do():
     assert describe_error(missing) == "A file or folder is missing (/data/img.png). Was it moved or deleted?"
     assert describe_error(ValueError("folder not found: /x")) == "Folder not found: /x"
     assert describe_error(KeyError("lr")) == "KeyError: 'lr'"
+    refused = DiskWriteError("/runs/x/last.pt", OSError(errno.ENOSPC, "No space left on device"))
+    assert describe_error(refused) == "Cannot write /runs/x/last.pt: the disk is full"
 
 
 def test_collapse_alarm_only_when_the_spread_falls_far_below_healthy():

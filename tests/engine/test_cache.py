@@ -7,12 +7,14 @@ import numpy as np
 import pytest
 import torch
 
+from engine.core.atomic import DiskWriteError
 from engine.core.events import Cancelled, CancelToken, Finished, Stage, Started, Warning
 from engine.core.locks import holding
 from engine.data import decoded_store as cache
 from engine.data import imageio
 from engine.data.decoded_store import ImageStore, build_store, cache_key
 from engine.data.scan import ScanError, ScanReport, scan_folder
+from tests.engine.disk_helpers import refuse_writes_of
 from tests.engine.run_helpers import count_decodes
 from tests.image_files import write_truncated_jpeg
 
@@ -153,6 +155,13 @@ def test_cancel_mid_build_leaves_no_files(image_folder, tmp_path, monkeypatch):
     assert seen[-1] == Finished(Stage.CACHE, "cancelled")
 
 
+def test_a_store_whose_meta_json_cannot_be_written_is_not_left_half_made(image_folder, tmp_path, monkeypatch):
+    refuse_writes_of(monkeypatch, "meta.json")
+    with pytest.raises(DiskWriteError, match="meta.json: the disk is full"):
+        build_store(scan_folder(image_folder), 16, 3, cache_dir=tmp_path / "cache")
+    assert list((tmp_path / "cache").rglob("*")) == []
+
+
 def test_unwritable_cache_dir_builds_in_memory_with_a_warning(image_folder, tmp_path):
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("a file where the cache folder should be")
@@ -196,7 +205,7 @@ def test_two_threads_building_the_same_store_decode_once_and_share_it(image_fold
         builder.join()
     assert len(stores) == 2 and len(calls) == 24
     assert torch.equal(stores[0].images, stores[1].images)
-    assert not list((tmp_path / "c").rglob("*.tmp"))
+    assert not list((tmp_path / "c").rglob("*.partial"))
 
 
 def test_a_cancel_while_waiting_for_another_builder_stops_the_wait(image_folder, tmp_path):

@@ -4,10 +4,13 @@ import os
 import numpy as np
 import pytest
 
+from engine.core.atomic import DiskWriteError
 from engine.core.events import Progress, Stage
 from engine.finetune.run import Prediction
+from engine.maps import embed
 from engine.maps.embed import embed_run
 from engine.maps.suggest import suggest
+from tests.engine.disk_helpers import refuse_writes_of
 from tests.engine.fewlabel_data import pretrained  # noqa: F401 - the fixture
 
 SIZES = (200, 120, 60, 30, 15)
@@ -82,3 +85,11 @@ def test_embeddings_are_cached_next_to_the_backbone_until_it_changes(pretrained,
     embed_run(run_dir, device="cpu", cache_dir=str(tmp_path / "cache"), on_event=events.append)
     assert any(isinstance(e, Progress) and e.stage is Stage.EMBED for e in events)
     assert len(list((run_dir / "embeddings").glob("*.npy"))) == 1
+
+
+def test_a_feature_cache_that_cannot_be_written_whole_leaves_neither_file(tmp_path, monkeypatch):
+    refuse_writes_of(monkeypatch, ".json")
+    folder = tmp_path / "embeddings"
+    with pytest.raises(DiskWriteError, match="k.json: the disk is full"):
+        embed._save_cached(folder, "k", np.zeros((2, 3), np.float32), ["a.png", "b.png"])
+    assert list(folder.iterdir()) == []

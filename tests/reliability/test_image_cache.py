@@ -44,14 +44,15 @@ def test_a_full_disk_builds_the_store_in_memory_with_a_warning_and_leaves_no_tem
         result = json.loads(done.stdout)
         assert result["images"] == 24
         assert any("the disk is full" in w and "keeping images in memory only" in w for w in result["warnings"])
-        assert list(cache.rglob("*.tmp")) == []
+        assert list(cache.rglob("*.partial")) == []
 
 
 def test_temp_files_of_a_build_killed_midway_are_removed_at_the_next_build(image_folder, tmp_path):
     cache = tmp_path / "cache"
     abandoned = cache / "0123abcd-feed"
     abandoned.mkdir(parents=True)
-    (abandoned / "images.npy.4242.1.tmp").write_bytes(b"\0" * 4096)
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (abandoned / f".images.npy.{int(ended.stdout)}-1.partial").write_bytes(b"\0" * 4096)   # its writer has ended
     build_store(scan_folder(image_folder), 16, 3, cache_dir=cache)
     assert not abandoned.exists()
     assert [p.name for p in cache.iterdir()] == [cache_key(scan_folder(image_folder), 16, 3)]
@@ -75,4 +76,4 @@ def test_two_processes_building_one_store_decode_it_once(image_folder, tmp_path)
     assert first.returncode == 0 and second.returncode == 0, (err, second.stderr)
     decoded = [json.loads(out)["decoded"], json.loads(second.stdout)["decoded"]]
     assert decoded == [24, 0]                                        # the second waited, then reused the store
-    assert list(cache.rglob("*.tmp")) == []
+    assert list(cache.rglob("*.partial")) == []
