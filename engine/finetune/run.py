@@ -220,7 +220,17 @@ def read_predictions(run_dir: Union[str, Path]) -> list[Prediction]:
     path = Path(run_dir) / "predictions.csv"
     if not path.is_file():
         raise ValueError(f"no predictions in {run_dir}: run fine-tuning first")
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    return [Prediction(r["path"], r["prediction"], float(r["confidence"]), r["runner_up"],
-                       float(r["runner_up_confidence"]), r["label"]) for r in rows]
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise ValueError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from error
+    predictions = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            predictions.append(Prediction(row["path"], row["prediction"], float(row["confidence"]), row["runner_up"],
+                                          float(row["runner_up_confidence"]), row["label"]))
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{path} is damaged: line {line} is not a prediction row "
+                             f"({', '.join(PREDICTION_COLUMNS)}); fine-tune again to write it anew") from None
+    return predictions

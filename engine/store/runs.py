@@ -94,15 +94,17 @@ class RunFolder:
             raise disk_error(self.metrics_path, error) from error
 
     def read_metrics(self) -> list[dict]:
-        """The recorded rows; a line cut short by a crash mid-write is left out."""
+        """The recorded rows; a line cut short by a crash mid-write, or one that is not a JSON object, is left out."""
         if not self.metrics_path.is_file():
             return []
         rows = []
-        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+        for line in self.metrics_path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError:
                 continue
+            if isinstance(row, dict):
+                rows.append(row)
         return rows
 
     def trim_metrics(self, step: int) -> None:
