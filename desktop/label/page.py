@@ -28,6 +28,8 @@ from desktop.label.suggestion_list import SuggestionList
 from desktop.label.transfer import LabelTransfer
 from engine.store.project import Project, ProjectError, project_db_path, restore_backup
 from engine.store.project_db import backup_path
+from engine.store.run_lookup import describe_pretrain_run, finished_pretrain_runs, latest_finetune_run
+from engine.store.runs import PretrainRun
 
 ACCEPTED = "accepted prediction"
 
@@ -171,25 +173,25 @@ class LabelPage(QWidget):
         if runs:
             candidates = [run.path for run in self.project.runs("finetune")] if self.project else []
             chosen = self.project.chosen_model() if self.project else None
-            finetune = label_jobs.latest_finetune_run(([chosen] if chosen else []) + candidates, runs)
+            finetune = latest_finetune_run(([chosen] if chosen else []) + candidates, runs)
             by_path = {os.path.realpath(run): run for run in runs}
-            backbone = by_path.get(os.path.realpath(label_jobs.pretrain_run_of(finetune))) if finetune else None
+            backbone = by_path.get(os.path.realpath(finetune.pretrain_run())) if finetune else None
             self._set_pretrain_run(backbone or runs[0])
-            if finetune and finetune != self.finetune_run:
-                self._load_finetune(finetune)
+            if finetune and str(finetune.path) != self.finetune_run:
+                self._load_finetune(str(finetune.path))
         self.models_changed.emit(self.pretrain_run, self.finetune_run)
 
     def _show_backbones(self) -> list[str]:
         """Fill the backbone list with the folder's finished pretraining runs (newest first); it
         shows when there is a choice. Returns the runs."""
         known = [run.path for run in self.project.runs("pretrain")] if self.project else []
-        runs = label_jobs.finished_pretrain_runs(self.root, self._runs_dirs, known) if self.root else []
+        runs = finished_pretrain_runs(self.root, self._runs_dirs, known) if self.root else []
         self.backbone_choice.clear()
         for run in runs:
-            self.backbone_choice.addItem(label_jobs.describe_pretrain_run(run), run)
+            self.backbone_choice.addItem(describe_pretrain_run(run), str(run.path))
         for widget in (self.backbone_label, self.backbone_choice):
             widget.setVisible(len(runs) > 1)
-        return runs
+        return [str(run.path) for run in runs]
 
     def choose_backbone(self, run_dir: str) -> bool:
         """Work with another finished pretraining run's backbone: its map, suggestions and newest
@@ -203,9 +205,9 @@ class LabelPage(QWidget):
             return False
         self._forget_results()
         self._set_pretrain_run(run_dir)
-        finetune = label_jobs.latest_finetune_run([], [run_dir])
+        finetune = latest_finetune_run([], [run_dir])
         if finetune:
-            self._load_finetune(finetune)
+            self._load_finetune(str(finetune.path))
         if self.isVisible():
             self.refresh_suggestions()
         self.models_changed.emit(self.pretrain_run, self.finetune_run)
@@ -442,7 +444,7 @@ class LabelPage(QWidget):
                                       self._cache_dir())
 
     def _cache_dir(self) -> str:
-        return label_jobs.run_config(Path(self.pretrain_run)).get("cache_dir", "")
+        return PretrainRun(Path(self.pretrain_run)).config_dict().get("cache_dir", "")
 
     # --- fine-tuning ------------------------------------------------------------------------------
     def train(self) -> bool:

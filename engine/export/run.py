@@ -40,15 +40,17 @@ from engine.deploy.predict import ort_error_summary
 from engine.export import deploy_readme
 from engine.export.graph import Half, RawInput, WithProbabilities, to_onnx
 from engine.export.verify import InputSpec, Parity, compare, load_images, per_class_accuracy, verification_batches
-from engine.models.model_io import BACKBONE_FILE, CLASSIFIER_FILE, backbone_file, load_backbone, load_classifier
+from engine.models.model_io import load_backbone, load_classifier
 from engine.store.project_io import read_labels_csv
-from engine.store.runs import RunFolderError, open_run_folder
+from engine.store.runs import (
+    FinetuneRun, RunFolderError, backbone_file, classifier_file, holds_backbone, holds_classifier, is_run_folder,
+    open_run_folder,
+)
 
 KINDS = ("classifier", "embedding")
 FP32_TOLERANCE = 1e-4     # on probabilities (embeddings: times their largest magnitude)
 FP16_TOLERANCE = 1e-2
 STEPS = ("load", "convert", "verify", "write")
-LABELS_FILE = "labels.csv"   # in a fine-tune run folder: the labels it was trained on
 
 PathLike = Union[str, Path]
 
@@ -164,7 +166,7 @@ def resolve_source(path: PathLike, kind: str = "classifier") -> Path:
     path = Path(path).expanduser()
     if not path.exists():
         raise ExportError(f"{path} not found")
-    if path.is_file() or any((path / name).is_file() for name in (CLASSIFIER_FILE, BACKBONE_FILE, "config.json")):
+    if is_run_folder(path):
         return path
     from engine.store.project import Project, project_db_path
 
@@ -184,16 +186,16 @@ def resolve_source(path: PathLike, kind: str = "classifier") -> Path:
 
 def _load_trained(source: Path, kind: str) -> tuple[nn.Module, dict]:
     """The fp32 torch model to export (eval mode) and its meta (see :mod:`engine.models.model_io`)."""
-    finetuned = source.name == CLASSIFIER_FILE or (source / CLASSIFIER_FILE).is_file()
+    finetuned = holds_classifier(source)
     if kind == "classifier" and not finetuned:
-        if source.name == BACKBONE_FILE or (source / BACKBONE_FILE).is_file():
+        if holds_backbone(source):
             raise ExportError(f"{source} is a pretraining run without a classifier: fine-tune it on a few "
                               "labels first, or export the embedding model (--embedding)")
         raise ExportError(f"no fine-tuned classifier in {source}: train and fine-tune a model first")
     try:
         if not finetuned:
-            return load_backbone(source)
-        classifier, meta = load_classifier(source)
+            return load_backbone(backbone_file(source))
+        classifier, meta = load_classifier(classifier_file(source))
     except (ValueError, KeyError) as error:   # no or damaged model file
         raise ExportError(str(error)) from error
     return (classifier if kind == "classifier" else classifier.backbone), meta
@@ -272,7 +274,7 @@ def _convert(module: nn.Module, spec: InputSpec, channels: int, values: dict) ->
 
 def _trained_labels(meta: dict) -> dict[str, str]:
     """``{relative path: class}`` the classifier was trained on (its run's labels.csv), or {}."""
-    labels_csv = Path(meta["path"]).parent / LABELS_FILE
+    labels_csv = FinetuneRun(Path(meta["path"]).parent).labels_path
     if not labels_csv.is_file():
         return {}
     try:

@@ -1,6 +1,6 @@
 """Embeddings of every image of a folder with a pretrained backbone, cached per run.
 
-The features of a pretraining run's backbone are kept in ``<run>/embeddings/<key>.npy``
+The features of a pretraining run's backbone are kept in its embeddings folder as ``<key>.npy``
 (float32 ``(N, D)``) with ``<key>.json`` (the row paths, written last). The key hashes the
 decoded-image store's key (root, size, channels, every file's path/bytes/mtime) and the
 backbone file's mtime, so a changed folder or a retrained backbone computes afresh.
@@ -26,6 +26,7 @@ from engine.data.augment import normalize_only
 from engine.data.decoded_store import ImageStore, build_store, cache_key
 from engine.data.scan import ScanReport, scan_folder
 from engine.models.model_io import load_backbone
+from engine.store.runs import PretrainRun, backbone_file
 
 EMBED_BATCH = 256
 EMBED_VERSION = 1
@@ -100,9 +101,9 @@ def embed_run(run_dir: Union[str, Path], data_dir: str = "", device: str = "auto
     """Backbone features of every image, from the run's cache when it is current."""
     emit = on_event or ignore_events
     torch_device = choose_device(device)
-    backbone, meta = load_backbone(run_dir, torch_device)
+    backbone, meta = load_backbone(backbone_file(run_dir), torch_device)
     report, store = open_images(meta, data_dir, cache_dir, emit, cancel)
-    folder = Path(meta["run_dir"]) / "embeddings"
+    folder = PretrainRun(Path(meta["run_dir"])).embeddings_dir
     key = _embedding_key(report, meta)
     with holding(str(folder / key), cancel):
         features = _load_cached(folder, key, store.paths)

@@ -10,6 +10,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -25,7 +26,7 @@ from engine.pretrain.live_map import map_snapshot
 from engine.pretrain.preview import preview_pairs
 from engine.pretrain.session import TrainingSession, build_session
 from engine.pretrain.state import LoopState, batch_generator, epoch_permutation
-from engine.store.runs import RunFolder, create_run_folder, open_run_folder, prepare_runs_dir
+from engine.store.runs import PretrainRun, create_pretrain_run, open_run_folder, prepare_runs_dir
 
 ETA_SMOOTHING = 0.9
 MIN_STEPS_BEFORE_BUDGET = 5
@@ -51,10 +52,11 @@ def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Option
     """
     emit = on_event or ignore_events
     cancel = cancel or CancelToken()
-    resumed: Optional[RunFolder] = open_run_folder(resume) if resume else None
+    resumed: Optional[PretrainRun] = open_run_folder(resume) if resume else None
     if resumed is not None:
         cfg = resumed.config()
     cfg.validate()
+    cfg = cfg.replace(data_dir=str(Path(cfg.data_dir).expanduser().resolve()))
     if resumed is None and is_main_process():
         prepare_runs_dir(cfg.out_dir)   # fail before the slow scan and decode
     device = local_device(choose_device(cfg.device))
@@ -63,7 +65,7 @@ def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Option
     run = resumed   # the folder this process writes to: rank 0 only
     if is_main_process():
         if run is None:
-            run = create_run_folder(cfg.out_dir, cfg.method, cfg.backbone)
+            run = create_pretrain_run(cfg.out_dir, cfg.method, cfg.backbone)
             cfg.save(run.config_path)
             session.report.save(run.scan_path)
         for folder in (run.path, run.checkpoint_dir):
@@ -97,7 +99,7 @@ def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Option
 class _Trainer:
     """Holds the moving parts of one run's loop; every method is one phase of a step."""
 
-    def __init__(self, session: TrainingSession, state: LoopState, run: Optional[RunFolder], emit, cancel) -> None:
+    def __init__(self, session: TrainingSession, state: LoopState, run: Optional[PretrainRun], emit, cancel) -> None:
         self.session, self.state, self.run, self.emit, self.cancel = session, state, run, emit, cancel
         self.last_loss: Optional[float] = None
         self.images_per_s = 0.0

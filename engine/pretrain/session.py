@@ -19,6 +19,7 @@ from engine.data.decoded_store import ImageStore, build_store, decode_one
 from engine.data.gpu_decode import BatchedJpegDecoder
 from engine.data.scan import ScanError, ScanReport, scan_folder
 from engine.models.backbones import SMALL_IMAGE_MAX, build_backbone
+from engine.models.model_io import BACKBONE_VERSION
 from engine.pretrain import auto
 from engine.pretrain.distributed import rank_and_world, wrap_for_ddp
 from engine.pretrain.methods import build_method
@@ -112,7 +113,7 @@ class TrainingSession:
         """What later steps (fine-tuning, export) need to rebuild the backbone."""
         mean, std = default_mean_std(self.store.channels)
         return {
-            "backbone": self.cfg.backbone, "method": self.cfg.method, "image_size": self.cfg.image_size,
+            "version": BACKBONE_VERSION, "backbone": self.cfg.backbone, "method": self.cfg.method, "image_size": self.cfg.image_size,
             "in_channels": self.store.channels, "feature_dim": self.feature_dim,
             "mean": list(mean), "std": list(std), "config": self.cfg.to_dict(), "small_stem": self.small_stem,
             "state_dict": self.method.backbone.state_dict(),

@@ -9,6 +9,7 @@ from engine.finetune.config import FinetuneConfig, resolve_mode
 from engine.finetune.run import FINAL_SHARE, _budget, check_labels, fold_steps, read_predictions, run_finetune
 from engine.finetune.validation import choose_folds, likely_range, likely_range_text
 from engine.models.model_io import load_backbone, load_classifier
+from engine.store.runs import backbone_file, classifier_file
 from tests.engine.fewlabel_data import CLASSES, pick, pretrained  # noqa: F401 - the fixture
 
 
@@ -38,7 +39,7 @@ def test_each_mode_beats_chance_and_writes_a_complete_run_folder(pretrained, tmp
     progress = [e for e in events if isinstance(e, Progress) and e.stage == "finetune"]
     assert progress and {"loss", "accuracy"} <= set(progress[-1].metrics)
     assert [type(e) for e in events if isinstance(e, (Started, Finished)) and e.stage == "finetune"] == [Started, Finished]
-    classifier, meta = load_classifier(folder)
+    classifier, meta = load_classifier(classifier_file(folder))
     assert meta["mode"] == mode and meta["labels_used"] == 3 * per_class and meta["classes"] == sorted(CLASSES)
     assert meta["validation"]["scheme"] == ("leave-one-out" if mode == "linear" else f"{min(5, per_class)}-fold")
     assert len(meta["validation"]["confusion"]) == 3 and set(meta["validation"]["per_class"]) == set(CLASSES)
@@ -57,8 +58,8 @@ def test_semi_with_steps_trains_the_whole_network_on_the_unlabeled_images_too(pr
     progress = [e for e in events if isinstance(e, Progress) and e.stage == "finetune"]
     assert progress[-1].step == 6 and "confident" in progress[-1].metrics
     assert accuracy(result.run_dir, truth, labels) > 0.6          # chance is 1/3
-    classifier, _ = load_classifier(result.run_dir)
-    pretrained_backbone, _ = load_backbone(run_dir)
+    classifier, _ = load_classifier(classifier_file(result.run_dir))
+    pretrained_backbone, _ = load_backbone(backbone_file(run_dir))
     assert any(not torch.equal(a, b) for a, b in zip(classifier.backbone.state_dict().values(),
                                                      pretrained_backbone.state_dict().values()))
 
