@@ -35,11 +35,11 @@ class SavedFinetune:
     predictions: dict
 
 
-def finetune_and_predict(cfg, labels: Mapping[str, str], on_event=None, cancel=None) -> FinetuneOutcome:
+def finetune_and_predict(cfg, labels: Mapping[str, str], scan=None, on_event=None, cancel=None) -> FinetuneOutcome:
     """:func:`engine.finetune.run.run_finetune`, then its predictions read back (off the GUI thread)."""
     from engine.finetune.run import read_predictions, run_finetune
 
-    result = run_finetune(cfg, labels, on_event=on_event, cancel=cancel)
+    result = run_finetune(cfg, labels, on_event=on_event, cancel=cancel, scan=scan)
     predictions = {}
     if result.status == "completed":
         predictions = {p.path: p for p in read_predictions(result.run_dir)}
@@ -59,20 +59,22 @@ def load_finetune(run_dir: str, on_event=None, cancel=None) -> SavedFinetune:
 
 
 def compute_suggestions(pretrain_run: str, data_dir: str, labeled: Sequence[str], predictions: Sequence = (),
-                        n: int = SUGGESTIONS, cache_dir: str = "", on_event=None, cancel=None) -> list:
-    """``engine.maps.suggest.Suggestion`` rows: what to label next, each with its reason."""
+                        n: int = SUGGESTIONS, cache_dir: str = "", scan=None, on_event=None, cancel=None) -> list:
+    """``engine.maps.suggest.Suggestion`` rows: what to label next, each with its reason. ``scan``:
+    the session's ``engine.data.scan.ScanReport`` of ``data_dir`` (None: scan it)."""
     from engine.maps.embed import embed_run
     from engine.maps.suggest import suggest
 
-    images = embed_run(pretrain_run, data_dir, "auto", cache_dir, on_event, cancel)
+    images = embed_run(pretrain_run, data_dir, "auto", cache_dir, on_event, cancel, scan)
     return suggest(images.features, images.paths, n, labeled, predictions)
 
 
-def open_embedding_map(pretrain_run: str, data_dir: str, cache_dir: str = "", on_event=None, cancel=None):
+def open_embedding_map(pretrain_run: str, data_dir: str, cache_dir: str = "", scan=None, on_event=None,
+                       cancel=None):
     """The folder's ``engine.maps.embedding_map.EmbeddingMap``: the saved layout, else the PCA view."""
     from engine.maps.embedding_map import open_map
 
-    return open_map(pretrain_run, data_dir, cache_dir, on_event=on_event, cancel=cancel)
+    return open_map(pretrain_run, data_dir, cache_dir, on_event=on_event, cancel=cancel, scan=scan)
 
 
 def refine_embedding_map(embedding_map, on_event=None, cancel=None):

@@ -43,6 +43,7 @@ class LabelPage(QWidget):
         super().__init__(parent)
         self.root: Optional[str] = None
         self._runs_dirs: tuple = ()
+        self.scan = None                     # the folder's engine.data.scan.ScanReport, made by the Data step
         self.project: Optional[Project] = None
         self.pretrain_run = ""
         self.finetune_run = ""
@@ -146,10 +147,11 @@ class LabelPage(QWidget):
         return scroll
 
     # --- project -------------------------------------------------------------------------------
-    def set_project(self, root: str, runs_dirs: tuple = ()) -> None:
-        """A folder was opened: open its project and look for its finished runs."""
+    def set_project(self, root: str, runs_dirs: tuple = (), scan=None) -> None:
+        """A folder was opened (``scan``: its ``engine.data.scan.ScanReport``, reused by every
+        engine call): open its project and look for its finished runs."""
         self.close_project()
-        self.root, self._runs_dirs = root, tuple(runs_dirs)
+        self.root, self._runs_dirs, self.scan = root, tuple(runs_dirs), scan
         self.pretrain_run = ""
         self.map.discard()
         self._forget_results()
@@ -433,7 +435,7 @@ class LabelPage(QWidget):
         """Compute the embedding map of the folder with the current backbone (once per run)."""
         if not self.pretrain_run or self.project is None:
             return False
-        return self.map.start(self.pretrain_run, self.root, self._cache_dir())
+        return self.map.start(self.pretrain_run, self.root, self._cache_dir(), self.scan)
 
     def refresh_suggestions(self) -> bool:
         if not self.pretrain_run or self.project is None:
@@ -441,7 +443,7 @@ class LabelPage(QWidget):
         self._suggested_once = True
         predictions = list(self.finetune.outcome.predictions.values()) if self.finetune.outcome else []
         return self.suggestions.start(self.pretrain_run, self.root, set(self.project.labels()), predictions,
-                                      self._cache_dir())
+                                      self._cache_dir(), self.scan)
 
     def _cache_dir(self) -> str:
         return PretrainRun(Path(self.pretrain_run)).config_dict().get("cache_dir", "")
@@ -457,7 +459,7 @@ class LabelPage(QWidget):
         cfg = FinetuneConfig(pretrain_run=self.pretrain_run, data_dir=self.root, mode=self.finetune.chosen_mode(),
                              minutes=self.finetune.chosen_minutes(), classes=tuple(self.project.class_names()),
                              cache_dir=self._cache_dir())
-        return self.finetune.start(cfg, labels)
+        return self.finetune.start(cfg, labels, self.scan)
 
     def _on_finetuned(self, outcome) -> None:
         result = outcome.result

@@ -35,6 +35,7 @@ from torch import nn
 
 from engine.core import atomic
 from engine.core.events import Cancelled, CancelToken, EventSink, Finished, Progress, Started, ignore_events
+from engine.data.scan import ScanReport
 from engine.deploy import onnx_meta
 from engine.deploy.predict import ort_error_summary
 from engine.export import deploy_readme
@@ -83,7 +84,8 @@ class ExportResult:
 
 def export_model(source: PathLike, out_path: PathLike, *, kind: str = "classifier", raw_input: bool = False,
                  fp16: bool = False, verify_images: Optional[PathLike] = None, overwrite: bool = False,
-                 on_event: Optional[EventSink] = None, cancel: Optional[CancelToken] = None) -> ExportResult:
+                 on_event: Optional[EventSink] = None, cancel: Optional[CancelToken] = None,
+                 scan: Optional[ScanReport] = None) -> ExportResult:
     """Export the model of ``source`` to ``out_path`` (a ``.onnx`` file), verified.
 
     ``source``: a fine-tune run folder (classifier, or its backbone as embedding), a
@@ -92,6 +94,7 @@ def export_model(source: PathLike, out_path: PathLike, *, kind: str = "classifie
     ``(N, H, W, C)`` images of any size; else normalised float ``(N, C, S, S)``.
     ``fp16``: float16 weights and arithmetic behind float32 input/output.
     ``verify_images``: a folder to verify on instead of the images the model was trained on.
+    ``scan``: a scan of that folder the caller already has, used instead of scanning again.
     """
     emit = on_event or ignore_events
     cancel = cancel or CancelToken()
@@ -100,14 +103,14 @@ def export_model(source: PathLike, out_path: PathLike, *, kind: str = "classifie
     out = _destination(out_path, overwrite)
     emit(Started("export", len(STEPS), {"kind": kind, "path": str(out), "steps": list(STEPS)}))
     try:
-        return _export(Path(source), out, kind, raw_input, fp16, verify_images, emit, cancel)
+        return _export(Path(source), out, kind, raw_input, fp16, verify_images, emit, cancel, scan)
     except Cancelled:
         emit(Finished("export", "cancelled", {"path": str(out)}))
         raise
 
 
 def _export(source: Path, out: Path, kind: str, raw: bool, fp16: bool, verify_images: Optional[PathLike],
-            emit: EventSink, cancel: CancelToken) -> ExportResult:
+            emit: EventSink, cancel: CancelToken, scan: Optional[ScanReport]) -> ExportResult:
     def step(index: int) -> None:
         cancel.check()
         emit(Progress("export", index, len(STEPS)))
@@ -121,7 +124,7 @@ def _export(source: Path, out: Path, kind: str, raw: bool, fp16: bool, verify_im
     values = _metadata(kind, meta, spec, fp16)
     model_bytes = _convert(exported, spec, meta["in_channels"], values)
     step(2)
-    store = load_images(data_dir, spec.size, meta["in_channels"], cache_dir, emit, cancel)
+    store = load_images(data_dir, spec.size, meta["in_channels"], cache_dir, emit, cancel, scan)
     session, parity = _verify(reference, model_bytes, verification_batches(store, data_dir, spec),
                               kind == "classifier", fp16)
     accuracy = None

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from engine.core.events import Cancelled, CancelToken, Finished, Progress, Started, Warning, ignore_events
+from engine.data.scan import ScanReport
 from engine.finetune.config import FinetuneConfig, resolve_mode
 from engine.finetune.consistency import MAX_STEPS as CONSISTENCY_MAX_STEPS
 from engine.finetune.full import auto_steps
@@ -63,8 +64,9 @@ class Prediction:
 
 
 def run_finetune(cfg: FinetuneConfig, labels: Mapping[str, str], on_event=None,
-                 cancel: Optional[CancelToken] = None) -> FinetuneResult:
-    """Fine-tune on ``labels`` (``{path relative to the image root: class name}``).
+                 cancel: Optional[CancelToken] = None, scan: Optional[ScanReport] = None) -> FinetuneResult:
+    """Fine-tune on ``labels`` (``{path relative to the image root: class name}``). ``scan``: a
+    scan of the image folder the caller already has, used instead of scanning again.
 
     Raises ValueError (ConfigError, ScanError, ...) with a one-line reason for bad input:
     no labels, fewer than two classes, a class without labels, no finished pretraining.
@@ -81,7 +83,7 @@ def run_finetune(cfg: FinetuneConfig, labels: Mapping[str, str], on_event=None,
     parent = prepare_runs_dir(cfg.out_dir or pretrain_run.finetune_dir)
     torch.manual_seed(cfg.seed)
     try:
-        images = embed_run(cfg.pretrain_run, cfg.data_dir, cfg.device, cfg.cache_dir, emit, cancel)
+        images = embed_run(cfg.pretrain_run, cfg.data_dir, cfg.device, cfg.cache_dir, emit, cancel, scan)
         rows, y = _match(images, labels, classes, emit)
         per_class = torch.bincount(y, minlength=len(classes))
         mode, reason = resolve_mode(cfg.mode, int(per_class.min()), len(rows), len(images.paths))

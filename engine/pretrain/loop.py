@@ -21,6 +21,7 @@ from engine.core.device import autocast, choose_device, is_out_of_memory
 from engine.core.events import (
     Cancelled, CancelToken, CheckpointSaved, EpochEnded, Finished, Progress, Started, Warning, ignore_events,
 )
+from engine.data.scan import ScanReport
 from engine.pretrain.distributed import any_rank, is_main_process, local_device
 from engine.pretrain.live_map import map_snapshot
 from engine.pretrain.preview import preview_pairs
@@ -43,8 +44,9 @@ class PretrainResult:
 
 
 def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Optional[CancelToken] = None,
-                    resume=None) -> PretrainResult:
+                    resume=None, scan: Optional[ScanReport] = None) -> PretrainResult:
     """Pretrain on ``cfg.data_dir`` (or resume the run folder ``resume``); return the result.
+    ``scan``: a scan of the folder the caller already has, used instead of scanning again.
 
     Raises ValueError subclasses for bad input (config, folder, run folder). Cancelling
     while the images are scanned or decoded raises Cancelled (no run folder exists yet);
@@ -60,7 +62,7 @@ def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Option
     if resumed is None and is_main_process():
         prepare_runs_dir(cfg.out_dir)   # fail before the slow scan and decode
     device = local_device(choose_device(cfg.device))
-    session = build_session(cfg, device, emit, cancel, resolve=resumed is None)
+    session = build_session(cfg, device, emit, cancel, resolve=resumed is None, scan=scan)
     cfg = session.cfg
     run = resumed   # the folder this process writes to: rank 0 only
     if is_main_process():

@@ -28,7 +28,8 @@ def finished_pretrain_runs(data_dir: PathLike, runs_dirs: Sequence[PathLike] = (
     return found
 
 
-def latest_finetune_run(candidates: Sequence[PathLike], pretrain_runs: Sequence[PathLike] = ()) -> Optional[FinetuneRun]:
+def latest_finetune_run(candidates: Sequence[PathLike],
+                        pretrain_runs: Sequence[PathLike] = ()) -> Optional[FinetuneRun]:
     """The first of ``candidates`` (fine-tune run folders or their classifier files) that still
     holds a classifier and predictions, else the newest such run in the fine-tune folder of
     the first of ``pretrain_runs`` that has one."""
@@ -39,9 +40,8 @@ def latest_finetune_run(candidates: Sequence[PathLike], pretrain_runs: Sequence[
             return run
     for pretrain in pretrain_runs:
         folder = PretrainRun(Path(pretrain)).finetune_dir
-        runs = sorted((FinetuneRun(p) for p in folder.iterdir()), key=lambda r: r.path.name, reverse=True) \
-            if folder.is_dir() else []
-        usable = [run for run in runs if run.usable]
+        runs = sorted(folder.iterdir(), reverse=True) if folder.is_dir() else []
+        usable = [run for run in map(FinetuneRun, runs) if run.usable]
         if usable:
             return usable[0]
     return None
