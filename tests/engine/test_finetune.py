@@ -9,7 +9,7 @@ from engine.finetune.config import FinetuneConfig, resolve_mode
 from engine.finetune.run import FINAL_SHARE, _budget, check_labels, fold_steps, read_predictions, run_finetune
 from engine.finetune.validation import choose_folds, likely_range, likely_range_text
 from engine.models.model_io import load_backbone, load_classifier
-from engine.store.runs import backbone_file, classifier_file
+from engine.store.runs import FinetuneRun, backbone_file, classifier_file
 from tests.engine.fewlabel_data import CLASSES, pick, pretrained  # noqa: F401 - the fixture
 
 
@@ -40,6 +40,7 @@ def test_each_mode_beats_chance_and_writes_a_complete_run_folder(pretrained, tmp
     assert progress and {"loss", "accuracy"} <= set(progress[-1].metrics)
     assert [type(e) for e in events if isinstance(e, (Started, Finished)) and e.stage == "finetune"] == [Started, Finished]
     classifier, meta = load_classifier(classifier_file(folder))
+    assert meta["pretrain_run"] == FinetuneRun(folder).pretrain_run() == str(run_dir.resolve())
     assert meta["mode"] == mode and meta["labels_used"] == 3 * per_class and meta["classes"] == sorted(CLASSES)
     assert meta["validation"]["scheme"] == ("leave-one-out" if mode == "linear" else f"{min(5, per_class)}-fold")
     assert len(meta["validation"]["confusion"]) == 3 and set(meta["validation"]["per_class"]) == set(CLASSES)
