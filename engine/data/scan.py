@@ -294,8 +294,9 @@ def scan_folder(
 def reuse_or_scan(root, scan: Optional[ScanReport], on_event: Optional[EventSink] = None,
                   cancel: Optional[CancelToken] = None, verify: bool = True) -> ScanReport:
     """``scan`` when it is a scan of ``root`` (one the caller already made this session, verified
-    or not), else a fresh :func:`scan_folder` of ``root``."""
-    if scan is not None and os.path.realpath(scan.root) == os.path.realpath(os.path.expanduser(os.fspath(root))):
+    or not), else a fresh :func:`scan_folder` of ``root``. Either way :class:`ScanError` when
+    ``root`` is no longer a readable folder."""
+    if scan is not None and os.path.realpath(scan.root) == os.path.realpath(_open_root(root)):
         return scan
     return scan_folder(root, on_event=on_event, cancel=cancel, verify=verify)
 

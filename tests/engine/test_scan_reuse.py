@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import engine.data.scan
-from engine.data.scan import reuse_or_scan, scan_folder
+from engine.data.scan import ScanError, reuse_or_scan, scan_folder
 from engine.finetune.config import FinetuneConfig
 from engine.finetune.run import run_finetune
 from engine.maps.embed import embed_run
@@ -32,6 +32,9 @@ def test_a_scan_of_the_same_folder_is_reused_by_any_spelling_of_its_path(tmp_pat
     assert reuse_or_scan(str(tmp_path / "images") + "/", report) is report
     assert no_scanning == []
     assert reuse_or_scan(tmp_path, report) is not report and no_scanning == [str(tmp_path)]
+    (tmp_path / "images").rename(tmp_path / "moved")         # a folder gone since its scan is said so
+    with pytest.raises(ScanError, match="folder not found: .*images"):
+        reuse_or_scan(tmp_path / "images", report)
 
 
 def test_embedding_and_fine_tuning_with_a_scan_do_not_scan_again(pretrained, tmp_path, no_scanning):
