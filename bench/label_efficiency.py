@@ -199,8 +199,9 @@ def run(args) -> None:
     pretrain_s = time.monotonic() - started
     ours = Path(result.run_dir)
     untrained = write_untrained_run(args.work / "untrained", ours)
-    print(f"pretrained {result.step} steps in {pretrain_s:.0f} s ({load_backbone(PretrainRun(ours).backbone_path)[1]['config']['method']}, "
-          f"{load_backbone(PretrainRun(ours).backbone_path)[1]['backbone']}), final loss {result.final_loss:.3f}")
+    ours_meta = load_backbone(PretrainRun(ours).backbone_path)[1]
+    print(f"pretrained {result.step} steps in {pretrain_s:.0f} s ({ours_meta['config']['method']}, "
+          f"{ours_meta['backbone']}), final loss {result.final_loss:.3f}")
 
     rows = []
     picks = ["random"] + ([] if args.no_suggested else ["suggested"])

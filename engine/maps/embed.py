@@ -99,7 +99,8 @@ def compute_features(model: nn.Module, store: ImageStore, mean: Sequence[float],
 
 
 def embed_run(run_dir: Union[str, Path], data_dir: str = "", device: str = "auto", cache_dir: str = "",
-              on_event=None, cancel: Optional[CancelToken] = None, scan: Optional[ScanReport] = None) -> EmbeddedImages:
+              on_event=None, cancel: Optional[CancelToken] = None,
+              scan: Optional[ScanReport] = None) -> EmbeddedImages:
     """Backbone features of every image, from the run's cache when it is current. ``scan``: a
     scan of the folder the caller already has, used instead of scanning again."""
     emit = on_event or ignore_events

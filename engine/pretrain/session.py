@@ -114,7 +114,8 @@ class TrainingSession:
         """What later steps (fine-tuning, export) need to rebuild the backbone."""
         mean, std = default_mean_std(self.store.channels)
         return {
-            "version": BACKBONE_VERSION, "backbone": self.cfg.backbone, "method": self.cfg.method, "image_size": self.cfg.image_size,
+            "version": BACKBONE_VERSION,
+            "backbone": self.cfg.backbone, "method": self.cfg.method, "image_size": self.cfg.image_size,
             "in_channels": self.store.channels, "feature_dim": self.feature_dim,
             "mean": list(mean), "std": list(std), "config": self.cfg.to_dict(), "small_stem": self.small_stem,
             "state_dict": self.method.backbone.state_dict(),
