@@ -27,13 +27,13 @@ STEP_TEXT = {ExportStep.LOAD: "Loading the trained model…", ExportStep.CONVERT
              ExportStep.WRITE: "Writing the model and its README…"}
 
 
-def export(source: str, out: str, kind: str, raw_input: bool, fp16: bool, overwrite: bool,
+def export(source: str, out: str, kind: str, raw_input: bool, fp16: bool, overwrite: bool, scan=None,
            on_event=None, cancel=None):
     """engine.export.run.export_model, imported in the worker (it loads torch and onnx)."""
     from engine.export.run import export_model
 
     return export_model(source, out, kind=kind, raw_input=raw_input, fp16=fp16, overwrite=overwrite,
-                        on_event=on_event, cancel=cancel)
+                        on_event=on_event, cancel=cancel, scan=scan)
 
 
 class ExportPage(QWidget):
@@ -44,6 +44,7 @@ class ExportPage(QWidget):
         super().__init__(parent)
         self.root = ""
         self.pretrain_run = ""
+        self.scan = None         # the folder's engine.data.scan.ScanReport from the Data step
         self.finetune_run = ""
         self.job: EngineJob | None = None
         self.last_result = None
@@ -149,10 +150,11 @@ class ExportPage(QWidget):
         return card
 
     # --- state ---------------------------------------------------------------------------------
-    def set_models(self, root: str, pretrain_run: str, finetune_run: str) -> None:
-        """The folder and its newest models ("" when there is none yet)."""
+    def set_models(self, root: str, pretrain_run: str, finetune_run: str, scan=None) -> None:
+        """The folder (``scan``: its ``engine.data.scan.ScanReport``, verified on) and its newest
+        models ("" when there is none yet)."""
         folder_changed = root != self.root
-        self.root, self.pretrain_run, self.finetune_run = root, pretrain_run, finetune_run
+        self.root, self.pretrain_run, self.finetune_run, self.scan = root, pretrain_run, finetune_run, scan
         self.classifier.setEnabled(bool(finetune_run))
         self.classifier.setToolTip("" if finetune_run else "Fine-tune a classifier on the Label step first")
         if finetune_run:
@@ -212,7 +214,7 @@ class ExportPage(QWidget):
         self.banner.dismiss()
         self.result_view.clear()
         job = self.job = EngineJob(export, source, out, kind, bool(self.input.currentData()), self.fp16.isChecked(),
-                                   overwrite, parent=self)
+                                   overwrite, self.scan, parent=self)
         job.stage_started.connect(lambda e: e.stage is Stage.CACHE and self.status.setText("Decoding your images…"))
         job.progress.connect(self._on_progress)
         job.succeeded.connect(self._on_result)

@@ -135,8 +135,9 @@ class FinetunePanel(QWidget):
         return [self.job] if self.job is not None and self.job.is_running() else []
 
     # --- running ---------------------------------------------------------------------------
-    def start(self, cfg, labels: dict) -> bool:
-        """Fine-tune with ``cfg`` (engine FinetuneConfig) on ``labels`` ``{path: class}``."""
+    def start(self, cfg, labels: dict, scan=None) -> bool:
+        """Fine-tune with ``cfg`` (engine FinetuneConfig) on ``labels`` ``{path: class}``; ``scan``:
+        the session's scan of the image folder."""
         if self.job is not None:
             return False
         self.warnings = []
@@ -145,7 +146,7 @@ class FinetunePanel(QWidget):
         self.progress.show()
         self.progress.setRange(0, 0)
         self.status.setText("Starting…")
-        job = self.job = EngineJob(finetune_and_predict, cfg, dict(labels), parent=self)
+        job = self.job = EngineJob(finetune_and_predict, cfg, dict(labels), scan, parent=self)
         job.stage_started.connect(self._on_started)
         job.progress.connect(self._on_progress)
         job.warning.connect(self.warnings.append)

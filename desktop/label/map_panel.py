@@ -133,14 +133,15 @@ class MapPanel(QWidget):
         layout.addWidget(self.selection_bar)
 
     # --- computing the map ---------------------------------------------------------------------
-    def start(self, pretrain_run: str, root: str, cache_dir: str = "") -> bool:
-        """Show the map of ``root`` with ``pretrain_run``'s backbone (computed once per run)."""
+    def start(self, pretrain_run: str, root: str, cache_dir: str = "", scan=None) -> bool:
+        """Show the map of ``root`` with ``pretrain_run``'s backbone (computed once per run);
+        ``scan``: the session's scan of ``root``."""
         key = (pretrain_run, root)
         if key == self.run_key and (self.jobs.busy() or self.embedding_map is not None):
             return False
         self.discard()
         self.run_key = key
-        self._run(open_embedding_map, pretrain_run, root, cache_dir, text="Reading the embeddings…")
+        self._run(open_embedding_map, pretrain_run, root, cache_dir, scan, text="Reading the embeddings…")
         return True
 
     def discard(self) -> None:

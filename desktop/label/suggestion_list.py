@@ -63,13 +63,16 @@ class SuggestionList(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.list, 1)
 
-    def start(self, pretrain_run: str, root: str, labeled: set[str], predictions: list, cache_dir: str) -> bool:
-        """Suggest images of ``root`` with the backbone of ``pretrain_run`` (and the model's predictions)."""
+    def start(self, pretrain_run: str, root: str, labeled: set[str], predictions: list, cache_dir: str,
+              scan=None) -> bool:
+        """Suggest images of ``root`` with the backbone of ``pretrain_run`` (and the model's
+        predictions); ``scan``: the session's scan of ``root``."""
         if self.jobs.busy():
             return False
         self.labeled = set(labeled)
         self.set_busy("Finding the images worth labeling…")
-        self.jobs.start(compute_suggestions, pretrain_run, root, sorted(labeled), predictions, cache_dir=cache_dir)
+        self.jobs.start(compute_suggestions, pretrain_run, root, sorted(labeled), predictions, cache_dir=cache_dir,
+                        scan=scan)
         return True
 
     def running_jobs(self) -> list[EngineJob]:

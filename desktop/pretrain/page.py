@@ -58,6 +58,7 @@ class PretrainPage(QWidget):
         super().__init__(parent)
         self._settings = settings
         self.data_dir: str | None = None
+        self.report = None       # the folder's engine.data.scan.ScanReport from the Data step
         self.job: EngineJob | None = None
         self._devices_job: EngineJob | None = None
         self._percent = -1
@@ -151,7 +152,7 @@ class PretrainPage(QWidget):
     # --- project ---------------------------------------------------------------------------
     def set_project(self, data_dir: str, report) -> None:
         """Point the page at a scanned folder and offer to resume its unfinished run."""
-        self.data_dir = data_dir
+        self.data_dir, self.report = data_dir, report
         self.form.set_data_dir(data_dir)
         kind = "grayscale" if report.grayscale else "colour"
         self.subtitle.setText(f"{os.path.basename(data_dir) or data_dir}  ·  {report.usable:,} {kind} images")
@@ -224,7 +225,7 @@ class PretrainPage(QWidget):
         self.pairs.clear()
         self.live_map.clear()
         self.step = 0
-        job = self.job = EngineJob(engine.run_pretraining, cfg, resume=resume, parent=self)
+        job = self.job = EngineJob(engine.run_pretraining, cfg, resume=resume, scan=self.report, parent=self)
         job.stage_started.connect(self._on_stage_started)
         job.progress.connect(self._on_progress)
         job.preview.connect(self.pairs.show_preview)

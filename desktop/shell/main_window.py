@@ -43,6 +43,7 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._awaited: set = set()         # jobs whose end the closing window waits for
         self.done_steps: set[str] = set()
+        self.scan = None                   # the open folder's engine.data.scan.ScanReport: one scan per session
 
         self.data_page = DataPage(self.recent, ThumbnailLoader(thumbnail_cache, self))
         self.pretrain_page = PretrainPage(self.settings)
@@ -243,12 +244,13 @@ class MainWindow(QMainWindow):
     def _on_project_opened(self, root: str, report) -> None:
         self._title = f"{os.path.basename(root) or root} — Pretext Studio"
         self.setWindowTitle(self._title)
+        self.scan = report
         self.set_step_done("data", True)
         self.set_step_done("pretrain", False)
         self._set_step_enabled("pretrain", True)
         self.pretrain_page.set_project(root, report)
         self.set_step_done("export", False)
-        self.label_page.set_project(root, (self.pretrain_page.form.out_dir.text().strip(),))
+        self.label_page.set_project(root, (self.pretrain_page.form.out_dir.text().strip(),), report)
         self.statusBar().showMessage(f"{report.usable:,} images ready in {root}", 8000)
 
     def _on_training_changed(self, _running: bool) -> None:
@@ -273,7 +275,7 @@ class MainWindow(QMainWindow):
         if pretrain_run:
             self.set_step_done("pretrain", True)
         self.set_step_done("label", bool(finetune_run))
-        self.export_page.set_models(self.label_page.root or "", pretrain_run, finetune_run)
+        self.export_page.set_models(self.label_page.root or "", pretrain_run, finetune_run, self.scan)
 
     # --- drops anywhere in the window go to the Data step -----------------------------------
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API

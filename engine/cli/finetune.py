@@ -56,19 +56,20 @@ def _suggest(args: argparse.Namespace) -> int:
     from engine.finetune.run import read_predictions
     from engine.maps.embed import embed_run
     from engine.maps.suggest import suggest
-    from engine.models.model_io import CLASSIFIER_FILE
+    from engine.store.runs import FinetuneRun
 
     if args.n < 1:
         raise ValueError(f"--n must be at least 1, not {args.n}")
     check_device(args.device)
     check_seed(args.seed)
     pretrain_run, labeled, predictions = args.run_dir, set(), []
-    if (args.run_dir / CLASSIFIER_FILE).is_file():        # a fine-tune run: use its model and labels too
+    tuned = FinetuneRun(args.run_dir)
+    if tuned.classifier_path.is_file():        # a fine-tune run: use its model and labels too
         from engine.models.model_io import load_classifier
 
-        pretrain_run = load_classifier(args.run_dir)[1]["pretrain_run"]
+        pretrain_run = load_classifier(tuned.classifier_path)[1]["pretrain_run"]
         predictions = read_predictions(args.run_dir)
-        labeled |= set(_read_labels(args.run_dir / "labels.csv"))
+        labeled |= set(_read_labels(tuned.labels_path))
     if args.labels:
         labeled |= set(_read_labels(args.labels))
     progress = ConsoleProgress()

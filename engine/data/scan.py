@@ -296,6 +296,16 @@ def _summary(report: ScanReport, files: int) -> ScanSummary:
                        skipped_hidden=report.skipped_hidden, skipped_other=report.skipped_other)
 
 
+def reuse_or_scan(root, scan: Optional[ScanReport], on_event: Optional[EventSink] = None,
+                  cancel: Optional[CancelToken] = None, verify: bool = True) -> ScanReport:
+    """``scan`` when it is a scan of ``root`` (one the caller already made this session, verified
+    or not), else a fresh :func:`scan_folder` of ``root``. Either way :class:`ScanError` when
+    ``root`` is no longer a readable folder."""
+    if scan is not None and os.path.realpath(scan.root) == os.path.realpath(_open_root(root)):
+        return scan
+    return scan_folder(root, on_event=on_event, cancel=cancel, verify=verify)
+
+
 def _visit(report: ScanReport, checks: _FileChecks, pending: list[str], entry: os.DirEntry, rel: str) -> None:
     """Queue a folder, count a skipped entry, or check a file with an image extension.
     The project store at the root (:data:`engine.core.places.PROJECT_DIR`) is not counted."""

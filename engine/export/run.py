@@ -39,20 +39,23 @@ from engine.core.events import (
     Cancelled, CancelToken, EventSink, ExportProgress, ExportStart, ExportStep, ExportSummary, Finished, Progress,
     Stage, Started, ignore_events,
 )
+from engine.data.scan import ScanReport
 from engine.deploy import onnx_meta
 from engine.deploy.predict import ort_error_summary
 from engine.export import deploy_readme
 from engine.export.graph import Half, RawInput, WithProbabilities, to_onnx
 from engine.export.verify import InputSpec, Parity, compare, load_images, per_class_accuracy, verification_batches
-from engine.models.model_io import BACKBONE_FILE, CLASSIFIER_FILE, backbone_file, load_backbone, load_classifier
+from engine.models.model_io import load_backbone, load_classifier
 from engine.store.project_io import read_labels_csv
-from engine.store.runs import RunFolderError, open_run_folder
+from engine.store.runs import (
+    FinetuneRun, RunFolderError, backbone_file, classifier_file, holds_backbone, holds_classifier, is_run_folder,
+    open_run_folder,
+)
 
 KINDS = ("classifier", "embedding")
 FP32_TOLERANCE = 1e-4     # on probabilities (embeddings: times their largest magnitude)
 FP16_TOLERANCE = 1e-2
 STEPS = tuple(ExportStep)
-LABELS_FILE = "labels.csv"   # in a fine-tune run folder: the labels it was trained on
 
 PathLike = Union[str, Path]
 
@@ -85,7 +88,8 @@ class ExportResult:
 
 def export_model(source: PathLike, out_path: PathLike, *, kind: str = "classifier", raw_input: bool = False,
                  fp16: bool = False, verify_images: Optional[PathLike] = None, overwrite: bool = False,
-                 on_event: Optional[EventSink] = None, cancel: Optional[CancelToken] = None) -> ExportResult:
+                 on_event: Optional[EventSink] = None, cancel: Optional[CancelToken] = None,
+                 scan: Optional[ScanReport] = None) -> ExportResult:
     """Export the model of ``source`` to ``out_path`` (a ``.onnx`` file), verified.
 
     ``source``: a fine-tune run folder (classifier, or its backbone as embedding), a
@@ -94,6 +98,7 @@ def export_model(source: PathLike, out_path: PathLike, *, kind: str = "classifie
     ``(N, H, W, C)`` images of any size; else normalised float ``(N, C, S, S)``.
     ``fp16``: float16 weights and arithmetic behind float32 input/output.
     ``verify_images``: a folder to verify on instead of the images the model was trained on.
+    ``scan``: a scan of that folder the caller already has, used instead of scanning again.
     """
     emit = on_event or ignore_events
     cancel = cancel or CancelToken()
@@ -102,14 +107,14 @@ def export_model(source: PathLike, out_path: PathLike, *, kind: str = "classifie
     out = _destination(out_path, overwrite)
     emit(Started(Stage.EXPORT, len(STEPS), ExportStart(kind=kind, path=str(out))))
     try:
-        return _export(Path(source), out, kind, raw_input, fp16, verify_images, emit, cancel)
+        return _export(Path(source), out, kind, raw_input, fp16, verify_images, emit, cancel, scan)
     except Cancelled:
         emit(Finished(Stage.EXPORT, "cancelled"))
         raise
 
 
 def _export(source: Path, out: Path, kind: str, raw: bool, fp16: bool, verify_images: Optional[PathLike],
-            emit: EventSink, cancel: CancelToken) -> ExportResult:
+            emit: EventSink, cancel: CancelToken, scan: Optional[ScanReport]) -> ExportResult:
     def step(current: ExportStep) -> None:
         cancel.check()
         emit(Progress(Stage.EXPORT, STEPS.index(current), len(STEPS), ExportProgress(current=current)))
@@ -123,7 +128,7 @@ def _export(source: Path, out: Path, kind: str, raw: bool, fp16: bool, verify_im
     values = _metadata(kind, meta, spec, fp16)
     model_bytes = _convert(exported, spec, meta["in_channels"], values)
     step(ExportStep.VERIFY)
-    store = load_images(data_dir, spec.size, meta["in_channels"], cache_dir, emit, cancel)
+    store = load_images(data_dir, spec.size, meta["in_channels"], cache_dir, emit, cancel, scan)
     session, parity = _verify(reference, model_bytes, verification_batches(store, data_dir, spec),
                               kind == "classifier", fp16)
     accuracy = None
@@ -168,7 +173,7 @@ def resolve_source(path: PathLike, kind: str = "classifier") -> Path:
     path = Path(path).expanduser()
     if not path.exists():
         raise ExportError(f"{path} not found")
-    if path.is_file() or any((path / name).is_file() for name in (CLASSIFIER_FILE, BACKBONE_FILE, "config.json")):
+    if is_run_folder(path):
         return path
     from engine.store.project import Project, project_db_path
 
@@ -188,16 +193,16 @@ def resolve_source(path: PathLike, kind: str = "classifier") -> Path:
 
 def _load_trained(source: Path, kind: str) -> tuple[nn.Module, dict]:
     """The fp32 torch model to export (eval mode) and its meta (see :mod:`engine.models.model_io`)."""
-    finetuned = source.name == CLASSIFIER_FILE or (source / CLASSIFIER_FILE).is_file()
+    finetuned = holds_classifier(source)
     if kind == "classifier" and not finetuned:
-        if source.name == BACKBONE_FILE or (source / BACKBONE_FILE).is_file():
+        if holds_backbone(source):
             raise ExportError(f"{source} is a pretraining run without a classifier: fine-tune it on a few "
                               "labels first, or export the embedding model (--embedding)")
         raise ExportError(f"no fine-tuned classifier in {source}: train and fine-tune a model first")
     try:
         if not finetuned:
-            return load_backbone(source)
-        classifier, meta = load_classifier(source)
+            return load_backbone(backbone_file(source))
+        classifier, meta = load_classifier(classifier_file(source))
     except (ValueError, KeyError) as error:   # no or damaged model file
         raise ExportError(str(error)) from error
     return (classifier if kind == "classifier" else classifier.backbone), meta
@@ -276,7 +281,7 @@ def _convert(module: nn.Module, spec: InputSpec, channels: int, values: dict) ->
 
 def _trained_labels(meta: dict) -> dict[str, str]:
     """``{relative path: class}`` the classifier was trained on (its run's labels.csv), or {}."""
-    labels_csv = Path(meta["path"]).parent / LABELS_FILE
+    labels_csv = FinetuneRun(Path(meta["path"]).parent).labels_path
     if not labels_csv.is_file():
         return {}
     try:

@@ -2,17 +2,12 @@
 
 :func:`run_finetune` embeds every image (cached per pretraining run), fits the chosen
 mode (see :mod:`engine.finetune.config`), estimates its accuracy on the labels
-(:mod:`engine.finetune.validation`), predicts every image, and writes a fine-tune run folder::
-
-    <out>/<stamp>-finetune-<mode>/
-        config.json       the resolved FinetuneConfig (mode and classes filled in)
-        labels.csv        the labels trained on (path,label)
-        metrics.jsonl     one record per training step, then the validation
-        classifier.pt     see engine.models.model_io (export reads this)
-        predictions.csv   path,prediction,confidence,runner_up,runner_up_confidence,label
-
-The folder is written when the run completes; a cancelled run leaves nothing behind, and
-neither does one whose files cannot be written (a full disk: :class:`~engine.core.atomic.DiskWriteError`).
+(:mod:`engine.finetune.validation`), predicts every image, and writes a fine-tune run folder
+(:class:`engine.store.runs.FinetuneRun`): its resolved config (mode, classes and the
+absolute pretraining run filled in), the labels trained on, the metrics, the classifier and
+every image's prediction. The folder is written when the run completes; a cancelled run
+leaves nothing behind, and neither does one whose files cannot be written (a full disk:
+:class:`~engine.core.atomic.DiskWriteError`).
 
 A training-time budget (``minutes``) goes mostly to the model the user gets: the final
 network trains for ``FINAL_SHARE`` of it, and the validation folds share the rest, each
@@ -35,6 +30,7 @@ from engine.core.atomic import write_text
 from engine.core.events import (
     Cancelled, CancelToken, FinetuneStart, FinetuneSummary, Finished, Progress, Stage, Started, Warning, ignore_events,
 )
+from engine.data.scan import ScanReport
 from engine.finetune.config import FinetuneConfig, resolve_mode
 from engine.finetune.consistency import MAX_STEPS as CONSISTENCY_MAX_STEPS
 from engine.finetune.full import auto_steps
@@ -42,9 +38,11 @@ from engine.finetune.learners import ConsistencyLearner, FullLearner, LinearLear
 from engine.finetune.probe import DEFAULT_L2
 from engine.finetune.validation import choose_folds, cross_validate
 from engine.maps.embed import EmbeddedImages, embed_run
-from engine.models.model_io import backbone_file, save_classifier
+from engine.models.model_io import save_classifier
 from engine.store.project_io import path_in_root, write_labels_csv
-from engine.store.runs import create_run_folder, prepare_runs_dir, removed_on_failure
+from engine.store.runs import (
+    FinetuneRun, PretrainRun, backbone_file, create_finetune_run, prepare_runs_dir, removed_on_failure,
+)
 
 BACKBONE_META = ("image_size", "in_channels", "mean", "std", "backbone", "small_stem", "feature_dim", "method")
 PREDICTION_COLUMNS = ("path", "prediction", "confidence", "runner_up", "runner_up_confidence", "label")
@@ -73,8 +71,9 @@ class Prediction:
 
 
 def run_finetune(cfg: FinetuneConfig, labels: Mapping[str, str], on_event=None,
-                 cancel: Optional[CancelToken] = None) -> FinetuneResult:
-    """Fine-tune on ``labels`` (``{path relative to the image root: class name}``).
+                 cancel: Optional[CancelToken] = None, scan: Optional[ScanReport] = None) -> FinetuneResult:
+    """Fine-tune on ``labels`` (``{path relative to the image root: class name}``). ``scan``: a
+    scan of the image folder the caller already has, used instead of scanning again.
 
     Raises ValueError (ConfigError, ScanError, ...) with a one-line reason for bad input:
     no labels, fewer than two classes, a class without labels, no finished pretraining.
@@ -84,16 +83,19 @@ def run_finetune(cfg: FinetuneConfig, labels: Mapping[str, str], on_event=None,
     cancel = cancel or CancelToken()
     cfg.validate()
     classes = check_labels(labels, cfg.classes)
-    if not backbone_file(cfg.pretrain_run).is_file():
+    backbone = backbone_file(cfg.pretrain_run)
+    if not backbone.is_file():
         raise ValueError(f"no finished pretraining in {cfg.pretrain_run}: run pretraining first")
-    parent = prepare_runs_dir(cfg.out_dir or backbone_file(cfg.pretrain_run).parent / "finetune")
+    pretrain_run = PretrainRun(backbone.parent.resolve())
+    parent = prepare_runs_dir(cfg.out_dir or pretrain_run.finetune_dir)
     torch.manual_seed(cfg.seed)
     try:
-        images = embed_run(cfg.pretrain_run, cfg.data_dir, cfg.device, cfg.cache_dir, emit, cancel)
+        images = embed_run(cfg.pretrain_run, cfg.data_dir, cfg.device, cfg.cache_dir, emit, cancel, scan)
         rows, y = _match(images, labels, classes, emit)
         per_class = torch.bincount(y, minlength=len(classes))
         mode, reason = resolve_mode(cfg.mode, int(per_class.min()), len(rows), len(images.paths))
-        cfg = cfg.replace(mode=mode, classes=tuple(classes))
+        cfg = cfg.replace(mode=mode, classes=tuple(classes), pretrain_run=str(pretrain_run.path),
+                          data_dir=str(Path(images.root).resolve()))
         learner = _learner(cfg, images, len(rows), cancel)
         scheme, folds = choose_folds(y, len(classes), cfg.folds, cfg.seed, allow_loo=mode == "linear")
         records: list[dict] = []
@@ -114,18 +116,18 @@ def run_finetune(cfg: FinetuneConfig, labels: Mapping[str, str], on_event=None,
     except Cancelled:
         emit(Finished(Stage.FINETUNE, "cancelled"))
         return FinetuneResult("", "cancelled", cfg.mode, "", tuple(classes), len(labels), {})
-    run = create_run_folder(parent, "finetune", mode, checkpoints=False)
+    run = create_finetune_run(parent, mode)
     used = {images.paths[int(r)]: classes[int(c)] for r, c in zip(rows, y)}
     meta = {key: images.meta.get(key) for key in BACKBONE_META}
     meta.update(classes=list(classes), mode=mode, labels_used=len(rows),
                 labels_per_class=dict(zip(classes, per_class.tolist())), validation=validation,
-                pretrain_run=images.meta["run_dir"], data_dir=images.root, created=time.time())
+                pretrain_run=cfg.pretrain_run, data_dir=cfg.data_dir, created=time.time())
     with removed_on_failure(run):
         cfg.save(run.config_path)
-        write_labels_csv(used, run.path / "labels.csv")
+        write_labels_csv(used, run.labels_path)
         run.append_metrics(records + [{"validation": validation}])
-        save_classifier(run.path, learner.classifier(model), meta)
-        write_predictions(run.path / "predictions.csv", images.paths, probabilities, classes, used)
+        save_classifier(run.classifier_path, learner.classifier(model), meta)
+        write_predictions(run.predictions_path, images.paths, probabilities, classes, used)
     summary = FinetuneSummary(run_dir=str(run.path), mode=mode, accuracy=validation["accuracy"], scheme=scheme)
     emit(Finished(Stage.FINETUNE, "completed", summary))
     return FinetuneResult(str(run.path), "completed", mode, reason, tuple(classes), len(rows), validation)
@@ -193,7 +195,7 @@ def fold_steps(final_steps: int, folds: int) -> int:
 
 
 def _recorder(emit, cancel: CancelToken, records: list):
-    """An ``on_event`` that checks ``cancel``, keeps each training step for metrics.jsonl, and emits."""
+    """An ``on_event`` that checks ``cancel``, keeps each training step for the metrics, and emits."""
     def record(event):
         cancel.check()
         if isinstance(event, Progress):
@@ -217,7 +219,7 @@ def write_predictions(path: Path, paths: Sequence[str], probabilities: Tensor, c
 
 def read_predictions(run_dir: Union[str, Path]) -> list[Prediction]:
     """The predictions of a fine-tune run folder; ValueError when it has none."""
-    path = Path(run_dir) / "predictions.csv"
+    path = FinetuneRun(Path(run_dir)).predictions_path
     if not path.is_file():
         raise ValueError(f"no predictions in {run_dir}: run fine-tuning first")
     try:

@@ -15,6 +15,7 @@ import numpy as np
 
 from engine.core import atomic
 from engine.core.events import CancelToken, Warning, ignore_events
+from engine.data.scan import ScanReport
 from engine.maps.embed import embed_run
 from engine.maps.projection import layout_map, pca_map
 
@@ -39,9 +40,11 @@ class EmbeddingMap:
 
 
 def open_map(run_dir: Union[str, Path], data_dir: str = "", cache_dir: str = "", device: str = "auto",
-             seed: int = 0, on_event=None, cancel: Optional[CancelToken] = None) -> EmbeddingMap:
-    """The run's embeddings of the folder's images with the saved layout, else the PCA view."""
-    images = embed_run(run_dir, data_dir, device, cache_dir, on_event, cancel)
+             seed: int = 0, on_event=None, cancel: Optional[CancelToken] = None,
+             scan: Optional[ScanReport] = None) -> EmbeddingMap:
+    """The run's embeddings of the folder's images with the saved layout, else the PCA view.
+    ``scan``: a scan of the folder the caller already has, used instead of scanning again."""
+    images = embed_run(run_dir, data_dir, device, cache_dir, on_event, cancel, scan)
     paths, features = list(images.paths), images.features
     saved = _load_layout(_layout_file(images.cache_stem, seed), len(paths))
     if saved is not None:

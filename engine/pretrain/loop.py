@@ -10,6 +10,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -21,12 +22,13 @@ from engine.core.events import (
     Cancelled, CancelToken, CheckpointSaved, EpochEnded, EpochMetrics, Finished, PretrainMetrics, PretrainStart,
     PretrainSummary, Progress, Stage, Started, Warning, ignore_events,
 )
+from engine.data.scan import ScanReport
 from engine.pretrain.distributed import any_rank, is_main_process, local_device
 from engine.pretrain.live_map import map_snapshot
 from engine.pretrain.preview import preview_pairs
 from engine.pretrain.session import TrainingSession, build_session
 from engine.pretrain.state import LoopState, batch_generator, epoch_permutation
-from engine.store.runs import RunFolder, create_run_folder, open_run_folder, prepare_runs_dir, removed_on_failure
+from engine.store.runs import PretrainRun, create_pretrain_run, open_run_folder, prepare_runs_dir, removed_on_failure
 
 ETA_SMOOTHING = 0.9
 MIN_STEPS_BEFORE_BUDGET = 5
@@ -43,8 +45,9 @@ class PretrainResult:
 
 
 def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Optional[CancelToken] = None,
-                    resume=None) -> PretrainResult:
+                    resume=None, scan: Optional[ScanReport] = None) -> PretrainResult:
     """Pretrain on ``cfg.data_dir`` (or resume the run folder ``resume``); return the result.
+    ``scan``: a scan of the folder the caller already has, used instead of scanning again.
 
     Raises ValueError subclasses for bad input (config, folder, run folder). Cancelling
     while the images are scanned or decoded raises Cancelled (no run folder exists yet);
@@ -52,19 +55,20 @@ def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Option
     """
     emit = on_event or ignore_events
     cancel = cancel or CancelToken()
-    resumed: Optional[RunFolder] = open_run_folder(resume) if resume else None
+    resumed: Optional[PretrainRun] = open_run_folder(resume) if resume else None
     if resumed is not None:
         cfg = resumed.config()
     cfg.validate()
+    cfg = cfg.replace(data_dir=str(Path(cfg.data_dir).expanduser().resolve()))
     if resumed is None and is_main_process():
         prepare_runs_dir(cfg.out_dir)   # fail before the slow scan and decode
     device = local_device(choose_device(cfg.device))
-    session = build_session(cfg, device, emit, cancel, resolve=resumed is None)
+    session = build_session(cfg, device, emit, cancel, resolve=resumed is None, scan=scan)
     cfg = session.cfg
     run = resumed   # the folder this process writes to: rank 0 only
     if is_main_process():
         if run is None:
-            with removed_on_failure(create_run_folder(cfg.out_dir, cfg.method, cfg.backbone)) as run:
+            with removed_on_failure(create_pretrain_run(cfg.out_dir, cfg.method, cfg.backbone)) as run:
                 cfg.save(run.config_path)
                 session.report.save(run.scan_path)
         for folder in (run.path, run.checkpoint_dir):
@@ -98,7 +102,7 @@ def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Option
 class _Trainer:
     """Holds the moving parts of one run's loop; every method is one phase of a step."""
 
-    def __init__(self, session: TrainingSession, state: LoopState, run: Optional[RunFolder], emit, cancel) -> None:
+    def __init__(self, session: TrainingSession, state: LoopState, run: Optional[PretrainRun], emit, cancel) -> None:
         self.session, self.state, self.run, self.emit, self.cancel = session, state, run, emit, cancel
         self.last_loss: Optional[float] = None
         self.images_per_s = 0.0

@@ -267,7 +267,7 @@ def test_training_time_goes_to_the_engine_for_semi_and_full_but_not_linear(qtbot
     label_some(page, truth, 2)
     panel = page.finetune
     configs = []
-    monkeypatch.setattr(panel, "start", lambda cfg, labels: configs.append(cfg) or True)
+    monkeypatch.setattr(panel, "start", lambda cfg, labels, scan: configs.append(cfg) or True)
     panel.time_limit.setCurrentIndex(panel.time_limit.findText("3 minutes"))
     for mode, enabled, minutes in (("linear", False, None), ("semi", True, 3.0), ("full", True, 3.0)):
         panel.mode.setCurrentIndex(panel.mode.findData(mode))

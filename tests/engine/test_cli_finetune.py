@@ -6,6 +6,7 @@ import pytest
 
 from engine.cli import program as cli
 from engine.models.model_io import load_classifier
+from engine.store.runs import classifier_file
 from tests.engine.fewlabel_data import pick, pretrained  # noqa: F401 - the fixture
 from tests.engine.run_helpers import exit_code
 
@@ -33,7 +34,7 @@ def test_a_timed_semi_fine_tune_says_its_folds_trained_shorter(pretrained, tmp_p
                      "--device", "cpu", "--out", str(tmp_path / "ft")])
     assert code == 0
     out = capsys.readouterr().out
-    steps = load_classifier(Path(out.split("run folder: ")[1].split()[0]))[1]["validation"]["steps"]
+    steps = load_classifier(classifier_file(out.split("run folder: ")[1].split()[0]))[1]["validation"]["steps"]
     expected = f"each fold trained {steps['fold']:,} steps and the final model {steps['final']:,}: a cautious estimate"
     assert expected in out
 
@@ -48,7 +49,7 @@ def test_finetune_writes_a_run_folder_and_prints_the_validation(pretrained, tmp_
     assert "validation (leave-one-out on 9 of 9 labels): accuracy" in out and "per class:" in out
     assert re.search(r"accuracy \d+\.\d% \(likely \d+%–\d+% on new images\)", out)
     folder = Path(out.split("run folder: ")[1].split()[0])
-    assert load_classifier(folder)[1]["labels_used"] == 9
+    assert load_classifier(classifier_file(folder))[1]["labels_used"] == 9
 
     assert cli.main(["suggest", str(folder), "--n", "4", "--device", "cpu"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("#")]

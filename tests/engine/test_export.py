@@ -20,6 +20,7 @@ from engine.export.run import ExportError, export_model
 from engine.export.verify import compare
 from engine.models.model_io import load_backbone, load_classifier
 from engine.store.project import Project
+from engine.store.runs import backbone_file, classifier_file
 from tests.engine.export_data import (  # noqa: F401 - fixtures
     exported, finetuned, model_input, pretrained, rgb_run, session_of, training_images,
 )
@@ -28,7 +29,7 @@ from tests.engine.export_data import (  # noqa: F401 - fixtures
 @pytest.mark.parametrize("raw_input", [False, True])
 def test_classifier_probabilities_match_torch_at_batch_1_and_3(exported, finetuned, raw_input):
     result = exported(raw_input=raw_input)
-    classifier, meta = load_classifier(finetuned[0])
+    classifier, meta = load_classifier(classifier_file(finetuned[0]))
     images = training_images(Path(meta["pretrain_run"]), meta["in_channels"])
     session = session_of(result.path)
     for batch in (images[:1], images[5:8]):
@@ -43,7 +44,7 @@ def test_classifier_probabilities_match_torch_at_batch_1_and_3(exported, finetun
 
 
 def test_raw_input_crops_and_resizes_images_of_any_size_like_torch(exported, finetuned):
-    classifier, meta = load_classifier(finetuned[0])
+    classifier, meta = load_classifier(classifier_file(finetuned[0]))
     reference = RawInput(WithProbabilities(classifier), meta["image_size"], meta["mean"], meta["std"]).eval()
     session = session_of(exported(raw_input=True).path)
     rng = np.random.default_rng(0)
@@ -57,7 +58,7 @@ def test_raw_input_crops_and_resizes_images_of_any_size_like_torch(exported, fin
 @pytest.mark.parametrize("raw_input", [False, True])
 def test_embedding_matches_the_backbone_at_batch_1_and_3(exported, rgb_run, raw_input):
     result = exported("embedding", raw_input=raw_input)
-    backbone, meta = load_backbone(rgb_run[0])
+    backbone, meta = load_backbone(backbone_file(rgb_run[0]))
     images = training_images(rgb_run[0], 3)
     session = session_of(result.path)
     for batch in (images[:1], images[2:5]):
@@ -72,7 +73,7 @@ def test_embedding_matches_the_backbone_at_batch_1_and_3(exported, rgb_run, raw_
 
 def test_metadata_round_trips_through_onnxruntime_and_the_model_checks(exported, finetuned):
     result = exported(raw_input=True)
-    _, meta = load_classifier(finetuned[0])
+    _, meta = load_classifier(classifier_file(finetuned[0]))
     onnx.checker.check_model(result.path, full_check=True)
     model_meta = session_of(result.path).get_modelmeta()
     values = decode(model_meta.custom_metadata_map)

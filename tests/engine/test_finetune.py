@@ -9,6 +9,7 @@ from engine.finetune.config import FinetuneConfig, resolve_mode
 from engine.finetune.run import FINAL_SHARE, _budget, check_labels, fold_steps, read_predictions, run_finetune
 from engine.finetune.validation import choose_folds, likely_range, likely_range_text
 from engine.models.model_io import load_backbone, load_classifier
+from engine.store.runs import FinetuneRun, backbone_file, classifier_file
 from tests.engine.fewlabel_data import CLASSES, pick, pretrained  # noqa: F401 - the fixture
 
 
@@ -41,7 +42,8 @@ def test_each_mode_beats_chance_and_writes_a_complete_run_folder(pretrained, tmp
     assert isinstance(started, Started) and isinstance(finished, Finished)
     assert (started.info.mode, started.info.labels, started.info.classes) == (mode, 3 * per_class, result.classes)
     assert (finished.info.run_dir, finished.info.accuracy) == (result.run_dir, result.validation["accuracy"])
-    classifier, meta = load_classifier(folder)
+    classifier, meta = load_classifier(classifier_file(folder))
+    assert meta["pretrain_run"] == FinetuneRun(folder).pretrain_run() == str(run_dir.resolve())
     assert meta["mode"] == mode and meta["labels_used"] == 3 * per_class and meta["classes"] == sorted(CLASSES)
     assert meta["validation"]["scheme"] == ("leave-one-out" if mode == "linear" else f"{min(5, per_class)}-fold")
     assert len(meta["validation"]["confusion"]) == 3 and set(meta["validation"]["per_class"]) == set(CLASSES)
@@ -60,8 +62,8 @@ def test_semi_with_steps_trains_the_whole_network_on_the_unlabeled_images_too(pr
     progress = [e for e in events if isinstance(e, Progress) and e.stage is Stage.FINETUNE]
     assert progress[-1].step == 6 and 0 <= progress[-1].metrics.confident <= 1
     assert accuracy(result.run_dir, truth, labels) > 0.6          # chance is 1/3
-    classifier, _ = load_classifier(result.run_dir)
-    pretrained_backbone, _ = load_backbone(run_dir)
+    classifier, _ = load_classifier(classifier_file(result.run_dir))
+    pretrained_backbone, _ = load_backbone(backbone_file(run_dir))
     assert any(not torch.equal(a, b) for a, b in zip(classifier.backbone.state_dict().values(),
                                                      pretrained_backbone.state_dict().values()))
 

@@ -16,6 +16,7 @@ from engine.data.imageio import decode_resized
 from engine.deploy.predict import PredictError, image_files, load_model, predict, write_csv
 from engine.finetune.run import read_predictions
 from engine.models.model_io import load_backbone
+from engine.store.runs import backbone_file
 from tests.engine.export_data import exported, finetuned, pretrained, rgb_run  # noqa: F401 - fixtures
 
 
@@ -31,7 +32,7 @@ def test_top1_matches_the_engines_predictions_on_every_image(exported, finetuned
 
 def test_embedding_model_returns_the_backbone_features(exported, rgb_run):
     run_dir, root = rgb_run
-    backbone, meta = load_backbone(run_dir)
+    backbone, meta = load_backbone(backbone_file(run_dir))
     image = sorted(root.rglob("*.png"))[0]
     (result,) = predict(exported("embedding").path, image)
     pixels = torch.from_numpy(decode_resized(image, 16, 3))[None]

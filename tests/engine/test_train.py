@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+import engine.data.scan
 from engine import Cancelled, CancelToken, Preview, Progress, Stage, Warning, run_pretraining
 from engine.core.events import MapSnapshot
-from engine.data.scan import ScanError
+from engine.data.scan import ScanError, scan_folder
 from engine.pretrain import session as session_module
 from engine.store.runs import RunFolderError, find_resumable, open_run_folder
 from tests.engine.run_helpers import losses_of, tiny_config
@@ -31,6 +32,17 @@ def test_two_steps_of_each_method_write_a_complete_run_folder(image_folder, tmp_
     assert progress.metrics.lr > 0 and progress.metrics.images_per_s > 0 and progress.metrics.eta_s == 0
     rows = [m for m in run.read_metrics() if "loss" in m and "epoch_end" not in m]
     assert rows[-1] == {"step": 2, **progress.metrics.as_dict()}       # the metrics.jsonl row is the event's
+
+
+def test_a_run_records_the_resolved_image_folder_and_trains_on_the_scan_it_is_given(
+        image_folder, tmp_path, monkeypatch):
+    link = tmp_path / "link"
+    link.symlink_to(image_folder)
+    report = scan_folder(image_folder)
+    monkeypatch.setattr(engine.data.scan, "scan_folder", lambda *args, **kwargs: pytest.fail("scanned again"))
+    result = run_pretraining(tiny_config(link, tmp_path), scan=report)
+    assert result.status == "completed" and Path(result.run_dir).is_absolute()
+    assert open_run_folder(result.run_dir).config().data_dir == str(image_folder.resolve())
 
 
 def test_preview_pairs_are_uint8_pictures(gray_folder, tmp_path):
