@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence
 
 from engine.store.runs import FinetuneRun
 
@@ -84,8 +84,11 @@ def refine_embedding_map(embedding_map, on_event=None, cancel=None):
     return refine_map(embedding_map, on_event=on_event, cancel=cancel)
 
 
-def find_near_duplicates(features, threshold: float, on_event=None, cancel=None) -> list:
-    """``engine.maps.similarity.DuplicatePair`` rows at cosine similarity ``threshold`` or more."""
-    from engine.maps.similarity import near_duplicates
+def find_near_duplicates(features, threshold: Optional[float], on_event=None, cancel=None) -> tuple[float, list]:
+    """(the threshold, the ``engine.maps.similarity.DuplicatePair`` rows at cosine similarity
+    ``threshold`` or more); a ``threshold`` of None is set from the data (see duplicate_threshold)."""
+    from engine.maps.similarity import duplicate_threshold, near_duplicates
 
-    return near_duplicates(features, threshold, on_event=on_event, cancel=cancel)
+    if threshold is None:
+        threshold = duplicate_threshold(features, cancel=cancel)
+    return threshold, near_duplicates(features, threshold, on_event=on_event, cancel=cancel)

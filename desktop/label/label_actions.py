@@ -1,16 +1,24 @@
 """The Label step's label actions: every change to the labels and classes goes to the project
-first and the page is redrawn from it, so nothing is lost on a crash; each is one undo step."""
+first and the page is redrawn from it, so nothing is lost on a crash; each is one undo step.
+
+The rule a user can predict: a key (1–9, or 0/Delete to clear) changes the images selected in
+the grid, and only those. After a key labels the current suggestion, the next suggestion is
+selected; after any other key or a click-to-label, nothing is selected, so no key can change
+an image that is not shown selected. A change of more than ``BULK_CONFIRM`` images asks first.
+"""
 from __future__ import annotations
 
 from typing import Optional
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import QMessageBox
 
 from desktop.label.label_grid import LabelInfo, RelPathRole
 from engine.store.project import Project, ProjectError
 
 ACCEPTED = "accepted prediction"
+BULK_CONFIRM = 50
 
 
 class LabelActions:
@@ -27,7 +35,9 @@ class LabelActions:
         self.classes.apply_requested.connect(lambda name: self.label_paths(self.grid.selected_paths(), name))
         self.grid.painted.connect(self._on_painted)
         self.grid.number_pressed.connect(self.label_selected_with_number)
-        self.grid.clear_pressed.connect(lambda: self.label_paths(self.grid.selected_paths(), None))
+        self.grid.clear_pressed.connect(self.clear_selected)
+        self.map.label_key_pressed.connect(
+            lambda number: self.label_selected_with_number(number) if number else self.clear_selected())
         self.browser.undo_button.clicked.connect(self.undo)
         QShortcut(QKeySequence.StandardKey.Undo, self, self.undo,
                   context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -61,10 +71,22 @@ class LabelActions:
         self.reload()
         return True
 
+    def confirm_bulk(self, text: str) -> bool:
+        """Ask before a change of many images (replaced in tests)."""
+        answer = QMessageBox.question(self, "Change Many Images", f"{text}\n\nCtrl+Z undoes it.",
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                                      QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
+
     def label_paths(self, paths: list[str], name: Optional[str]) -> bool:
-        """Give ``paths`` (relative) the class ``name``, or clear their labels (None); one undo step."""
+        """Give ``paths`` (relative) the class ``name``, or clear their labels (None); one undo step.
+        More than :data:`BULK_CONFIRM` images are changed only once the user agrees."""
         if not paths:
             return False
+        if len(paths) > BULK_CONFIRM:
+            count = f"{len(paths):,}"
+            if not self.confirm_bulk(f"Label {count} images as {name}?" if name else f"Clear the labels of {count} images?"):
+                return False
         done = self.apply_change(lambda p: p.assign({path: name for path in paths}))
         if done and name is not None:
             self.suggestions.drop(set(paths))
@@ -83,11 +105,29 @@ class LabelActions:
             self.banner.show_message("info", f"There is no class {number} yet: add classes on the left; the "
                                      "first nine get the keys 1–9.")
             return False
-        return self.label_paths(self.grid.selected_paths(), names[number - 1])
+        return self._label_selection(names[number - 1])
+
+    def clear_selected(self) -> bool:
+        return self._label_selection(None)
+
+    def _label_selection(self, name: Optional[str]) -> bool:
+        """Label the grid's selection by key, then select the next suggestion when the selection
+        was the current one, else nothing."""
+        paths = self.grid.selected_paths()
+        following = self.suggestions.following(paths) if name is not None else None
+        if not self.label_paths(paths, name):
+            return False
+        if following:
+            self.suggestions.set_current(following)
+            self.browser.select_path(following)
+        else:
+            self.grid.clearSelection()
+        return True
 
     def _on_painted(self, row: int) -> None:
         if self.classes.paint_mode():
             self.label_paths([self.model.index(row).data(RelPathRole)], self.classes.current())
+            self.grid.clearSelection()       # the click labeled it: no key may change it unseen
 
     def add_class(self, name: str) -> bool:
         """Add a class and choose it, so the next clicks label with it."""
@@ -135,6 +175,11 @@ class LabelActions:
         if self.project is None or outcome is None:
             return 0
         rows = [(p.path, p.prediction, p.confidence) for p in outcome.predictions.values()]
+        labeled = set(self.project.labels())
+        due = sum(1 for path, _name, confidence in rows if confidence >= threshold and path not in labeled)
+        if due > BULK_CONFIRM and not self.confirm_bulk(
+                f"Accept {due:,} predictions at {threshold:.0%} or more as labels?"):
+            return 0
         count = 0
 
         def accept(project: Project) -> None:

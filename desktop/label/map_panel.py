@@ -35,6 +35,7 @@ class MapPanel(QWidget):
 
     path_clicked = Signal(str)
     label_requested = Signal(list, str)
+    label_key_pressed = Signal(int)      # a label key pressed in the Similar Images window
     failed = Signal(str, str)
 
     def __init__(self, source: ThumbnailModel, parent: QWidget | None = None) -> None:
@@ -64,6 +65,7 @@ class MapPanel(QWidget):
         source.modelReset.connect(self._index_source)
         self.neighbours = NeighboursDialog(source, self)
         self.neighbours.picked.connect(self.path_clicked)
+        self.neighbours.label_key_pressed.connect(self.label_key_pressed)
         self.duplicates = DuplicatesDialog(source, self)
         self.duplicates.pair_picked.connect(self.select_paths)
         self._build()

@@ -124,6 +124,23 @@ class SuggestionList(QWidget):
             if self.list.item(row).data(Qt.ItemDataRole.UserRole) in paths:
                 self.list.takeItem(row)
 
+    def following(self, paths: list[str]) -> Optional[str]:
+        """The suggestion after ``paths`` when they are exactly the current suggestion, else None."""
+        item = self.list.currentItem()
+        if item is None or paths != [item.data(Qt.ItemDataRole.UserRole)]:
+            return None
+        row = self.list.row(item)
+        return self.list.item(row + 1).data(Qt.ItemDataRole.UserRole) if row + 1 < self.list.count() else None
+
+    def set_current(self, path: str) -> None:
+        row = self._list_row(path)
+        if row is not None:
+            self.list.setCurrentRow(row)
+
+    def _list_row(self, path: str) -> Optional[int]:
+        return next((row for row in range(self.list.count())
+                     if self.list.item(row).data(Qt.ItemDataRole.UserRole) == path), None)
+
     def paths(self) -> list[str]:
         return [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())]
 

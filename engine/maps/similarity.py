@@ -87,7 +87,7 @@ def duplicate_threshold(features, share: float = DUPLICATE_SHARE, sample: int = 
         sims = z[chunk] @ z.T
         sims[torch.arange(len(chunk)), chunk] = -float("inf")
         nearest[first:first + len(chunk)] = sims.max(dim=1).values
-    cut = float(torch.quantile(nearest, 1 - share))
+    cut = float(torch.quantile(nearest, 1 - share)) - 1e-6   # the rows at the cut itself are in
     return min(max(cut, MIN_THRESHOLD), 1.0 - 1e-6)
 
 

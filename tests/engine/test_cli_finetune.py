@@ -101,4 +101,4 @@ def test_absolute_and_dot_slash_paths_inside_the_folder_count_and_conflicting_ro
     assert (f"warning: {labels}: '{first_path}' has different labels on lines {lines} "
             f"({first_label}, {other}, {first_label}): kept '{first_label}', the last") in captured.err
     folder = Path(captured.out.split("run folder: ")[1].split()[0])
-    assert load_classifier(folder)[1]["labels_used"] == len(chosen)
+    assert load_classifier(classifier_file(folder))[1]["labels_used"] == len(chosen)
