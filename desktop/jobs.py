@@ -116,12 +116,20 @@ class _Ended:
     args: tuple = ()
 
 
+def running_jobs() -> list["EngineJob"]:
+    """Every job started and not yet finished, whoever started it: what closing the window
+    cancels and waits for, so no page has to remember to report its jobs."""
+    return list(EngineJob.live)
+
+
 class EngineJob(QObject):
     """One engine call on a worker thread; every signal is emitted in the GUI thread.
 
     ``finished`` comes last, once the thread has stopped, after exactly one of
-    ``succeeded``, ``failed`` or ``cancelled``.
+    ``succeeded``, ``failed`` or ``cancelled``. Running jobs are in :func:`running_jobs`.
     """
+
+    live: "set[EngineJob]" = set()     # started, not finished: changed in the GUI thread only
 
     stage_started = Signal(object)     # engine.core.events.Started
     progress = Signal(object)          # engine.core.events.Progress
@@ -157,6 +165,7 @@ class EngineJob(QObject):
         if self._call is None or self._running:
             raise RuntimeError("an EngineJob runs once")
         self._running = True
+        EngineJob.live.add(self)
         self._thread.start()
         self._inbox.start()
 
@@ -218,6 +227,7 @@ class EngineJob(QObject):
         self._call = None
         self._outcomes[ended.kind].emit(*ended.args)
         self._running = False
+        EngineJob.live.discard(self)
         self.finished.emit()
 
 
@@ -225,7 +235,7 @@ class LatestJob(QObject):
     """Runs :class:`EngineJob` s of which only the newest one's answer counts.
 
     ``progress``, ``succeeded`` and ``failed`` come from the current job only. :meth:`discard`
-    cancels it and ignores its answer; a discarded job stays in :meth:`running_jobs` until
+    cancels it and ignores its answer; a discarded job stays in :func:`running_jobs` until
     its thread has ended, so closing the window still waits for it. ``ended`` follows the
     end of every job, current or not.
     """
@@ -238,7 +248,6 @@ class LatestJob(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.current: EngineJob | None = None
-        self._running: list[EngineJob] = []
 
     def start(self, fn: Callable, *args, **kwargs) -> EngineJob:
         """Run ``fn(*args, **kwargs)``; it becomes the current job."""
@@ -247,7 +256,6 @@ class LatestJob(QObject):
         job.succeeded.connect(lambda result: job is self.current and self.succeeded.emit(result))
         job.failed.connect(lambda message, details: job is self.current and self.failed.emit(message, details))
         job.finished.connect(lambda: self._on_finished(job))
-        self._running.append(job)
         job.start()
         return job
 
@@ -259,11 +267,8 @@ class LatestJob(QObject):
             self.current.cancel()
             self.current = None
 
-    def running_jobs(self) -> list[EngineJob]:
-        return [job for job in self._running if job.is_running()]
 
     def _on_finished(self, job: EngineJob) -> None:
-        self._running.remove(job)
         job.deleteLater()
         if job is self.current:
             self.current = None

@@ -145,8 +145,6 @@ class DataPage(QWidget):
     def is_scanning(self) -> bool:
         return self._job is not None
 
-    def running_jobs(self) -> list[EngineJob]:
-        return [self._job] if self._job is not None and self._job.is_running() else []
 
     def set_locked(self, reason: str | None) -> None:
         """While ``reason`` is set, opening another folder only shows that reason."""

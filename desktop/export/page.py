@@ -261,6 +261,3 @@ class ExportPage(QWidget):
         self.progress.hide()
         self._set_running(False)
 
-    def running_jobs(self) -> list[EngineJob]:
-        jobs = [self.job] if self.job is not None and self.job.is_running() else []
-        return jobs + self.try_it.running_jobs()

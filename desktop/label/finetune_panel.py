@@ -131,8 +131,6 @@ class FinetunePanel(QWidget):
     def is_running(self) -> bool:
         return self.job is not None
 
-    def running_jobs(self) -> list[EngineJob]:
-        return [self.job] if self.job is not None and self.job.is_running() else []
 
     # --- running ---------------------------------------------------------------------------
     def start(self, cfg, labels: dict, scan=None) -> bool:

@@ -84,6 +84,13 @@ def refine_embedding_map(embedding_map, on_event=None, cancel=None):
     return refine_map(embedding_map, on_event=on_event, cancel=cancel)
 
 
+def find_neighbours(features, row: int, k: int, on_event=None, cancel=None) -> list:
+    """The ``k`` images most like image ``row`` (``engine.maps.similarity.Neighbour`` rows)."""
+    from engine.maps.similarity import nearest_neighbours
+
+    return nearest_neighbours(features, row, k)
+
+
 def find_near_duplicates(features, threshold: Optional[float], on_event=None, cancel=None) -> tuple[float, list]:
     """(the threshold, the ``engine.maps.similarity.DuplicatePair`` rows at cosine similarity
     ``threshold`` or more); a ``threshold`` of None is set from the data (see duplicate_threshold)."""

@@ -33,7 +33,7 @@ class LabelBrowser(QWidget):
         self.undo_button.setToolTip("Undo the last label change (Ctrl+Z)")
         self.count = QLabel()
         self.count.setProperty("role", "muted")
-        self.selection = QLabel()
+        self.selection = QLabel(wordWrap=True)
         self.selection.setProperty("role", "heading")
         self.selection.setToolTip("The images the number keys change: only the ones shown selected")
         self.grid.selectionModel().selectionChanged.connect(lambda *_args: self.update_selection())

@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (
 from desktop.common.map_colours import MODES, colour_groups
 from desktop.common.map_view import MapView
 from desktop.common.thumbnail_grid import ThumbnailModel
-from desktop.jobs import EngineJob, LatestJob
-from desktop.label.jobs import open_embedding_map, refine_embedding_map
+from desktop.jobs import LatestJob
+from desktop.label.jobs import find_neighbours, open_embedding_map, refine_embedding_map
 from desktop.label.similar_images import DuplicatesDialog, NeighboursDialog
 from engine.core.events import Stage
 
@@ -44,6 +44,9 @@ class MapPanel(QWidget):
         self.embedding_map = None
         self.run_key: tuple = ()
         self.jobs = LatestJob(self)
+        self.neighbour_jobs = LatestJob(self)
+        self.neighbour_jobs.succeeded.connect(self._show_found_neighbours)
+        self._neighbours_of = ""
         self.jobs.progress.connect(self._on_progress)
         self.jobs.succeeded.connect(self.show_map)
         self.jobs.failed.connect(self._on_failed)
@@ -196,8 +199,6 @@ class MapPanel(QWidget):
                             "The first view is shown; the better layout failed (see the message above).")
         self.failed.emit(message, details)
 
-    def running_jobs(self) -> list[EngineJob]:
-        return self.jobs.running_jobs() + self.duplicates.running_jobs()
 
     def _set_ready(self, ready: bool) -> None:
         for widget in (self.similar_button, self.duplicates_button, self.colour_by, *self.modes.buttons()):
@@ -279,16 +280,18 @@ class MapPanel(QWidget):
 
     # --- similar images ------------------------------------------------------------------------
     def show_neighbours(self) -> bool:
+        """Search the images most like the chosen one off the GUI thread, then show them."""
         if self.embedding_map is None or self._current_row < 0:
             return False
-        from engine.maps.similarity import nearest_neighbours
+        row = self._current_row
+        self.neighbour_jobs.start(find_neighbours, self.embedding_map.features, row, NEIGHBOURS)
+        self._neighbours_of = self.embedding_map.paths[row]
+        return True
 
-        neighbours = nearest_neighbours(self.embedding_map.features, self._current_row, NEIGHBOURS)
+    def _show_found_neighbours(self, neighbours: list) -> None:
         paths = [self.embedding_map.paths[n.index] for n in neighbours]
         keep = [(self._source_rows[p], n.similarity) for p, n in zip(paths, neighbours) if p in self._source_rows]
-        self.neighbours.show_neighbours(self.embedding_map.paths[self._current_row], [r for r, _s in keep],
-                                        [s for _r, s in keep])
-        return True
+        self.neighbours.show_neighbours(self._neighbours_of, [r for r, _s in keep], [s for _r, s in keep])
 
     def find_duplicates(self) -> None:
         if self.embedding_map is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QWidget
 
 from desktop.common.banner import Banner
@@ -180,8 +180,3 @@ class LabelPage(BackboneRuns, LabelActions, ModelResults, QWidget):
     def is_busy(self) -> bool:
         return self.finetune.is_running()
 
-    def running_jobs(self) -> list[EngineJob]:
-        direct = Qt.FindChildOption.FindDirectChildrenOnly
-        jobs = [job for job in self.findChildren(EngineJob, options=direct) if job.is_running()]
-        return (jobs + self.suggestions.running_jobs() + self.finetune.running_jobs() + self.map.running_jobs()
-                + self.transfer.running_jobs())

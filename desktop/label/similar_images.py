@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.common.thumbnail_grid import ThumbnailModel
-from desktop.jobs import EngineJob, LatestJob
+from desktop.jobs import LatestJob
 from desktop.label.image_subset import ImageStrip, ImageSubsetModel
 from desktop.label.jobs import find_near_duplicates
 from desktop.label.label_grid import label_key
@@ -152,8 +152,6 @@ class DuplicatesDialog(QDialog):
         if pairs:
             self.pairs.setCurrentRow(0)
 
-    def running_jobs(self) -> list[EngineJob]:
-        return self.jobs.running_jobs()
 
     def reject(self) -> None:
         if self.jobs.busy():

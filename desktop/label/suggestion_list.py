@@ -8,7 +8,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
 from desktop.common.thumbnail_grid import ThumbnailModel
-from desktop.jobs import EngineJob, LatestJob
+from desktop.jobs import LatestJob
 from desktop.label.jobs import compute_suggestions
 from engine.core.events import Stage
 
@@ -75,8 +75,6 @@ class SuggestionList(QWidget):
                         scan=scan)
         return True
 
-    def running_jobs(self) -> list[EngineJob]:
-        return self.jobs.running_jobs()
 
     def discard(self) -> None:
         """Forget the suggestions (another folder): a running job is cancelled and its answer ignored."""

@@ -11,7 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog
 
-from desktop.jobs import EngineJob, LatestJob
+from desktop.jobs import LatestJob
 from engine.core.atomic import refusal_reason
 from engine.store.project import Project, ProjectError
 from engine.store.project_io import export_csv, export_imagefolder, import_csv
@@ -91,8 +91,6 @@ class LabelTransfer(QObject):
         self.jobs.start(copy_labeled_images, self.page.root, dest)
         return True
 
-    def running_jobs(self) -> list[EngineJob]:
-        return self.jobs.running_jobs()
 
     def _on_copied(self, dest: str, written: int, missing: list[str]) -> None:
         note = (f" {len(missing):,} labeled image(s) are missing from the folder and were left out."

@@ -265,8 +265,6 @@ class PretrainPage(QWidget):
     def is_training(self) -> bool:
         return self.job is not None
 
-    def running_jobs(self) -> list[EngineJob]:
-        return [job for job in (self.job, self._devices_job) if job is not None and job.is_running()]
 
     def _set_state(self, state: str) -> None:
         was_running = self.state != "idle"

@@ -16,6 +16,7 @@ from desktop.common.theme import THEME_KEY, THEMES, apply_theme, current_theme, 
 from desktop.common.thumbnails import ThumbnailLoader
 from desktop.data.page import DataPage
 from desktop.export.page import ExportPage
+from desktop.jobs import running_jobs
 from desktop.label.page import LabelPage
 from desktop.pretrain.page import PretrainPage
 from desktop.shell.app_logging import log_dir
@@ -108,7 +109,7 @@ class MainWindow(QMainWindow):
         ]
         file_menu.aboutToShow.connect(lambda: [a.setEnabled(transfer.available()) for a in self.label_actions])
         file_menu.addSeparator()
-        self._action(file_menu, "Clear &Cached Data…", lambda: self.cache_cleaner.start(bool(self.running_jobs())))
+        self._action(file_menu, "Clear &Cached Data…", lambda: self.cache_cleaner.start(bool(running_jobs())))
         file_menu.addSeparator()
         quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
@@ -296,13 +297,10 @@ class MainWindow(QMainWindow):
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
         return answer == QMessageBox.StandardButton.Yes
 
-    def running_jobs(self) -> list:
-        return (self.data_page.running_jobs() + self.pretrain_page.running_jobs() + self.label_page.running_jobs()
-                + self.export_page.running_jobs() + self.cache_cleaner.running_jobs())
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         """Cancel running work, wait for it (never terminate) and close once every thread has ended."""
-        jobs = self.running_jobs()
+        jobs = running_jobs()
         if not self._closing and self.pretrain_page.is_training() and not self.confirm_stop_training():
             event.ignore()
             return

@@ -9,6 +9,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from desktop.common.theme import apply_theme
+from desktop.jobs import running_jobs
 from desktop.shell.gui_thread_gc import GuiThreadGarbageCollector
 from desktop.shell.main_window import MainWindow
 
@@ -62,7 +63,7 @@ def make_window(qtbot, settings, tmp_path):
 
     def close_and_wait(window: MainWindow) -> None:
         window.close()
-        qtbot.waitUntil(lambda: not window.running_jobs() and not window.isVisible(), timeout=60_000)
+        qtbot.waitUntil(lambda: not running_jobs() and not window.isVisible(), timeout=60_000)
 
     def make(settings_override: QSettings | None = None) -> MainWindow:
         window = MainWindow(settings_override or settings, thumbnail_cache=tmp_path / "thumbnails")

@@ -6,8 +6,8 @@ import dataclasses
 from desktop.common.training_plots import TrainingPlots
 from desktop.export.page import STEP_TEXT
 from engine.core.events import (
-    ExportProgress, ExportStep, FinetuneMetrics, FinetuneStart, PretrainMetrics, PretrainStart, Progress,
-    ScanProgress, Stage, Started,
+    ExportProgress, ExportStep, FinetuneMetrics, FinetuneStart, PretrainMetrics, PretrainStart, Progress, ScanProgress,
+    Stage, Started,
 )
 
 METRICS = PretrainMetrics(loss=0.5, lr=0.01, images_per_s=250.0, data_wait=0.2, collapse=0.01,

@@ -70,6 +70,7 @@ def test_label_keys_work_in_the_similar_images_window_on_the_image_it_selected(q
     page.browser.select_path(page.model.index(5).data(RelPathRole))
     page.map.similar_button.click()
     dialog = page.map.neighbours
+    qtbot.waitUntil(dialog.isVisible, timeout=10_000)                # searched off the GUI thread
     assert dialog.isVisible()
     dialog.strip.clicked.emit(dialog.model.index(0))
     chosen = page.grid.selected_paths()

@@ -61,6 +61,7 @@ import sys
 from pathlib import Path
 from PySide6.QtCore import QSettings, QTimer
 from desktop.shell.application import create_app
+from desktop.jobs import running_jobs
 from desktop.shell.main_window import MainWindow
 from engine.core.events import Stage
 from engine.pretrain import session
@@ -104,7 +105,7 @@ QTimer.singleShot(120_000, lambda: (print("timed out", flush=True), qapp.exit(3)
 window.show()
 window.open_folder(folder)
 code = qapp.exec()
-print("exited", code, "jobs left", len(window.running_jobs()), flush=True)
+print("exited", code, "jobs left", len(running_jobs()), flush=True)
 sys.exit(code)
 """
 
