@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,7 @@ from engine.core.config import PretrainConfig
 from engine.core.device import autocast, choose_device, is_out_of_memory
 from engine.core.events import (
     Cancelled, CancelToken, CheckpointSaved, EpochEnded, EpochMetrics, Finished, PretrainMetrics, PretrainStart,
-    PretrainSummary, Progress, Stage, Started, Warning, ignore_events,
+    EventSink, PretrainSummary, Progress, Stage, Started, Warning, ignore_events,
 )
 from engine.data.scan import ScanReport
 from engine.pretrain.distributed import any_rank, is_main_process, local_device
@@ -28,7 +30,9 @@ from engine.pretrain.live_map import map_snapshot
 from engine.pretrain.preview import preview_pairs
 from engine.pretrain.session import TrainingSession, build_session
 from engine.pretrain.state import LoopState, batch_generator, epoch_permutation
-from engine.store.runs import PretrainRun, create_pretrain_run, open_run_folder, prepare_runs_dir, removed_on_failure
+from engine.store.runs import (
+    PretrainRun, RunFolderError, create_pretrain_run, open_run_folder, prepare_runs_dir, removed_on_failure,
+)
 
 ETA_SMOOTHING = 0.9
 MIN_STEPS_BEFORE_BUDGET = 5
@@ -58,6 +62,7 @@ def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Option
     resumed: Optional[PretrainRun] = open_run_folder(resume) if resume else None
     if resumed is not None:
         cfg = resumed.config()
+        checkpoints = _readable_checkpoints(resumed)
     cfg.validate()
     cfg = cfg.replace(data_dir=str(Path(cfg.data_dir).expanduser().resolve()))
     if resumed is None and is_main_process():
@@ -76,8 +81,8 @@ def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Option
     else:
         run = None
     state = LoopState.fresh(cfg, len(session.store))
-    if resumed is not None and resumed.checkpoint_path.is_file():
-        state = session.restore(checkpoint.load(resumed.checkpoint_path, map_location=device))
+    if resumed is not None:
+        state = _restore(session, resumed, checkpoints, emit) or state
     if resumed is not None and run is not None:
         run.trim_metrics(state.step)
     emit(Started(Stage.PRETRAIN, state.total_steps, PretrainStart(
@@ -244,10 +249,13 @@ class _Trainer:
         self.emit(preview_pairs(s.store, s.method.view_specs(), s.augment, s.cfg.seed, self.state.step))
 
     def save_checkpoint(self) -> None:
+        """The newest checkpoint becomes ``last.pt``; the one it replaces is kept as ``prev.pt``."""
         if self.run is None:
             return
         self.run.append_metrics(self._unsaved_metrics)
         self._unsaved_metrics = []
+        if self.run.checkpoint_path.is_file():
+            _keep_as_previous(self.run)
         path = checkpoint.save_atomic(self.session.state_dict(self.state), self.run.checkpoint_path)
         self.emit(CheckpointSaved(str(path), self.state.step))
 
@@ -263,3 +271,60 @@ class _Trainer:
     def result(self, status: str, backbone_path: Optional[str] = None) -> PretrainResult:
         return PretrainResult(str(self.run.path) if self.run else "", status, self.state.step,
                               self.state.total_steps, self.last_loss, backbone_path)
+
+
+def _keep_as_previous(run: PretrainRun) -> None:
+    """Make ``prev.pt`` the current ``last.pt`` (a hard link, else a copy, swapped in whole), so
+    a ``last.pt`` is always there and the one before it survives a damaged new one."""
+    source, target = run.checkpoint_path, run.previous_checkpoint_path
+    temp = atomic.temp_path(target)
+    try:
+        try:
+            os.link(source, temp)
+        except OSError:          # no hard links on this file system
+            shutil.copyfile(source, temp)
+        os.replace(temp, target)
+        temp.unlink(missing_ok=True)   # still there when both were links to one file: rename did nothing
+    except OSError as error:
+        temp.unlink(missing_ok=True)
+        raise atomic.disk_error(target, error) from error
+
+
+def _readable_checkpoints(run: PretrainRun) -> tuple[list, list[str]]:
+    """The run's checkpoints that load, newest first, as (path, saved dict), and what is wrong
+    with the others; read before the slow scan, so a run that cannot resume says so at once.
+    RunFolderError in one line when there are checkpoints and none of them loads."""
+    readable, problems = [], []
+    for path in (run.checkpoint_path, run.previous_checkpoint_path):
+        if not path.is_file():
+            continue
+        try:
+            readable.append((path, checkpoint.load(path)))
+        except Exception as error:  # noqa: BLE001 - a damaged file: truncated, empty or foreign
+            problems.append(f"{path.relative_to(run.path)} is damaged ({_short(error)})")
+    if problems and not readable:
+        raise RunFolderError(f"cannot resume {run.path}: {' and '.join(problems)}")
+    return readable, problems
+
+
+def _restore(session: TrainingSession, run: PretrainRun, checkpoints: tuple[list, list[str]],
+             emit: EventSink) -> Optional[LoopState]:
+    """The state of the newest checkpoint that fits the session (with a warning when that is
+    not ``last.pt``), or None when the run has none."""
+    readable, problems = checkpoints
+    for path, saved in readable:
+        try:
+            state = session.restore(saved)
+        except (KeyError, RuntimeError, ValueError, TypeError) as error:   # saved by another model
+            problems.append(f"{path.relative_to(run.path)} is damaged ({_short(error)})")
+            continue
+        if problems:
+            emit(Warning(f"{problems[0]}; resuming from {path.relative_to(run.path)} (step {state.step}) instead"))
+        return state
+    if problems:
+        raise RunFolderError(f"cannot resume {run.path}: {' and '.join(problems)}")
+    return None
+
+
+def _short(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:120]

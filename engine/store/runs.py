@@ -6,7 +6,8 @@ A pretraining run (:class:`PretrainRun`)::
         config.json        the resolved PretrainConfig (data_dir absolute and resolved)
         scan.json          the scan report the run trained on
         metrics.jsonl      one JSON object per step and per epoch, written with each checkpoint
-        checkpoints/last.pt
+        checkpoints/last.pt   the newest checkpoint
+        checkpoints/prev.pt   the one before it, for resuming when last.pt is damaged
         backbone.pt        the final backbone weights (written when the run completes)
         embeddings/        cached features of the images (see engine.maps.embed)
         finetune/          the default parent of the fine-tune runs on this backbone
@@ -137,6 +138,10 @@ class PretrainRun(RunFolder):
         return self.checkpoint_dir / "last.pt"
 
     @property
+    def previous_checkpoint_path(self) -> Path:
+        return self.checkpoint_dir / "prev.pt"
+
+    @property
     def backbone_path(self) -> Path:
         return self.path / "backbone.pt"
 
@@ -155,7 +160,7 @@ class PretrainRun(RunFolder):
 
     @property
     def resumable(self) -> bool:
-        return self.checkpoint_path.is_file() and not self.finished
+        return (self.checkpoint_path.is_file() or self.previous_checkpoint_path.is_file()) and not self.finished
 
     def config(self) -> PretrainConfig:
         return PretrainConfig.load(self.config_path)

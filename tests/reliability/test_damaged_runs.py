@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from engine import run_pretraining
+from engine import CancelToken, Progress, Stage, Started, Warning, run_pretraining
+from engine.core import checkpoint
 from engine.store.runs import open_run_folder
 from tests.engine.run_helpers import exit_code, tiny_config
 
@@ -49,3 +50,43 @@ def test_a_damaged_predictions_file_stops_suggest_with_one_line_naming_it(finetu
     err = capsys.readouterr().err.strip()
     assert err == (f"pretext-studio-cli: error: {predictions} is damaged: line 3 is not a prediction row (path, "
                    "prediction, confidence, runner_up, runner_up_confidence, label); fine-tune again to write it anew")
+
+
+def stopped_run(image_folder, tmp_path):
+    """A run stopped at step 6 with a checkpoint every 2 steps: it has last.pt and prev.pt."""
+    cfg = tiny_config(image_folder, tmp_path, epochs=3, batch_size=8, checkpoint_every=2)
+    token = CancelToken()
+
+    def stop_at_six(event):
+        if isinstance(event, Progress) and event.stage is Stage.PRETRAIN and event.step == 6:
+            token.cancel()
+
+    result = run_pretraining(cfg, on_event=stop_at_six, cancel=token)
+    assert result.status == "cancelled"
+    return open_run_folder(result.run_dir)
+
+
+@pytest.mark.parametrize("damage", [b"", b"PK\x03\x04 truncated"])
+def test_a_damaged_last_checkpoint_resumes_from_the_previous_one_with_a_warning(image_folder, tmp_path, damage):
+    run = stopped_run(image_folder, tmp_path)
+    kept_step = checkpoint.load(run.previous_checkpoint_path)["loop"]["step"]
+    run.checkpoint_path.write_bytes(damage)
+    events = []
+    resumed = run_pretraining(None, on_event=events.append, resume=run.path)
+    warnings = [e.message for e in events if isinstance(e, Warning)]
+    assert any("checkpoints/last.pt is damaged" in w and f"resuming from checkpoints/prev.pt (step {kept_step})" in w
+               for w in warnings)
+    started = next(e for e in events if isinstance(e, Started) and e.stage is Stage.PRETRAIN)
+    assert started.info.resumed_from_step == kept_step and resumed.status == "completed"
+
+
+def test_a_run_whose_checkpoints_are_all_damaged_says_in_one_line_that_it_cannot_be_resumed(
+        image_folder, tmp_path, capsys):
+    run = stopped_run(image_folder, tmp_path)
+    run.checkpoint_path.write_bytes(b"")
+    run.previous_checkpoint_path.write_bytes(b"junk")
+    assert exit_code(["pretrain", "--resume", str(run.path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith(f"pretext-studio-cli: error: cannot resume {run.path}: checkpoints/last.pt is damaged")
+    assert "checkpoints/prev.pt is damaged" in err
