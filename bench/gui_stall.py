@@ -27,6 +27,7 @@ from PySide6.QtCore import QSettings, Qt, QTimer  # noqa: E402
 
 from desktop.shell.application import create_app  # noqa: E402
 from desktop.shell.main_window import MainWindow  # noqa: E402
+from engine.core.events import Stage  # noqa: E402
 from resources import SAMPLE_DIR  # noqa: E402
 
 TICK_MS = 10
@@ -82,7 +83,7 @@ def main() -> int:
     training_started = []
 
     def on_progress(event) -> None:
-        if event.stage == "pretrain" and not training_started:
+        if event.stage is Stage.PRETRAIN and not training_started:
             training_started.append(time.perf_counter())
             recorder.phase = "training"
             QTimer.singleShot(int(args.seconds * 1000), page.stop)

@@ -69,6 +69,7 @@ from engine.maps.embed import compute_features, embed_run  # noqa: E402
 from engine.maps.suggest import suggest  # noqa: E402
 from engine.models.backbones import build_backbone  # noqa: E402
 from engine.models.model_io import load_backbone, load_classifier  # noqa: E402
+from engine.store.runs import FinetuneRun, PretrainRun  # noqa: E402
 
 CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot")
 SOURCE = Path("/usr/share/datasets/fashion-mnist")
@@ -105,19 +106,19 @@ def random_labels(truth: dict[str, str], k: int, seed: int) -> dict[str, str]:
 
 
 def write_untrained_run(folder: Path, pretrained_run: Path) -> Path:
-    """A run folder whose backbone.pt holds the same architecture, randomly initialised."""
-    _, meta = load_backbone(pretrained_run)
+    """A run folder whose backbone holds the same architecture, randomly initialised."""
+    _, meta = load_backbone(PretrainRun(pretrained_run).backbone_path)
     torch.manual_seed(0)
     backbone, _ = build_backbone(meta["backbone"], meta["in_channels"], meta["image_size"],
                                  small_stem=meta.get("small_stem"))
     payload = {k: v for k, v in meta.items() if k not in ("path", "run_dir")}
-    save_atomic({**payload, "state_dict": backbone.state_dict()}, folder / "backbone.pt")
+    save_atomic({**payload, "state_dict": backbone.state_dict()}, PretrainRun(folder).backbone_path)
     return folder
 
 
 def test_accuracy(run_dir: str, images: np.ndarray, labels: np.ndarray) -> float:
     """Accuracy of a fine-tune run's classifier on uint8 (N, 28, 28) test images."""
-    classifier, meta = load_classifier(run_dir)
+    classifier, meta = load_classifier(FinetuneRun(Path(run_dir)).classifier_path)
     store = ImageStore(torch.from_numpy(images.copy()).unsqueeze(1), [""] * len(images), images.shape[-1], 1, False)
     logits = compute_features(classifier, store, meta["mean"], meta["std"], torch.device("cpu"))
     predicted = np.array([CLASSES.index(meta["classes"][i]) for i in logits.argmax(1).tolist()])
@@ -198,8 +199,9 @@ def run(args) -> None:
     pretrain_s = time.monotonic() - started
     ours = Path(result.run_dir)
     untrained = write_untrained_run(args.work / "untrained", ours)
-    print(f"pretrained {result.step} steps in {pretrain_s:.0f} s ({load_backbone(ours)[1]['config']['method']}, "
-          f"{load_backbone(ours)[1]['backbone']}), final loss {result.final_loss:.3f}")
+    ours_meta = load_backbone(PretrainRun(ours).backbone_path)[1]
+    print(f"pretrained {result.step} steps in {pretrain_s:.0f} s ({ours_meta['config']['method']}, "
+          f"{ours_meta['backbone']}), final loss {result.final_loss:.3f}")
 
     rows = []
     picks = ["random"] + ([] if args.no_suggested else ["suggested"])

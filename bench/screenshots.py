@@ -27,6 +27,7 @@ from desktop.common.theme import apply_theme  # noqa: E402
 from desktop.label.finetune_panel import TIME_LIMITS  # noqa: E402
 from desktop.shell.application import create_app  # noqa: E402
 from desktop.shell.main_window import MainWindow  # noqa: E402
+from engine.core.events import Stage  # noqa: E402
 from resources import RESOURCES_DIR, SAMPLE_DIR  # noqa: E402
 
 SIZE = "1440x900"
@@ -76,7 +77,7 @@ class Shooter:
         page.job.progress.connect(self._on_progress)
 
     def _on_progress(self, event) -> None:
-        if self.shot_taken or event.stage != "pretrain" or event.step < self.steps:
+        if self.shot_taken or event.stage is not Stage.PRETRAIN or event.step < self.steps:
             return
         self.shot_taken = True
         page = self.window.pretrain_page

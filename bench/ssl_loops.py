@@ -14,7 +14,7 @@ from torchvision import transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine import PretrainConfig, Progress, Started, run_pretraining  # noqa: E402
+from engine import PretrainConfig, Progress, Stage, Started, run_pretraining  # noqa: E402
 from engine.data.augment import default_mean_std  # noqa: E402
 from engine.models.backbones import build_backbone  # noqa: E402
 from engine.pretrain.methods import build_method  # noqa: E402
@@ -89,15 +89,15 @@ def engine_loop(root: Path, size: int, batch: int, steps: int, warmup: int, work
     """
     stamps: dict[int, float] = {}
     waits: list[float] = []
-    info: dict = {}
+    started: list = []     # the run's PretrainStart
 
     def on_event(event) -> None:
-        if isinstance(event, Started) and event.stage == "pretrain":
-            info.update(event.info)
-        if isinstance(event, Progress) and event.stage == "pretrain":
+        if isinstance(event, Started) and event.stage is Stage.PRETRAIN:
+            started.append(event.info)
+        if isinstance(event, Progress) and event.stage is Stage.PRETRAIN:
             stamps[event.step] = time.perf_counter()
             if event.step > warmup:
-                waits.append(event.metrics["data_wait"])
+                waits.append(event.metrics.data_wait)
 
     images = sum(1 for p in root.iterdir() if p.suffix in (".png", ".jpg"))
     epochs = -(-(warmup + steps) // max(1, images // batch))
@@ -110,7 +110,7 @@ def engine_loop(root: Path, size: int, batch: int, steps: int, warmup: int, work
     peak = torch.cuda.max_memory_allocated() / 1e9 if torch.cuda.is_available() else 0.0
     rate = steps * batch / (stamps[warmup + steps] - stamps[warmup])
     return {"images_per_s": rate, "data_wait": sum(waits) / max(1, len(waits)),
-            "device": info.get("device_label", "?"), "precision": info.get("precision", "?"), "gpu_peak_gb": peak}
+            "device": started[0].device_label, "precision": started[0].precision, "gpu_peak_gb": peak}
 
 
 def _sync(device: str) -> None:

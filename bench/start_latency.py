@@ -30,6 +30,7 @@ def one_run(folder: Path, wait_s: float) -> None:
 
     from desktop.shell.application import create_app
     from desktop.shell.main_window import MainWindow
+    from engine.core.events import Stage
 
     scratch = Path(os.environ["XDG_DATA_HOME"])
     app = create_app(sys.argv[:1])
@@ -45,7 +46,7 @@ def one_run(folder: Path, wait_s: float) -> None:
             raise SystemExit(page.banner.text())
 
         def on_progress(event) -> None:
-            if event.stage == "pretrain" and page.is_training():
+            if event.stage is Stage.PRETRAIN and page.is_training():
                 print(f"{MARK}{time.perf_counter() - clicked:.3f}", flush=True)
                 page.job.progress.disconnect(on_progress)
                 page.stop()

@@ -20,6 +20,7 @@ from typing import Callable, Optional
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from engine.core.atomic import DiskWriteError
 from engine.core.events import (
     Cancelled, CancelToken, CheckpointSaved, EpochEnded, Finished, MapSnapshot, Preview, Progress, Started, Warning,
 )
@@ -30,6 +31,8 @@ DELIVERY_MS = 15    # how often the GUI thread takes what a running job has repo
 def describe_error(error: BaseException) -> str:
     """A one-paragraph message a person can act on."""
     text = str(error).strip()
+    if isinstance(error, DiskWriteError):   # its one line names the file and the reason
+        return text[0].upper() + text[1:]
     if "out of memory" in text.lower():
         return ("The device ran out of memory. Choose a smaller batch size, image size or backbone, "
                 f"or train on the CPU.\n({text})")
@@ -113,12 +116,20 @@ class _Ended:
     args: tuple = ()
 
 
+def running_jobs() -> list["EngineJob"]:
+    """Every job started and not yet finished, whoever started it: what closing the window
+    cancels and waits for, so no page has to remember to report its jobs."""
+    return list(EngineJob.live)
+
+
 class EngineJob(QObject):
     """One engine call on a worker thread; every signal is emitted in the GUI thread.
 
     ``finished`` comes last, once the thread has stopped, after exactly one of
-    ``succeeded``, ``failed`` or ``cancelled``.
+    ``succeeded``, ``failed`` or ``cancelled``. Running jobs are in :func:`running_jobs`.
     """
+
+    live: "set[EngineJob]" = set()     # started, not finished: changed in the GUI thread only
 
     stage_started = Signal(object)     # engine.core.events.Started
     progress = Signal(object)          # engine.core.events.Progress
@@ -154,6 +165,7 @@ class EngineJob(QObject):
         if self._call is None or self._running:
             raise RuntimeError("an EngineJob runs once")
         self._running = True
+        EngineJob.live.add(self)
         self._thread.start()
         self._inbox.start()
 
@@ -215,6 +227,7 @@ class EngineJob(QObject):
         self._call = None
         self._outcomes[ended.kind].emit(*ended.args)
         self._running = False
+        EngineJob.live.discard(self)
         self.finished.emit()
 
 
@@ -222,7 +235,7 @@ class LatestJob(QObject):
     """Runs :class:`EngineJob` s of which only the newest one's answer counts.
 
     ``progress``, ``succeeded`` and ``failed`` come from the current job only. :meth:`discard`
-    cancels it and ignores its answer; a discarded job stays in :meth:`running_jobs` until
+    cancels it and ignores its answer; a discarded job stays in :func:`running_jobs` until
     its thread has ended, so closing the window still waits for it. ``ended`` follows the
     end of every job, current or not.
     """
@@ -235,7 +248,6 @@ class LatestJob(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.current: EngineJob | None = None
-        self._running: list[EngineJob] = []
 
     def start(self, fn: Callable, *args, **kwargs) -> EngineJob:
         """Run ``fn(*args, **kwargs)``; it becomes the current job."""
@@ -244,7 +256,6 @@ class LatestJob(QObject):
         job.succeeded.connect(lambda result: job is self.current and self.succeeded.emit(result))
         job.failed.connect(lambda message, details: job is self.current and self.failed.emit(message, details))
         job.finished.connect(lambda: self._on_finished(job))
-        self._running.append(job)
         job.start()
         return job
 
@@ -256,11 +267,8 @@ class LatestJob(QObject):
             self.current.cancel()
             self.current = None
 
-    def running_jobs(self) -> list[EngineJob]:
-        return [job for job in self._running if job.is_running()]
 
     def _on_finished(self, job: EngineJob) -> None:
-        self._running.remove(job)
         job.deleteLater()
         if job is self.current:
             self.current = None

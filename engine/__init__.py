@@ -26,12 +26,12 @@ from __future__ import annotations
 
 from engine.core.config import ConfigError, PretrainConfig
 from engine.core.events import (
-    Cancelled, CancelToken, CheckpointSaved, EpochEnded, Finished, Preview, Progress, Started, Warning,
+    Cancelled, CancelToken, CheckpointSaved, EpochEnded, Finished, Preview, Progress, Stage, Started, Warning,
 )
 
 __all__ = [
     "scan", "run_pretraining", "run_finetune", "export_model", "PretrainConfig", "ConfigError", "CancelToken", "Cancelled",
-    "Started", "Progress", "EpochEnded", "CheckpointSaved", "Preview", "Warning", "Finished",
+    "Stage", "Started", "Progress", "EpochEnded", "CheckpointSaved", "Preview", "Warning", "Finished",
 ]
 
 
@@ -42,18 +42,18 @@ def scan(root, on_event=None, cancel=None, verify=True):
     return scan_folder(root, on_event=on_event, cancel=cancel, verify=verify)
 
 
-def run_pretraining(cfg, on_event=None, cancel=None, resume=None):
+def run_pretraining(cfg, on_event=None, cancel=None, resume=None, scan=None):
     """Run (or resume, given a run folder) self-supervised pretraining; see :mod:`engine.pretrain.loop`."""
     from engine.pretrain.loop import run_pretraining
 
-    return run_pretraining(cfg, on_event=on_event, cancel=cancel, resume=resume)
+    return run_pretraining(cfg, on_event=on_event, cancel=cancel, resume=resume, scan=scan)
 
 
-def run_finetune(cfg, labels, on_event=None, cancel=None):
+def run_finetune(cfg, labels, on_event=None, cancel=None, scan=None):
     """Train a classifier on a few labels; see :mod:`engine.finetune.run`."""
     from engine.finetune import run
 
-    return run.run_finetune(cfg, labels, on_event=on_event, cancel=cancel)
+    return run.run_finetune(cfg, labels, on_event=on_event, cancel=cancel, scan=scan)
 
 
 def export_model(source, out_path, on_event=None, cancel=None, **options):

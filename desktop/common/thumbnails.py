@@ -10,7 +10,6 @@ GUI thread (see :mod:`desktop.jobs` for why).
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from PySide6.QtCore import QObject, QThread, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
 from desktop.jobs import GuiThreadInbox
+from engine.core.atomic import write_atomic
 from engine.core.places import cache_root
 from engine.data import imageio
 
@@ -88,11 +88,9 @@ def load_or_make(request: Request, cache_dir: Optional[Path]) -> np.ndarray:
             pass  # a damaged cache entry is made again
     pixels = render(request)
     if target is not None:
+        picture = Image.fromarray(pixels.squeeze(2) if pixels.shape[2] == 1 else pixels)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(f"{target.stem}.{os.getpid()}.{threading.get_ident()}.part")
-            Image.fromarray(pixels.squeeze(2) if pixels.shape[2] == 1 else pixels).save(partial, "JPEG", quality=88)
-            os.replace(partial, target)
+            write_atomic(target, lambda handle: picture.save(handle, "JPEG", quality=88))
         except OSError:
             pass  # a read-only or full cache only costs speed
     return pixels

@@ -123,8 +123,8 @@ class TrainingPlots(QWidget):
         return plot
 
     def add(self, step: int, metrics: dict, total: int = 0) -> None:
-        """Record one step's metrics (``total``: the planned steps, 0 when unknown); nothing is
-        drawn until the next refresh."""
+        """Record one step's metrics, by name (a step payload's ``as_dict()`` or a metrics.jsonl
+        row; ``total``: the planned steps, 0 when unknown); nothing is drawn until the next refresh."""
         self.total_steps = total or self.total_steps
         loss = metrics.get("loss")
         if loss is not None and math.isfinite(loss):

@@ -19,8 +19,22 @@ def accuracy_text(validation: dict, labels_used: int) -> str:
     if validation.get("accuracy") is None:
         return "No validation estimate yet: every class needs at least 2 labels."
     scheme = validation.get("scheme", "")
-    return (f"Validation accuracy {validation['accuracy']:.0%}  ({scheme}, {validation.get('evaluated', 0)} "
-            f"of {labels_used} labels)")
+    text = (f"Validation accuracy {validation['accuracy']:.0%}  (balanced: the mean over classes; {scheme}, "
+            f"{validation.get('evaluated', 0)} of {labels_used} labels)")
+    return text + "".join(f"\n{warning}" for warning in class_warnings(validation))
+
+
+def class_warnings(validation: dict) -> list[str]:
+    """The weakest class, and the classes with far fewer labels than the others, in words."""
+    warnings = []
+    worst = validation.get("worst_class")
+    if worst is not None:
+        warnings.append(f"Weakest class: {worst}, {validation['per_class'][worst]:.0%}.")
+    few = validation.get("few_labels") or []
+    if few:
+        warnings.append(f"{', '.join(few)} {'has' if len(few) == 1 else 'have'} far fewer labels than the other "
+                        "classes: label more of them for a fair estimate and a better model.")
+    return warnings
 
 
 def make_table(rows: int, columns: int) -> QTableWidget:

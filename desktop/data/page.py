@@ -145,16 +145,13 @@ class DataPage(QWidget):
     def is_scanning(self) -> bool:
         return self._job is not None
 
-    def running_jobs(self) -> list[EngineJob]:
-        return [self._job] if self._job is not None and self._job.is_running() else []
 
     def set_locked(self, reason: str | None) -> None:
         """While ``reason`` is set, opening another folder only shows that reason."""
         self._lock_reason = reason
 
     def _on_progress(self, event) -> None:
-        images = int(event.metrics.get("images", 0))
-        self.progress_label.setText(f"Scanning… {event.step:,} files checked, {images:,} images")
+        self.progress_label.setText(f"Scanning… {event.step:,} files checked, {event.metrics.images:,} images")
 
     def _on_scanned(self, job: EngineJob, report) -> None:
         if job is not self._job:

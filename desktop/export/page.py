@@ -20,22 +20,24 @@ from desktop.common.banner import Banner
 from desktop.export.export_result import ExportResultView
 from desktop.export.try_it import TryItBox
 from desktop.jobs import EngineJob
+from engine.core.events import ExportStep, Stage
 from engine.deploy.onnx_meta import int8_path
 
-STEP_TEXT = {1: "Converting to ONNX…", 2: "Checking onnxruntime against torch on your images…",
-             3: "Quantizing to INT8 on your images and comparing it with fp32…",
-             4: "Writing the model and its README…", 5: "Done"}
+STEP_TEXT = {ExportStep.LOAD: "Loading the trained model…", ExportStep.CONVERT: "Converting to ONNX…",
+             ExportStep.VERIFY: "Checking onnxruntime against torch on your images…",
+             ExportStep.QUANTIZE: "Quantizing to INT8 on your images and comparing it with fp32…",
+             ExportStep.WRITE: "Writing the model and its README…"}
 PRECISIONS = (("fp32", "Full precision (fp32)"), ("fp16", "Half precision (fp16): about half the size"),
               ("int8", "INT8 as well: about a quarter of the size, compared with fp32"))
 
 
-def export(source: str, out: str, kind: str, raw_input: bool, precision: str, overwrite: bool,
+def export(source: str, out: str, kind: str, raw_input: bool, precision: str, overwrite: bool, scan=None,
            on_event=None, cancel=None):
     """engine.export.run.export_model, imported in the worker (it loads torch and onnx)."""
     from engine.export.run import export_model
 
     return export_model(source, out, kind=kind, raw_input=raw_input, fp16=precision == "fp16",
-                        int8=precision == "int8", overwrite=overwrite, on_event=on_event, cancel=cancel)
+                        int8=precision == "int8", overwrite=overwrite, on_event=on_event, cancel=cancel, scan=scan)
 
 
 class ExportPage(QWidget):
@@ -46,6 +48,7 @@ class ExportPage(QWidget):
         super().__init__(parent)
         self.root = ""
         self.pretrain_run = ""
+        self.scan = None         # the folder's engine.data.scan.ScanReport from the Data step
         self.finetune_run = ""
         self.job: EngineJob | None = None
         self.last_result = None
@@ -155,10 +158,11 @@ class ExportPage(QWidget):
         return card
 
     # --- state ---------------------------------------------------------------------------------
-    def set_models(self, root: str, pretrain_run: str, finetune_run: str) -> None:
-        """The folder and its newest models ("" when there is none yet)."""
+    def set_models(self, root: str, pretrain_run: str, finetune_run: str, scan=None) -> None:
+        """The folder (``scan``: its ``engine.data.scan.ScanReport``, verified on) and its newest
+        models ("" when there is none yet)."""
         folder_changed = root != self.root
-        self.root, self.pretrain_run, self.finetune_run = root, pretrain_run, finetune_run
+        self.root, self.pretrain_run, self.finetune_run, self.scan = root, pretrain_run, finetune_run, scan
         self.classifier.setEnabled(bool(finetune_run))
         self.classifier.setToolTip("" if finetune_run else "Fine-tune a classifier on the Label step first")
         if finetune_run:
@@ -224,15 +228,15 @@ class ExportPage(QWidget):
         self.banner.dismiss()
         self.result_view.clear()
         job = self.job = EngineJob(export, source, out, kind, bool(self.input.currentData()), precision, overwrite,
-                                   parent=self)
-        job.stage_started.connect(lambda e: e.stage == "cache" and self.status.setText("Decoding your images…"))
+                                   self.scan, parent=self)
+        job.stage_started.connect(lambda e: e.stage is Stage.CACHE and self.status.setText("Decoding your images…"))
         job.progress.connect(self._on_progress)
         job.succeeded.connect(self._on_result)
         job.failed.connect(self._on_failed)
         job.finished.connect(self._on_finished)
         self.progress.setRange(0, 0)
         self.progress.show()
-        self.status.setText("Loading the trained model…")
+        self.status.setText(STEP_TEXT[ExportStep.LOAD])
         self._set_running(True)
         job.start()
         return True
@@ -245,12 +249,12 @@ class ExportPage(QWidget):
         self.running_changed.emit(running)
 
     def _on_progress(self, event) -> None:
-        if event.stage != "export":
+        if event.stage is not Stage.EXPORT:
             return
         self.progress.setRange(0, event.total)
         self.progress.setValue(event.step)
-        if event.step != 3 or self.precision.currentData() == "int8":
-            self.status.setText(STEP_TEXT.get(event.step, ""))
+        current = event.metrics.current   # QUANTIZE comes only when INT8 was chosen
+        self.status.setText("Done" if current is None else STEP_TEXT[current])
 
     def _on_result(self, result) -> None:
         self.last_result = result
@@ -278,6 +282,3 @@ class ExportPage(QWidget):
         self.progress.hide()
         self._set_running(False)
 
-    def running_jobs(self) -> list[EngineJob]:
-        jobs = [self.job] if self.job is not None and self.job.is_running() else []
-        return jobs + self.try_it.running_jobs()

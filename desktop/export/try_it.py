@@ -106,8 +106,6 @@ class TryItBox(QFrame):
         job.start()
         return True
 
-    def running_jobs(self) -> list[EngineJob]:
-        return [self.job] if self.job is not None and self.job.is_running() else []
 
     def _show_picture(self, path: str) -> None:
         reader = QImageReader(path)

@@ -12,6 +12,7 @@ from desktop.common.training_plots import TrainingPlots
 from desktop.common.validation_view import ValidationView
 from desktop.jobs import EngineJob
 from desktop.label.jobs import finetune_and_predict
+from engine.core.events import Stage
 
 MODES = (
     ("auto", "Auto (picked from the label count)"),
@@ -26,8 +27,8 @@ TIME_LIMITS = (
     (5.0, "5 minutes"),
     (10.0, "10 minutes"),
 )
-STAGE_TEXT = {"scan": "Checking the images…", "cache": "Decoding the images once…",
-              "embed": "Computing the embeddings…", "validate": "Estimating the accuracy…"}
+STAGE_TEXT = {Stage.SCAN: "Checking the images…", Stage.CACHE: "Decoding the images once…",
+              Stage.EMBED: "Computing the embeddings…", Stage.VALIDATE: "Estimating the accuracy…"}
 
 
 class FinetunePanel(QWidget):
@@ -130,12 +131,11 @@ class FinetunePanel(QWidget):
     def is_running(self) -> bool:
         return self.job is not None
 
-    def running_jobs(self) -> list[EngineJob]:
-        return [self.job] if self.job is not None and self.job.is_running() else []
 
     # --- running ---------------------------------------------------------------------------
-    def start(self, cfg, labels: dict) -> bool:
-        """Fine-tune with ``cfg`` (engine FinetuneConfig) on ``labels`` ``{path: class}``."""
+    def start(self, cfg, labels: dict, scan=None) -> bool:
+        """Fine-tune with ``cfg`` (engine FinetuneConfig) on ``labels`` ``{path: class}``; ``scan``:
+        the session's scan of the image folder."""
         if self.job is not None:
             return False
         self.warnings = []
@@ -144,7 +144,7 @@ class FinetunePanel(QWidget):
         self.progress.show()
         self.progress.setRange(0, 0)
         self.status.setText("Starting…")
-        job = self.job = EngineJob(finetune_and_predict, cfg, dict(labels), parent=self)
+        job = self.job = EngineJob(finetune_and_predict, cfg, dict(labels), scan, parent=self)
         job.stage_started.connect(self._on_started)
         job.progress.connect(self._on_progress)
         job.warning.connect(self.warnings.append)
@@ -170,11 +170,11 @@ class FinetunePanel(QWidget):
         self.running_changed.emit(running)
 
     def _on_started(self, event) -> None:
-        if event.stage == "finetune":
+        if event.stage is Stage.FINETUNE:
+            info = event.info
             self.progress.setRange(0, max(event.total, 1))
-            self.status.setText(f"Training: {event.info.get('mode_reason') or event.info.get('mode', '')} · "
-                                f"{event.info.get('labels', 0)} labels, {event.info.get('validation', '')} "
-                                "validation")
+            self.status.setText(f"Training: {info.mode_reason or info.mode} · {info.labels} labels, "
+                                f"{info.validation} validation")
         elif event.stage in STAGE_TEXT:
             self.status.setText(STAGE_TEXT[event.stage])
 
@@ -182,11 +182,9 @@ class FinetunePanel(QWidget):
         if event.total:
             self.progress.setRange(0, event.total)
             self.progress.setValue(min(event.step, event.total))
-        if event.stage == "finetune":
-            self.plots.add(event.step, event.metrics, event.total)
-            loss = event.metrics.get("loss")
-            text = f"Iteration {event.step} of {event.total}" + (f" · loss {loss:.4f}" if loss is not None else "")
-            self.status.setText(text)
+        if event.stage is Stage.FINETUNE:
+            self.plots.add(event.step, event.metrics.as_dict(), event.total)
+            self.status.setText(f"Iteration {event.step} of {event.total} · loss {event.metrics.loss:.4f}")
         elif event.stage in STAGE_TEXT:
             self.status.setText(f"{STAGE_TEXT[event.stage][:-1]} {event.step:,} of {event.total:,}")
 

@@ -33,11 +33,17 @@ class LabelBrowser(QWidget):
         self.undo_button.setToolTip("Undo the last label change (Ctrl+Z)")
         self.count = QLabel()
         self.count.setProperty("role", "muted")
+        self.selection = QLabel(wordWrap=True)
+        self.selection.setProperty("role", "heading")
+        self.selection.setToolTip("The images the number keys change: only the ones shown selected")
+        self.grid.selectionModel().selectionChanged.connect(lambda *_args: self.update_selection())
+        self.model.modelReset.connect(self.update_selection)
         self.empty = QLabel("No images match this filter.")
         self.empty.setProperty("role", "muted")
         self.empty.hide()
         self.model.modelReset.connect(self.update_count)
         self.set_class_names([])
+        self.update_selection()
 
         bar = QHBoxLayout()
         bar.addWidget(self.filter, 1)
@@ -54,6 +60,7 @@ class LabelBrowser(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.empty)
         layout.addWidget(self.grid, 1)
+        layout.addWidget(self.selection)
         layout.addLayout(below)
         layout.addWidget(hint)
 
@@ -87,6 +94,17 @@ class LabelBrowser(QWidget):
         shown_text = f"{shown:,} of {total:,} shown" if shown != total else f"{total:,} images"
         self.count.setText(f"{shown_text}  ·  {len(self.model.labels):,} labeled")
         self.empty.setVisible(total > 0 and shown == 0)
+
+    def update_selection(self) -> None:
+        """Say plainly what the next label key will change."""
+        paths = self.grid.selected_paths()
+        if not paths:
+            text = "Nothing selected: a number key changes nothing until you select images."
+        elif len(paths) == 1:
+            text = f"Selected: {paths[0].rsplit('/', 1)[-1]} · keys 1–9 label it, 0 clears its label"
+        else:
+            text = f"Selected: {len(paths):,} images · keys 1–9 label them all, 0 clears their labels"
+        self.selection.setText(text)
 
     def select_path(self, rel_path: str) -> bool:
         """Select ``rel_path`` in the grid (showing every image first if the filter hides it)."""

@@ -204,6 +204,18 @@ class LabelDelegate(ThumbnailDelegate):
         painter.restore()
 
 
+def label_key(event) -> Optional[int]:
+    """The label key of a key press: 1–9 for a class, 0 for clearing (0, Delete, Backspace), else None."""
+    if event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier != Qt.KeyboardModifier.NoModifier:
+        return None
+    key = event.key()
+    if Qt.Key.Key_1 <= key <= Qt.Key.Key_9:
+        return key - Qt.Key.Key_0
+    if key in (Qt.Key.Key_0, Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+        return 0
+    return None
+
+
 class LabelGrid(ThumbnailGrid):
     """Emits ``painted(row)`` on a plain left click (the page labels it when a class is chosen),
     ``number_pressed(n)`` for keys 1–9 and ``clear_pressed`` for Delete, Backspace and 0."""
@@ -224,15 +236,13 @@ class LabelGrid(ThumbnailGrid):
             self.painted.emit(index.row())
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API
-        key = event.key()
-        if event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier == Qt.KeyboardModifier.NoModifier:
-            if Qt.Key.Key_1 <= key <= Qt.Key.Key_9:
-                self.number_pressed.emit(key - Qt.Key.Key_0)
-                return
-            if key in (Qt.Key.Key_0, Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
-                self.clear_pressed.emit()
-                return
-        super().keyPressEvent(event)
+        number = label_key(event)
+        if number is None:
+            super().keyPressEvent(event)
+        elif number:
+            self.number_pressed.emit(number)
+        else:
+            self.clear_pressed.emit()
 
     def selected_paths(self) -> list[str]:
         rows = sorted(index.row() for index in self.selectionModel().selectedIndexes())

@@ -17,9 +17,10 @@ from PySide6.QtWidgets import (
 from desktop.common.map_colours import MODES, colour_groups
 from desktop.common.map_view import MapView
 from desktop.common.thumbnail_grid import ThumbnailModel
-from desktop.jobs import EngineJob, LatestJob
-from desktop.label.jobs import open_embedding_map, refine_embedding_map
+from desktop.jobs import LatestJob
+from desktop.label.jobs import find_neighbours, open_embedding_map, refine_embedding_map
 from desktop.label.similar_images import DuplicatesDialog, NeighboursDialog
+from engine.core.events import Stage
 
 NEIGHBOURS = 20
 IDLE_TEXT = "The map of your images appears here once a pretraining run has finished."
@@ -34,6 +35,7 @@ class MapPanel(QWidget):
 
     path_clicked = Signal(str)
     label_requested = Signal(list, str)
+    label_key_pressed = Signal(int)      # a label key pressed in the Similar Images window
     failed = Signal(str, str)
 
     def __init__(self, source: ThumbnailModel, parent: QWidget | None = None) -> None:
@@ -42,6 +44,9 @@ class MapPanel(QWidget):
         self.embedding_map = None
         self.run_key: tuple = ()
         self.jobs = LatestJob(self)
+        self.neighbour_jobs = LatestJob(self)
+        self.neighbour_jobs.succeeded.connect(self._show_found_neighbours)
+        self._neighbours_of = ""
         self.jobs.progress.connect(self._on_progress)
         self.jobs.succeeded.connect(self.show_map)
         self.jobs.failed.connect(self._on_failed)
@@ -63,6 +68,7 @@ class MapPanel(QWidget):
         source.modelReset.connect(self._index_source)
         self.neighbours = NeighboursDialog(source, self)
         self.neighbours.picked.connect(self.path_clicked)
+        self.neighbours.label_key_pressed.connect(self.label_key_pressed)
         self.duplicates = DuplicatesDialog(source, self)
         self.duplicates.pair_picked.connect(self.select_paths)
         self._build()
@@ -132,14 +138,15 @@ class MapPanel(QWidget):
         layout.addWidget(self.selection_bar)
 
     # --- computing the map ---------------------------------------------------------------------
-    def start(self, pretrain_run: str, root: str, cache_dir: str = "") -> bool:
-        """Show the map of ``root`` with ``pretrain_run``'s backbone (computed once per run)."""
+    def start(self, pretrain_run: str, root: str, cache_dir: str = "", scan=None) -> bool:
+        """Show the map of ``root`` with ``pretrain_run``'s backbone (computed once per run);
+        ``scan``: the session's scan of ``root``."""
         key = (pretrain_run, root)
         if key == self.run_key and (self.jobs.busy() or self.embedding_map is not None):
             return False
         self.discard()
         self.run_key = key
-        self._run(open_embedding_map, pretrain_run, root, cache_dir, text="Reading the embeddings…")
+        self._run(open_embedding_map, pretrain_run, root, cache_dir, scan, text="Reading the embeddings…")
         return True
 
     def discard(self) -> None:
@@ -163,8 +170,8 @@ class MapPanel(QWidget):
         self.jobs.start(fn, *args)
 
     def _on_progress(self, event) -> None:
-        names = {"embed": "Reading the embeddings", "layout": "Arranging similar images together",
-                 "placing": "Placing the other images beside their neighbours"}
+        names = {Stage.EMBED: "Reading the embeddings", Stage.LAYOUT: "Arranging similar images together",
+                 Stage.PLACING: "Placing the other images beside their neighbours"}
         if event.stage in names and event.total:
             self.status.setText(f"{names[event.stage]}… {event.step:,} of {event.total:,}")
             self.progress.setRange(0, event.total)
@@ -192,8 +199,6 @@ class MapPanel(QWidget):
                             "The first view is shown; the better layout failed (see the message above).")
         self.failed.emit(message, details)
 
-    def running_jobs(self) -> list[EngineJob]:
-        return self.jobs.running_jobs() + self.duplicates.running_jobs()
 
     def _set_ready(self, ready: bool) -> None:
         for widget in (self.similar_button, self.duplicates_button, self.colour_by, *self.modes.buttons()):
@@ -275,16 +280,18 @@ class MapPanel(QWidget):
 
     # --- similar images ------------------------------------------------------------------------
     def show_neighbours(self) -> bool:
+        """Search the images most like the chosen one off the GUI thread, then show them."""
         if self.embedding_map is None or self._current_row < 0:
             return False
-        from engine.maps.similarity import nearest_neighbours
+        row = self._current_row
+        self.neighbour_jobs.start(find_neighbours, self.embedding_map.features, row, NEIGHBOURS)
+        self._neighbours_of = self.embedding_map.paths[row]
+        return True
 
-        neighbours = nearest_neighbours(self.embedding_map.features, self._current_row, NEIGHBOURS)
+    def _show_found_neighbours(self, neighbours: list) -> None:
         paths = [self.embedding_map.paths[n.index] for n in neighbours]
         keep = [(self._source_rows[p], n.similarity) for p, n in zip(paths, neighbours) if p in self._source_rows]
-        self.neighbours.show_neighbours(self.embedding_map.paths[self._current_row], [r for r, _s in keep],
-                                        [s for _r, s in keep])
-        return True
+        self.neighbours.show_neighbours(self._neighbours_of, [r for r, _s in keep], [s for _r, s in keep])
 
     def find_duplicates(self) -> None:
         if self.embedding_map is not None:

@@ -9,17 +9,19 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.common.thumbnail_grid import ThumbnailModel
-from desktop.jobs import EngineJob, LatestJob
+from desktop.jobs import LatestJob
 from desktop.label.image_subset import ImageStrip, ImageSubsetModel
 from desktop.label.jobs import find_near_duplicates
-
-DEFAULT_THRESHOLD = 0.97
+from desktop.label.label_grid import label_key
 
 
 class NeighboursDialog(QDialog):
-    """The images most like one image, most similar first; ``picked(path)`` on a click."""
+    """The images most like one image, most similar first; ``picked(path)`` on a click, which
+    selects it in the grid. The label keys work here as in the grid: ``label_key_pressed(n)``
+    (1–9, 0 to clear) labels the grid's selection, so a result can be labeled without closing."""
 
     picked = Signal(str)
+    label_key_pressed = Signal(int)
 
     def __init__(self, source: ThumbnailModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -35,10 +37,18 @@ class NeighboursDialog(QDialog):
         layout.addWidget(self.strip, 1)
         layout.addWidget(buttons)
 
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API
+        number = label_key(event)
+        if number is None:
+            super().keyPressEvent(event)
+        else:
+            self.label_key_pressed.emit(number)
+
     def show_neighbours(self, path: str, source_rows: list[int], similarities: list[float]) -> None:
         self.setWindowTitle(f"Images like {path.rsplit('/', 1)[-1]}")
         self.heading.setText(f"The {len(source_rows)} images most like <b>{path}</b> by their embeddings "
-                             "(cosine similarity). Click one to find it in the grid.")
+                             "(cosine similarity). Click one to select it in the grid; "
+                             "keys 1–9 label it from here.")
         self.model.set_rows(source_rows, [f"{s:.0%} · {self.model.source.records()[r].path.rsplit('/', 1)[-1]}"
                                           for r, s in zip(source_rows, similarities)])
         self.show()
@@ -57,16 +67,18 @@ class DuplicatesDialog(QDialog):
         self.resize(820, 560)
         self.jobs = LatestJob(self)
         self.jobs.progress.connect(self._on_progress)
-        self.jobs.succeeded.connect(lambda pairs: self.set_pairs(pairs, self._searched))
+        self.jobs.succeeded.connect(lambda found: self.set_pairs(found[1], found[0]))
         self.jobs.failed.connect(lambda message, _details: self.status.setText(message))
         self.jobs.ended.connect(self._on_ended)
         self._features = None
-        self._searched = DEFAULT_THRESHOLD     # the threshold of the current search
+        self._from_data = True                 # the next search sets its threshold from the data
         self._paths: list[str] = []
         self._source_rows: dict[str, int] = {}
         self.threshold = QDoubleSpinBox(decimals=1, minimum=80.0, maximum=100.0, singleStep=0.5, suffix=" %")
-        self.threshold.setValue(DEFAULT_THRESHOLD * 100)
-        self.threshold.setToolTip("Pairs at least this similar (cosine similarity of their embeddings)")
+        self.threshold.setToolTip("Pairs at least this similar (cosine similarity of their embeddings). At first "
+                                  "it is set from this folder: the similarity that only the most similar 1 % of "
+                                  "images reach with their nearest neighbour.")
+        self.threshold.valueChanged.connect(lambda _value: setattr(self, "_from_data", False))
         self.find_button = QPushButton("Find")
         self.find_button.setDefault(True)
         self.find_button.clicked.connect(self.search)
@@ -115,9 +127,7 @@ class DuplicatesDialog(QDialog):
     def search(self) -> bool:
         if self._features is None or self.jobs.busy():
             return False
-        threshold = self.threshold.value() / 100
-        self._searched = threshold
-        self.jobs.start(find_near_duplicates, self._features, threshold)
+        self.jobs.start(find_near_duplicates, self._features, None if self._from_data else self.threshold.value() / 100)
         self.find_button.setEnabled(False)
         self.progress.setMaximum(0)
         self.progress.show()
@@ -125,20 +135,23 @@ class DuplicatesDialog(QDialog):
         return True
 
     def set_pairs(self, pairs: list, threshold: float) -> None:
+        chosen_by_data, self._from_data = self._from_data, False
+        self.threshold.blockSignals(True)
+        self.threshold.setValue(threshold * 100)
+        self.threshold.blockSignals(False)
         self.pairs.clear()
         for pair in pairs:
             first, second = self._paths[pair.first], self._paths[pair.second]
             item = QListWidgetItem(f"{pair.similarity:.1%}   {first}  ↔  {second}")
             item.setData(Qt.ItemDataRole.UserRole, [first, second])
             self.pairs.addItem(item)
-        self.status.setText(f"{len(pairs):,} pair{'s' if len(pairs) != 1 else ''} at {threshold:.1%} or more, the "
-                            "most similar first. Choose one to compare the two images." if pairs else
-                            f"No pair of images is {threshold:.1%} similar or more.")
+        origin = " (set from this folder: only its most similar 1 % of images reach it)" if chosen_by_data else ""
+        self.status.setText(f"{len(pairs):,} pair{'s' if len(pairs) != 1 else ''} at {threshold:.1%} or more{origin}, "
+                            "the most similar first. Choose one to compare the two images." if pairs else
+                            f"No pair of images is {threshold:.1%} similar or more{origin}.")
         if pairs:
             self.pairs.setCurrentRow(0)
 
-    def running_jobs(self) -> list[EngineJob]:
-        return self.jobs.running_jobs()
 
     def reject(self) -> None:
         if self.jobs.busy():

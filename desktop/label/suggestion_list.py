@@ -8,8 +8,9 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
 from desktop.common.thumbnail_grid import ThumbnailModel
-from desktop.jobs import EngineJob, LatestJob
+from desktop.jobs import LatestJob
 from desktop.label.jobs import compute_suggestions
+from engine.core.events import Stage
 
 IDLE_TEXT = "Images that cover the data (and, once a model exists, the ones it is unsure of) appear here."
 ICON_SIZE = 56
@@ -62,17 +63,18 @@ class SuggestionList(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.list, 1)
 
-    def start(self, pretrain_run: str, root: str, labeled: set[str], predictions: list, cache_dir: str) -> bool:
-        """Suggest images of ``root`` with the backbone of ``pretrain_run`` (and the model's predictions)."""
+    def start(self, pretrain_run: str, root: str, labeled: set[str], predictions: list, cache_dir: str,
+              scan=None) -> bool:
+        """Suggest images of ``root`` with the backbone of ``pretrain_run`` (and the model's
+        predictions); ``scan``: the session's scan of ``root``."""
         if self.jobs.busy():
             return False
         self.labeled = set(labeled)
         self.set_busy("Finding the images worth labeling…")
-        self.jobs.start(compute_suggestions, pretrain_run, root, sorted(labeled), predictions, cache_dir=cache_dir)
+        self.jobs.start(compute_suggestions, pretrain_run, root, sorted(labeled), predictions, cache_dir=cache_dir,
+                        scan=scan)
         return True
 
-    def running_jobs(self) -> list[EngineJob]:
-        return self.jobs.running_jobs()
 
     def discard(self) -> None:
         """Forget the suggestions (another folder): a running job is cancelled and its answer ignored."""
@@ -83,7 +85,7 @@ class SuggestionList(QWidget):
         self.refresh_button.setEnabled(True)
 
     def _on_progress(self, event) -> None:
-        if event.total and event.stage == "embed":
+        if event.total and event.stage is Stage.EMBED:
             self.status.setText(f"Reading the embeddings… {event.step:,} of {event.total:,}")
 
     def _on_failed(self, message: str, details: str) -> None:
@@ -119,6 +121,23 @@ class SuggestionList(QWidget):
         for row in reversed(range(self.list.count())):
             if self.list.item(row).data(Qt.ItemDataRole.UserRole) in paths:
                 self.list.takeItem(row)
+
+    def following(self, paths: list[str]) -> Optional[str]:
+        """The suggestion after ``paths`` when they are exactly the current suggestion, else None."""
+        item = self.list.currentItem()
+        if item is None or paths != [item.data(Qt.ItemDataRole.UserRole)]:
+            return None
+        row = self.list.row(item)
+        return self.list.item(row + 1).data(Qt.ItemDataRole.UserRole) if row + 1 < self.list.count() else None
+
+    def set_current(self, path: str) -> None:
+        row = self._list_row(path)
+        if row is not None:
+            self.list.setCurrentRow(row)
+
+    def _list_row(self, path: str) -> Optional[int]:
+        return next((row for row in range(self.list.count())
+                     if self.list.item(row).data(Qt.ItemDataRole.UserRole) == path), None)
 
     def paths(self) -> list[str]:
         return [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())]

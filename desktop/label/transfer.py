@@ -11,7 +11,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog
 
-from desktop.jobs import EngineJob, LatestJob
+from desktop.jobs import LatestJob
+from engine.core.atomic import refusal_reason
 from engine.store.project import Project, ProjectError
 from engine.store.project_io import export_csv, export_imagefolder, import_csv
 
@@ -56,9 +57,13 @@ class LabelTransfer(QObject):
                          "left out.")
         if report.bad_rows:
             parts.append(f"Line(s) {', '.join(map(str, report.bad_rows[:10]))} are not 'path,label' and were skipped.")
+        if report.conflicts:
+            parts.append(f"{len(report.conflicts):,} image(s) had different labels on several lines; the last "
+                         "one was kept (see Details).")
         parts.append("Ctrl+Z undoes the import.")
-        kind = "warning" if report.not_found or report.bad_rows else "success"
-        self.page.banner.show_message(kind, " ".join(parts), details="\n".join(report.not_found))
+        kind = "warning" if report.not_found or report.bad_rows or report.conflicts else "success"
+        details = [conflict.describe() for conflict in report.conflicts] + report.not_found
+        self.page.banner.show_message(kind, " ".join(parts), details="\n".join(details))
         return True
 
     def export_csv(self, path: str = "") -> bool:
@@ -70,8 +75,8 @@ class LabelTransfer(QObject):
         try:
             count = export_csv(self.page.project, path)
         except (OSError, ProjectError) as error:
-            self.page.banner.show_message("error", f"The labels cannot be written to {path}: "
-                                          f"{getattr(error, 'strerror', None) or error}")
+            reason = refusal_reason(error) if isinstance(error, OSError) else error
+            self.page.banner.show_message("error", f"The labels cannot be written to {path}: {reason}")
             return False
         self.page.banner.show_message("success", f"Wrote {count:,} label{'s' if count != 1 else ''} to {path}.")
         return True
@@ -86,8 +91,6 @@ class LabelTransfer(QObject):
         self.jobs.start(copy_labeled_images, self.page.root, dest)
         return True
 
-    def running_jobs(self) -> list[EngineJob]:
-        return self.jobs.running_jobs()
 
     def _on_copied(self, dest: str, written: int, missing: list[str]) -> None:
         note = (f" {len(missing):,} labeled image(s) are missing from the folder and were left out."

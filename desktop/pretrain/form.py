@@ -104,7 +104,7 @@ class PretrainForm(QWidget):
         self._refresh_command()
 
     def _connect_changes(self) -> None:
-        for combo in (self.method, self.backbone, self.device, self.precision):
+        for combo in (self.method, self.backbone, self.device, self.precision, self.map_every):
             combo.currentIndexChanged.connect(self._refresh_command)
         for spin in (self.image_size, self.epochs, self.minutes, self.batch_size, self.lr, self.weight_decay,
                      self.seed, self.checkpoint_every):

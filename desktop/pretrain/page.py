@@ -17,6 +17,7 @@ from desktop.jobs import EngineJob
 from desktop.pretrain.form import PretrainForm
 from desktop.pretrain.live_map import LiveMap
 from desktop.pretrain.view_pairs import ViewPairs
+from engine.core.events import PretrainMetrics, PretrainStart, Stage
 
 COLLAPSE_ALARM = 0.25       # warn when the spread falls below this share of the healthy value
 COLLAPSE_MIN_STEPS = 20     # freshly initialised networks start low; give them a moment
@@ -37,10 +38,10 @@ def format_duration(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
-def collapse_alarm(step: int, metrics: dict) -> str | None:
+def collapse_alarm(step: int, metrics: PretrainMetrics) -> str | None:
     """A warning when the embedding spread has fallen far below its healthy value, else None."""
-    spread, healthy = metrics.get("collapse"), metrics.get("collapse_healthy")
-    if spread is None or not healthy or step < COLLAPSE_MIN_STEPS or spread >= COLLAPSE_ALARM * healthy:
+    spread, healthy = metrics.collapse, metrics.collapse_healthy
+    if not healthy or step < COLLAPSE_MIN_STEPS or spread >= COLLAPSE_ALARM * healthy:
         return None
     return (f"⚠ The embeddings are collapsing: spread {spread:.3f}, healthy is about {healthy:.3f}. "
             "If it stays this low, stop and try a lower learning rate or another method.")
@@ -57,6 +58,7 @@ class PretrainPage(QWidget):
         super().__init__(parent)
         self._settings = settings
         self.data_dir: str | None = None
+        self.report = None       # the folder's engine.data.scan.ScanReport from the Data step
         self.job: EngineJob | None = None
         self._devices_job: EngineJob | None = None
         self._percent = -1
@@ -150,7 +152,7 @@ class PretrainPage(QWidget):
     # --- project ---------------------------------------------------------------------------
     def set_project(self, data_dir: str, report) -> None:
         """Point the page at a scanned folder and offer to resume its unfinished run."""
-        self.data_dir = data_dir
+        self.data_dir, self.report = data_dir, report
         self.form.set_data_dir(data_dir)
         kind = "grayscale" if report.grayscale else "colour"
         self.subtitle.setText(f"{os.path.basename(data_dir) or data_dir}  ·  {report.usable:,} {kind} images")
@@ -223,7 +225,7 @@ class PretrainPage(QWidget):
         self.pairs.clear()
         self.live_map.clear()
         self.step = 0
-        job = self.job = EngineJob(engine.run_pretraining, cfg, resume=resume, parent=self)
+        job = self.job = EngineJob(engine.run_pretraining, cfg, resume=resume, scan=self.report, parent=self)
         job.stage_started.connect(self._on_stage_started)
         job.progress.connect(self._on_progress)
         job.preview.connect(self.pairs.show_preview)
@@ -263,8 +265,6 @@ class PretrainPage(QWidget):
     def is_training(self) -> bool:
         return self.job is not None
 
-    def running_jobs(self) -> list[EngineJob]:
-        return [job for job in (self.job, self._devices_job) if job is not None and job.is_running()]
 
     def _set_state(self, state: str) -> None:
         was_running = self.state != "idle"
@@ -283,36 +283,36 @@ class PretrainPage(QWidget):
 
     # --- engine events ---------------------------------------------------------------------
     def _on_stage_started(self, event) -> None:
-        if event.stage == "scan":
+        if event.stage is Stage.SCAN:
             self.status.setText("Checking the images…")
-        elif event.stage == "cache":
+        elif event.stage is Stage.CACHE:
             self.status.setText("Decoding the images once into a cache…")
             self.progress.setRange(0, max(event.total, 0))
-        elif event.stage == "pretrain":
+        elif event.stage is Stage.PRETRAIN:
             self.progress.setRange(0, max(event.total, 1))
-            self.progress.setValue(event.info.get("resumed_from_step", 0))
-            self.status.setText(f"Training on {event.info.get('device_label') or event.info.get('device', '')}")
+            self.progress.setValue(event.info.resumed_from_step)
+            self.status.setText(f"Training on {event.info.device_label or event.info.device}")
             self._show_choices(event.info)
 
-    def _show_choices(self, info: dict) -> None:
+    def _show_choices(self, info: PretrainStart) -> None:
         """What "auto" picked and why, from the pretrain stage's Started info."""
-        run = " · ".join(str(info.get(key, "")) for key in ("method", "backbone"))
-        lines = [f"<b>Run</b>: {escape(run)} · {info.get('image_size', '')} px · batch {info.get('batch_size', '')}"
-                 f" · {escape(str(info.get('precision', '')))}"]
+        run = f"{info.method} · {info.backbone}"
+        lines = [f"<b>Run</b>: {escape(run)} · {info.image_size} px · batch {info.batch_size}"
+                 f" · {escape(info.precision)}"]
         lines += [f"<b>{escape(name.replace('_', ' '))}</b>: {escape(str(text))}"
-                  for name, text in (info.get("reasons") or {}).items()]
-        if info.get("run_dir"):
-            lines.append(f"<b>saved in</b>: {escape(info['run_dir'])}")
+                  for name, text in info.reasons.items()]
+        if info.run_dir:
+            lines.append(f"<b>saved in</b>: {escape(info.run_dir)}")
         self.choices.setText("<br>".join(lines))
 
     def _on_progress(self, event) -> None:
-        if event.stage != "pretrain":
+        if event.stage is not Stage.PRETRAIN:
             if event.total:
                 self.progress.setValue(event.step)
             return
         metrics = event.metrics
         self.step = event.step
-        self.plots.add(event.step, metrics, event.total)
+        self.plots.add(event.step, metrics.as_dict(), event.total)
         self.progress.setMaximum(max(event.total, 1))
         self.progress.setValue(event.step)
         percent = int(100 * event.step / max(event.total, 1))
@@ -320,15 +320,14 @@ class PretrainPage(QWidget):
             self._percent = percent
             self.percent_changed.emit(percent)
         if self.state == "running":
-            eta = metrics.get("eta_s")
-            eta_text = f"  ·  about {format_duration(eta)} left" if eta is not None else ""
+            eta_text = f"  ·  about {format_duration(metrics.eta_s)} left"
             self.status.setText(f"Step {event.step:,} of {event.total:,}{eta_text}")
         self.metrics.setText(
-            f"loss {metrics.get('loss', float('nan')):.4f}  ·  {metrics.get('images_per_s', 0):,.0f} images/s  ·  "
-            f"waiting for data {100 * metrics.get('data_wait', 0):.0f}%  ·  epoch {metrics.get('epoch', 0):.1f}")
+            f"loss {metrics.loss:.4f}  ·  {metrics.images_per_s:,.0f} images/s  ·  "
+            f"waiting for data {100 * metrics.data_wait:.0f}%  ·  epoch {metrics.epoch:.1f}")
         self._check_collapse(event.step, metrics)
 
-    def _check_collapse(self, step: int, metrics: dict) -> None:
+    def _check_collapse(self, step: int, metrics: PretrainMetrics) -> None:
         alarm = collapse_alarm(step, metrics)
         if alarm:
             self.collapse_warning.setText(alarm)

@@ -33,7 +33,7 @@ class CacheCleaner(QObject):
 
     def start(self, busy: bool) -> None:
         """Measure, ask, clear; with ``busy`` (other work is running, and it reads the cache) only explain."""
-        if self.running_jobs():
+        if self.busy():
             return          # already at it
         if busy:
             self.inform("Training, scanning or exporting is running, and it reads the cached data. Clear it "
@@ -41,8 +41,8 @@ class CacheCleaner(QObject):
             return
         self._run(measure, self._ask)
 
-    def running_jobs(self) -> list[EngineJob]:
-        return [self.job] if self.job is not None and self.job.is_running() else []
+    def busy(self) -> bool:
+        return self.job is not None and self.job.is_running()
 
     def confirm(self, folders: list) -> bool:
         lines = "\n".join(f"•  {folder.holds}: {user_cache.human_size(folder.bytes)}" for folder in folders)

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from engine.core.atomic import write_bytes
 from resources import RESOURCES_DIR
 
 APP_ID = "pretext-studio"
@@ -84,10 +85,7 @@ def _write_if_changed(path: Path, content: bytes) -> str:
     if path.is_file() and path.read_bytes() == content:
         return "unchanged"
     existed = path.exists()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
-    partial.write_bytes(content)
-    os.replace(partial, path)
+    write_bytes(path, content)
     return "updated" if existed else "installed"
 
 

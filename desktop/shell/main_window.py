@@ -16,6 +16,7 @@ from desktop.common.theme import THEME_KEY, THEMES, apply_theme, current_theme, 
 from desktop.common.thumbnails import ThumbnailLoader
 from desktop.data.page import DataPage
 from desktop.export.page import ExportPage
+from desktop.jobs import running_jobs
 from desktop.label.page import LabelPage
 from desktop.pretrain.page import PretrainPage
 from desktop.shell.app_logging import log_dir
@@ -43,6 +44,7 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._awaited: set = set()         # jobs whose end the closing window waits for
         self.done_steps: set[str] = set()
+        self.scan = None                   # the open folder's engine.data.scan.ScanReport: one scan per session
 
         self.data_page = DataPage(self.recent, ThumbnailLoader(thumbnail_cache, self))
         self.pretrain_page = PretrainPage(self.settings)
@@ -107,7 +109,7 @@ class MainWindow(QMainWindow):
         ]
         file_menu.aboutToShow.connect(lambda: [a.setEnabled(transfer.available()) for a in self.label_actions])
         file_menu.addSeparator()
-        self._action(file_menu, "Clear &Cached Data…", lambda: self.cache_cleaner.start(bool(self.running_jobs())))
+        self._action(file_menu, "Clear &Cached Data…", lambda: self.cache_cleaner.start(bool(running_jobs())))
         file_menu.addSeparator()
         quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
@@ -243,12 +245,13 @@ class MainWindow(QMainWindow):
     def _on_project_opened(self, root: str, report) -> None:
         self._title = f"{os.path.basename(root) or root} — Pretext Studio"
         self.setWindowTitle(self._title)
+        self.scan = report
         self.set_step_done("data", True)
         self.set_step_done("pretrain", False)
         self._set_step_enabled("pretrain", True)
         self.pretrain_page.set_project(root, report)
         self.set_step_done("export", False)
-        self.label_page.set_project(root, (self.pretrain_page.form.out_dir.text().strip(),))
+        self.label_page.set_project(root, (self.pretrain_page.form.out_dir.text().strip(),), report)
         self.statusBar().showMessage(f"{report.usable:,} images ready in {root}", 8000)
 
     def _on_training_changed(self, _running: bool) -> None:
@@ -273,7 +276,7 @@ class MainWindow(QMainWindow):
         if pretrain_run:
             self.set_step_done("pretrain", True)
         self.set_step_done("label", bool(finetune_run))
-        self.export_page.set_models(self.label_page.root or "", pretrain_run, finetune_run)
+        self.export_page.set_models(self.label_page.root or "", pretrain_run, finetune_run, self.scan)
 
     # --- drops anywhere in the window go to the Data step -----------------------------------
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
@@ -294,13 +297,10 @@ class MainWindow(QMainWindow):
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
         return answer == QMessageBox.StandardButton.Yes
 
-    def running_jobs(self) -> list:
-        return (self.data_page.running_jobs() + self.pretrain_page.running_jobs() + self.label_page.running_jobs()
-                + self.export_page.running_jobs() + self.cache_cleaner.running_jobs())
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         """Cancel running work, wait for it (never terminate) and close once every thread has ended."""
-        jobs = self.running_jobs()
+        jobs = running_jobs()
         if not self._closing and self.pretrain_page.is_training() and not self.confirm_stop_training():
             event.ignore()
             return

@@ -6,27 +6,13 @@ from __future__ import annotations
 
 import shlex
 
+from engine.cli.flags import config_arguments
 from engine.core.config import PretrainConfig
-
-_FLAGS = {   # config field -> CLI flag, for the fields that differ from the default
-    "method": "--method", "backbone": "--backbone", "epochs": "--epochs", "minutes": "--minutes",
-    "batch_size": "--batch-size", "image_size": "--image-size", "lr": "--lr", "device": "--device",
-    "precision": "--precision", "seed": "--seed", "checkpoint_every": "--checkpoint-every",
-    "stem": "--stem", "out_dir": "--out", "cache_dir": "--cache-dir",
-}
-_SWITCHES = {"pretrained": "--pretrained", "compile": "--compile"}
 
 
 def pretrain_arguments(cfg: PretrainConfig) -> list[str]:
     """``pretrain DIR --flag value ...`` for every field that is not at its default."""
-    default = PretrainConfig(data_dir=cfg.data_dir)
-    args = ["pretrain", cfg.data_dir]
-    for field, flag in _FLAGS.items():
-        value = getattr(cfg, field)
-        if value != getattr(default, field) and not (field == "epochs" and cfg.minutes):
-            args += [flag, str(value)]
-    args += [flag for field, flag in _SWITCHES.items() if getattr(cfg, field)]
-    return args
+    return ["pretrain", cfg.data_dir, *config_arguments(cfg)]
 
 
 def torchrun_command(cfg: PretrainConfig, nproc_per_node: int = 1, nnodes: int = 1) -> str:

@@ -11,7 +11,9 @@ import sys
 import threading
 import time
 
-from engine.core.events import CancelToken, CheckpointSaved, EpochEnded, Finished, Progress, Started, Warning
+from engine.core.events import (
+    CacheSummary, CancelToken, CheckpointSaved, EpochEnded, Finished, Progress, Stage, Started, Warning,
+)
 
 REDRAW_INTERVAL_S = 0.2
 
@@ -35,20 +37,20 @@ class ConsoleProgress:
     def __call__(self, event) -> None:
         if self.quiet:
             return
-        if isinstance(event, Started) and event.stage == "pretrain":
+        if isinstance(event, Started) and event.stage is Stage.PRETRAIN:
             info = event.info
-            self._print(f"training {info['method']} / {info['backbone']} at {info['image_size']} px, "
-                        f"batch {info['batch_size']}, on {info['device_label']} ({info['precision']})")
-            for field, reason in info.get("reasons", {}).items():
+            self._print(f"training {info.method} / {info.backbone} at {info.image_size} px, "
+                        f"batch {info.batch_size}, on {info.device_label} ({info.precision})")
+            for field, reason in info.reasons.items():
                 self._print(f"  {field}: {reason}")
-            self._print(f"  run folder: {info['run_dir']}")
+            self._print(f"  run folder: {info.run_dir}")
         elif isinstance(event, Progress):
             self._draw(event)
         elif isinstance(event, Warning):
             self._print(f"warning: {event.message}")
-        elif isinstance(event, EpochEnded) and event.metrics.get("loss") is not None:
-            self._print(f"epoch {event.epoch + 1} done at step {event.step}: loss {event.metrics['loss']:.4f}")
-        elif isinstance(event, Finished) and event.stage == "cache" and event.info.get("reused"):
+        elif isinstance(event, EpochEnded) and event.metrics.loss is not None:
+            self._print(f"epoch {event.epoch + 1} done at step {event.step}: loss {event.metrics.loss:.4f}")
+        elif isinstance(event, Finished) and isinstance(event.info, CacheSummary) and event.info.reused:
             self._print("decoded images reused from the cache")
         elif isinstance(event, CheckpointSaved):
             self._last_draw = 0.0
@@ -78,13 +80,17 @@ class ConsoleProgress:
     @staticmethod
     def _describe(event: Progress) -> str:
         m = event.metrics
-        if event.stage == "pretrain":
-            eta = m.get("eta_s", 0)
-            return (f"step {event.step}/{event.total}  loss {m['loss']:.4f}  lr {m['lr']:.2e}  "
-                    f"{m['images_per_s']:.0f} img/s  data {100 * m['data_wait']:.0f}%  "
-                    f"collapse {m['collapse']:.3f}  eta {int(eta) // 60}:{int(eta) % 60:02d}")
-        if event.stage == "finetune":
-            return f"fine-tune step {event.step}/{event.total}  loss {m['loss']:.4f}  accuracy {m['accuracy']:.0%}"
+        if event.stage is Stage.PRETRAIN:
+            eta = m.eta_s
+            return (f"step {event.step}/{event.total}  loss {m.loss:.4f}  lr {m.lr:.2e}  "
+                    f"{m.images_per_s:.0f} img/s  data {100 * m.data_wait:.0f}%  "
+                    f"collapse {m.collapse:.3f}  eta {int(eta) // 60}:{int(eta) % 60:02d}")
+        if event.stage is Stage.FINETUNE:
+            return f"fine-tune step {event.step}/{event.total}  loss {m.loss:.4f}  accuracy {m.accuracy:.0%}"
+        if event.stage is Stage.PREDICT:
+            return f"predict: {event.step}/{event.total} images  {m.images_per_s:.0f} img/s"
+        if event.stage is Stage.EXPORT:
+            return f"export: {event.step}/{event.total}  {m.current or 'done'}"
         if event.total:
             return f"{event.stage}: {event.step}/{event.total}"
         return f"{event.stage}: {event.step} files"

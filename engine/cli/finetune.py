@@ -9,6 +9,7 @@ images its model is unsure of. Paths in and out are relative to the image root.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from engine.core.config import DEVICES, check_device, check_seed
@@ -55,19 +56,20 @@ def _suggest(args: argparse.Namespace) -> int:
     from engine.finetune.run import read_predictions
     from engine.maps.embed import embed_run
     from engine.maps.suggest import suggest
-    from engine.models.model_io import CLASSIFIER_FILE
+    from engine.store.runs import FinetuneRun
 
     if args.n < 1:
         raise ValueError(f"--n must be at least 1, not {args.n}")
     check_device(args.device)
     check_seed(args.seed)
     pretrain_run, labeled, predictions = args.run_dir, set(), []
-    if (args.run_dir / CLASSIFIER_FILE).is_file():        # a fine-tune run: use its model and labels too
+    tuned = FinetuneRun(args.run_dir)
+    if tuned.classifier_path.is_file():        # a fine-tune run: use its model and labels too
         from engine.models.model_io import load_classifier
 
-        pretrain_run = load_classifier(args.run_dir)[1]["pretrain_run"]
+        pretrain_run = load_classifier(tuned.classifier_path)[1]["pretrain_run"]
         predictions = read_predictions(args.run_dir)
-        labeled |= set(_read_labels(args.run_dir / "labels.csv"))
+        labeled |= set(_read_labels(tuned.labels_path))
     if args.labels:
         labeled |= set(_read_labels(args.labels))
     progress = ConsoleProgress()
@@ -109,10 +111,12 @@ def _finetune(args: argparse.Namespace) -> int:
 def _read_labels(path: Path) -> dict[str, str]:
     from engine.store.project_io import read_labels_csv
 
-    labels, bad = read_labels_csv(path)
-    if bad:
-        raise ValueError(f"{path}: line(s) {', '.join(map(str, bad[:10]))} are not 'path,label' rows")
-    return labels
+    read = read_labels_csv(path)
+    if read.bad_rows:
+        raise ValueError(f"{path}: line(s) {', '.join(map(str, read.bad_rows[:10]))} are not 'path,label' rows")
+    for conflict in read.conflicts:
+        print(f"warning: {path}: {conflict.describe()}", file=sys.stderr)
+    return read.labels
 
 
 def _validation_text(validation: dict, labels: int) -> str:

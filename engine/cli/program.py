@@ -22,7 +22,8 @@ from typing import Optional, Sequence
 from engine.cli import export as cli_export
 from engine.cli import finetune as cli_finetune
 from engine.cli.console import ConsoleProgress
-from engine.core.config import BACKBONES, DEVICES, METHODS, PRECISIONS, STEMS, ConfigError, PretrainConfig
+from engine.cli.flags import add_config_arguments, config_from_args
+from engine.core.config import ConfigError, PretrainConfig
 from engine.core.events import Cancelled
 
 USAGE_ERROR = 2
@@ -48,23 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("folder", nargs="?", type=Path, help="the image folder")
     source.add_argument("--sample", action="store_true", help="use the bundled sample dataset")
     source.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped run")
-    pre.add_argument("--method", choices=METHODS, default="auto")
-    pre.add_argument("--backbone", choices=BACKBONES, default="auto")
-    length = pre.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=int, default=10)
-    length.add_argument("--minutes", type=float, help="a time budget instead of epochs")
-    pre.add_argument("--batch-size", type=int, default=0, help="global batch size (0 = auto)")
-    pre.add_argument("--image-size", type=int, default=0, help="training resolution in px (0 = auto)")
-    pre.add_argument("--lr", type=float, default=0.0, help="peak learning rate (0 = the method's default)")
-    pre.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)} or cuda:N")
-    pre.add_argument("--precision", choices=PRECISIONS, default="auto")
-    pre.add_argument("--seed", type=int, default=0)
-    pre.add_argument("--checkpoint-every", type=int, default=200, metavar="STEPS")
-    pre.add_argument("--stem", choices=STEMS, default="auto", help="small: stride-1 stem for images ≤ 64 px")
-    pre.add_argument("--pretrained", action="store_true", help="start from torchvision ImageNet weights if available")
-    pre.add_argument("--compile", action="store_true", help="torch.compile the model (GPU)")
-    pre.add_argument("--out", type=Path, help="parent folder for run folders (default: the user data dir)")
-    pre.add_argument("--cache-dir", type=Path, help="where decoded images are cached (default: the user cache dir)")
+    add_config_arguments(pre)
     cli_export.add_parsers(commands)
     cli_finetune.add_parsers(commands)
     cache = commands.add_parser("cache", help="show the room the user cache takes, or clear it")
@@ -133,17 +118,7 @@ def _pretrain(args) -> int:
 def _run_pretraining(args, quiet: bool) -> int:
     from engine.pretrain.loop import run_pretraining
 
-    if args.resume is None:
-        folder = _data_folder(args)
-        cfg = PretrainConfig(
-            data_dir=str(folder), out_dir=str(args.out or ""), method=args.method, backbone=args.backbone,
-            image_size=args.image_size, epochs=args.epochs, minutes=args.minutes, batch_size=args.batch_size,
-            lr=args.lr, device=args.device, precision=args.precision, seed=args.seed,
-            checkpoint_every=args.checkpoint_every, pretrained=args.pretrained, compile=args.compile,
-            cache_dir=str(args.cache_dir or ""), stem=args.stem,
-        ).validate()
-    else:
-        cfg = None
+    cfg = pretrain_config(args) if args.resume is None else None
     progress = ConsoleProgress(quiet=quiet)
     try:
         result = run_pretraining(cfg, on_event=progress, cancel=progress.cancel_token, resume=args.resume)
@@ -158,6 +133,11 @@ def _run_pretraining(args, quiet: bool) -> int:
         print(f"resume with: pretext-studio-cli pretrain --resume {result.run_dir}")
         return 130
     return 0
+
+
+def pretrain_config(args) -> PretrainConfig:
+    """The validated config that parsed ``pretrain`` arguments describe (a new run, not ``--resume``)."""
+    return config_from_args(args, data_dir=str(_data_folder(args))).validate()
 
 
 def _data_folder(args) -> Path:

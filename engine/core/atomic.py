@@ -1,6 +1,6 @@
 """Atomic file writes: the one way the engine puts a file on disk.
 
-The bytes go to a temp file beside the target (``.<name>.<pid>.partial``), are fsynced,
+The bytes go to a temp file beside the target (``.<name>.<pid>-<thread>.partial``), are fsynced,
 then ``os.replace`` swaps them in (atomic on POSIX and Windows) and the folder is fsynced.
 A crash or a full disk never leaves a half-written target, and the temp file is removed.
 A full disk, a read-only folder or a missing permission becomes a :class:`DiskWriteError`
@@ -11,11 +11,14 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
+import threading
 from pathlib import Path
 from typing import BinaryIO, Callable, Union
 
 TEMP_SUFFIX = ".partial"
 PathLike = Union[str, Path]
+_WRITER_PID = re.compile(rf"\.(\d+)-\d+{re.escape(TEMP_SUFFIX)}$")
 
 _REASONS = {
     errno.ENOSPC: "the disk is full",
@@ -30,13 +33,20 @@ class DiskWriteError(OSError):
     """A file could not be written; ``str()`` is one line naming the file and the reason."""
 
     def __init__(self, path: PathLike, cause: OSError) -> None:
-        reason = _REASONS.get(cause.errno) or cause.strerror or str(cause)
+        reason = refusal_reason(cause)
         super().__init__(cause.errno, f"cannot write {path}: {reason}")
         self.path = str(path)
         self.reason = reason
 
     def __str__(self) -> str:
         return self.strerror
+
+
+def refusal_reason(error: OSError) -> str:
+    """Why the OS refused a write, in a few plain words ("the disk is full")."""
+    if isinstance(error, DiskWriteError):
+        return error.reason
+    return _REASONS.get(error.errno) or error.strerror or str(error)
 
 
 def disk_error(path: PathLike, error: BaseException) -> BaseException:
@@ -48,7 +58,7 @@ def disk_error(path: PathLike, error: BaseException) -> BaseException:
             return seen
         if isinstance(seen, OSError) and seen.errno is not None:
             return DiskWriteError(path, seen)
-        seen = seen.__cause__ or seen.__context__
+        seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
     return error
 
 
@@ -59,7 +69,7 @@ def write_atomic(path: PathLike, write: Callable[[BinaryIO], object]) -> Path:
     existing ``path`` is left as it was; OS refusals are raised as :class:`DiskWriteError`.
     """
     path = Path(path)
-    temp = path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
+    temp = temp_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(temp, "wb") as handle:
@@ -75,6 +85,13 @@ def write_atomic(path: PathLike, write: Callable[[BinaryIO], object]) -> Path:
             raise
         raise converted from error
     return path
+
+
+def temp_path(path: PathLike) -> Path:
+    """The temp file this thread writes ``path``'s bytes to before they are swapped in; one that
+    outlives its process is removed by :func:`remove_stale_temps`."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}{TEMP_SUFFIX}")
 
 
 def write_bytes(path: PathLike, data: bytes) -> Path:
@@ -98,14 +115,38 @@ def replace_file(source: Path, target: Path) -> None:
 
 
 def remove_stale_temps(folder: PathLike) -> list[Path]:
-    """Delete the temp files that a killed process left in ``folder``; return them."""
+    """Delete the temp files that a killed process left in ``folder``; return them.
+
+    A temp file of a process still running (this one included) is a write at work and
+    stays; so does everything when ``folder`` cannot be listed."""
     folder = Path(folder)
-    if not folder.is_dir():
+    try:
+        temps = sorted(folder.glob(f".*{TEMP_SUFFIX}"))
+    except OSError:
         return []
-    stale = sorted(folder.glob(f".*{TEMP_SUFFIX}"))
+    stale = [temp for temp in temps if not _writer_is_running(temp)]
     for temp in stale:
         _remove_quietly(temp)
     return stale
+
+
+def _writer_is_running(temp: Path) -> bool:
+    """Whether the process named in ``temp``'s name is alive (a name without one is stale)."""
+    match = _WRITER_PID.search(temp.name)
+    if match is None:
+        return False
+    pid = int(match.group(1))
+    if pid == os.getpid():
+        return True
+    if os.name != "posix":   # os.kill(pid, 0) would end the process on Windows
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:          # it exists but belongs to another user
+        return True
+    return True
 
 
 def _remove_quietly(path: Path) -> None:

@@ -9,9 +9,12 @@ import dataclasses
 import json
 import math
 import re
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
+
+from engine.core.atomic import write_json
 
 METHODS = ("auto", "simclr", "byol", "vicreg", "dino")
 BACKBONES = (
@@ -53,10 +56,21 @@ class JsonConfig:
 
     @classmethod
     def from_dict(cls, data: dict):
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        """The config ``data`` describes; ConfigError for unknown or missing keys and values of the
+        wrong type (a string for a number, null for a size), naming the key."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"a config must be a JSON object, not {type(data).__name__}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(fields))
         if unknown:
             raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
+        missing = sorted(name for name, f in fields.items() if name not in data and _required(f))
+        if missing:
+            raise ConfigError(f"missing config keys: {', '.join(missing)}")
+        hints = typing.get_type_hints(cls)
+        for name, value in data.items():
+            if not _is_a(value, hints[name]):
+                raise ConfigError(f"config key '{name}' must be {_type_name(hints[name])}, not {json.dumps(value)}")
         return cls(**cls.decode(data))
 
     @classmethod
@@ -65,36 +79,81 @@ class JsonConfig:
         return data
 
     def save(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True))
+        """Write the config as JSON, atomically (:class:`~engine.core.atomic.DiskWriteError` when refused)."""
+        write_json(path, self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
     def load(cls, path: Path):
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """The config saved in ``path``; ConfigError naming the file when it is unreadable or invalid."""
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        except OSError as error:
+            raise ConfigError(f"cannot read {path}: {error.strerror or error}") from error
+        except (ValueError, TypeError) as error:   # JSONDecodeError and ConfigError are ValueErrors
+            raise ConfigError(f"{path} is not a valid config: {error}") from error
+
+
+def _required(field: dataclasses.Field) -> bool:
+    return field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+
+
+def _is_a(value, expected) -> bool:
+    """Whether a JSON ``value`` fits the field type ``expected`` (int, float, str, bool, tuple, Optional[...])."""
+    if typing.get_origin(expected) is typing.Union:
+        return any(_is_a(value, option) for option in typing.get_args(expected))
+    if expected is type(None):
+        return value is None
+    if expected is bool:
+        return isinstance(value, bool)
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected is tuple:
+        return isinstance(value, (list, tuple))
+    return isinstance(value, expected)
+
+
+def _type_name(expected) -> str:
+    if typing.get_origin(expected) is typing.Union:
+        return " or ".join(_type_name(option) for option in typing.get_args(expected))
+    return {int: "a whole number", float: "a number", str: "text", bool: "true or false", tuple: "a list",
+            type(None): "null"}.get(expected, getattr(expected, "__name__", str(expected)))
+
+
+def setting(default, help: str, **cli):
+    """A config field whose metadata carries its command line: ``help``, and optionally ``flag`` (the
+    default is ``--snake-case`` of the name), ``metavar``, ``choices`` and ``overrides`` (the field this
+    one replaces when set, so the two flags exclude each other); see :mod:`engine.cli.flags`."""
+    return dataclasses.field(default=default, metadata={"help": help, **cli})
 
 
 @dataclass(frozen=True)
 class PretrainConfig(JsonConfig):
     data_dir: str
-    out_dir: str = ""            # parent folder of run folders; "" = the user data dir
-    method: str = "auto"
-    backbone: str = "auto"
-    image_size: int = 0          # 0 = native size of the data, capped (see engine.pretrain.auto)
-    epochs: int = 10
-    minutes: Optional[float] = None   # a time budget instead of epochs
-    batch_size: int = 0          # global batch; 0 = auto
-    lr: float = 0.0              # 0 = the method's default, scaled by batch size
-    weight_decay: float = 1e-4
-    warmup_fraction: float = 0.05
-    device: str = "auto"
-    precision: str = "auto"
-    seed: int = 0
-    checkpoint_every: int = 200  # steps
-    pretrained: bool = False     # start from torchvision ImageNet weights when available
-    compile: bool = False        # torch.compile the backbone (CUDA)
-    cache_dir: str = ""          # "" = the user cache dir
-    embed_dim: int = 0           # projection output; 0 = the method's default
-    stem: str = "auto"           # "small": stride-1 stem for ≤ 64 px images; "auto" decides by size
-    map_every: int = -1          # epochs between live embedding maps; 0 = never; -1 = auto (see engine.pretrain.auto)
+    out_dir: str = setting("", "parent folder for run folders (default: the user data dir)", flag="--out",
+                           metavar="DIR")
+    method: str = setting("auto", "self-supervised method", choices=METHODS)
+    backbone: str = setting("auto", "network to pretrain", choices=BACKBONES)
+    image_size: int = setting(0, "training resolution in px; 0 = the data's native size, capped", metavar="PX")
+    epochs: int = setting(10, "passes over the images", metavar="N")
+    minutes: Optional[float] = setting(None, "a time budget instead of epochs", metavar="M", overrides="epochs")
+    batch_size: int = setting(0, "global batch size; 0 = auto", metavar="N")
+    lr: float = setting(0.0, "peak learning rate; 0 = the method's default, scaled by batch size")
+    weight_decay: float = setting(1e-4, "weight decay of the optimiser", metavar="WD")
+    warmup_fraction: float = setting(0.05, "share of the steps that warm the learning rate up, in [0, 1)",
+                                     metavar="FRACTION")
+    device: str = setting("auto", f"one of {', '.join(DEVICES)} or cuda:N")
+    precision: str = setting("auto", "numeric precision of training", choices=PRECISIONS)
+    seed: int = setting(0, f"random seed, 0 to {MAX_SEED}", metavar="N")
+    checkpoint_every: int = setting(200, "steps between resumable checkpoints", metavar="STEPS")
+    pretrained: bool = setting(False, "start from torchvision ImageNet weights if available")
+    compile: bool = setting(False, "torch.compile the model (GPU)")
+    cache_dir: str = setting("", "where decoded images are cached (default: the user cache dir)", metavar="DIR")
+    embed_dim: int = setting(0, "projection output size; 0 = the method's default", metavar="N")
+    stem: str = setting("auto", "small: stride-1 stem for images ≤ 64 px; auto decides by size", choices=STEMS)
+    map_every: int = setting(-1, "epochs between live embedding maps; 0 = never, -1 = auto (on a GPU only)",
+                             metavar="EPOCHS")
 
     def validate(self) -> "PretrainConfig":
         """Raise :class:`ConfigError` with a one-line reason for the first bad field."""

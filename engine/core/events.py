@@ -3,31 +3,231 @@
 Every long engine call takes ``on_event`` (a callable receiving one of the frozen
 dataclasses below) and ``cancel`` (a :class:`CancelToken`). The engine thread calls
 ``on_event``; receivers must return quickly and must not block.
+
+The generic events carry a :class:`Stage` and that stage's typed payload::
+
+    Started(stage, total, info)            info: ScanStart, CacheStart, PretrainStart, FinetuneStart, ExportStart
+    Progress(stage, step, total, metrics)  metrics: ScanProgress, CacheProgress, PretrainMetrics, FinetuneMetrics,
+                                           ExportProgress, PredictProgress; None where step and total
+                                           say it all (embed, layout, ...)
+    EpochEnded(epoch, step, metrics)       metrics: EpochMetrics
+    Finished(stage, status, info)          info: ScanSummary, CacheSummary, PretrainSummary, FinetuneSummary,
+                                           ExportSummary; None when a cache, fine-tune or export was cancelled
+
+Payloads are frozen dataclasses (subclasses of :class:`Payload`) that receivers read by
+attribute, so a renamed field fails loudly instead of turning into a default. Events are
+built on every step: they hold plain values only, and pickle.
 """
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
+from enum import Enum
 from typing import Any, Callable, Optional
 
 
+class Stage(str, Enum):
+    """What a Started, Progress or Finished event is about; ``str(stage)`` is its value."""
+
+    SCAN = "scan"                # walking an image folder (engine.data.scan)
+    CACHE = "cache"              # decoding every image once into the store (engine.data.decoded_store)
+    PRETRAIN = "pretrain"        # self-supervised training steps
+    EMBED = "embed"              # backbone features of every image (engine.maps.embed)
+    LAYOUT = "layout"            # the map's neighbour layout, one step per epoch
+    PLACING = "placing"          # the other images placed beside their map neighbours
+    DUPLICATES = "duplicates"    # the near-duplicate search
+    FINETUNE = "finetune"        # fine-tuning steps (L-BFGS iterations for a linear head)
+    VALIDATE = "validate"        # the fine-tune's cross-validation folds
+    PREDICT = "predict"          # a fine-tuned network applied to every image
+    EXPORT = "export"            # the ExportStep s of an ONNX export
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ExportStep(str, Enum):
+    """The steps of an ONNX export, in order (engine.export.run)."""
+
+    LOAD = "load"          # the trained model
+    CONVERT = "convert"    # trace to ONNX, attach the metadata, check the graph
+    VERIFY = "verify"      # onnxruntime against torch on the images
+    QUANTIZE = "quantize"  # the INT8 copy, calibrated and compared with fp32 (only with int8)
+    WRITE = "write"        # the model and its README, atomically
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Payload:
+    """Base of the typed payloads: each subclass is a frozen dataclass of plain values."""
+
+    def as_dict(self) -> dict:
+        """The fields that have a value, by name (e.g. one metrics.jsonl row)."""
+        return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not None}
+
+
+# --- Started.info ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ScanStart(Payload):
+    root: str                    # the folder, absolute
+
+
+@dataclass(frozen=True)
+class CacheStart(Payload):
+    reused: bool                 # the images were decoded before: Finished follows at once
+    path: str                    # the store's folder; "" when the images stay in memory only
+
+
+@dataclass(frozen=True)
+class PretrainStart(Payload):
+    """The resolved run: what "auto" chose, with ``reasons`` (setting → why)."""
+
+    run_dir: str                 # "" on ranks other than 0
+    device: str                  # torch's name, e.g. "cuda:0"
+    device_label: str            # for people, e.g. "NVIDIA H100 (80 GB)"
+    precision: str               # "fp32", "bf16" or "fp16"
+    method: str
+    backbone: str
+    image_size: int
+    batch_size: int
+    images: int
+    reasons: dict[str, str]
+    resumed_from_step: int       # 0 for a new run
+
+
+@dataclass(frozen=True)
+class FinetuneStart(Payload):
+    mode: str                    # "linear", "semi" or "full"
+    mode_reason: str             # why that mode, for people
+    classes: tuple[str, ...]
+    labels: int                  # labeled images trained on
+    images: int                  # all images of the folder
+    validation: str              # the validation scheme, e.g. "5-fold"
+    device: str
+
+
+@dataclass(frozen=True)
+class ExportStart(Payload):
+    kind: str                    # "classifier" or "embedding"
+    path: str                    # the model file to write
+
+
+# --- Progress.metrics and EpochEnded.metrics -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ScanProgress(Payload):
+    images: int                  # usable images found so far (``step`` counts every file)
+
+
+@dataclass(frozen=True)
+class CacheProgress(Payload):
+    images_per_s: float
+
+
+@dataclass(frozen=True)
+class PretrainMetrics(Payload):
+    """One optimiser step; ``as_dict()`` is its metrics.jsonl row (with the step)."""
+
+    loss: float
+    lr: float
+    images_per_s: float          # smoothed
+    data_wait: float             # share of the step spent waiting for data, 0-1
+    collapse: float              # the embedding spread (→ 0 when the embeddings collapse)
+    collapse_healthy: float      # the spread of healthy embeddings of this width
+    epoch: float                 # epochs done, fractional
+    eta_s: float                 # seconds left at the current speed
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class EpochMetrics(Payload):
+    loss: Optional[float]        # of the epoch's last step
+    images_per_s: float
+
+
+@dataclass(frozen=True)
+class FinetuneMetrics(Payload):
+    """One training step (or L-BFGS iteration); ``as_dict()`` is its metrics.jsonl row."""
+
+    loss: float
+    accuracy: float              # on the step's labeled batch
+    lr: Optional[float] = None   # None for an L-BFGS fit
+    confident: Optional[float] = None   # semi-supervised: share of the unlabeled batch above the threshold
+
+
+@dataclass(frozen=True)
+class ExportProgress(Payload):
+    current: Optional[ExportStep]   # the step now under way; None once all are done
+
+
+@dataclass(frozen=True)
+class PredictProgress(Payload):
+    images_per_s: float          # since the prediction began
+
+
+# --- Finished.info ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ScanSummary(Payload):
+    files: int                   # every entry looked at
+    images: int                  # usable
+    problems: int
+    skipped_hidden: int
+    skipped_other: int
+
+
+@dataclass(frozen=True)
+class CacheSummary(Payload):
+    reused: bool
+    images: int
+    problems: int                # files that could not be decoded
+    on_disk: bool                # memory-mapped rather than in memory
+
+
+@dataclass(frozen=True)
+class PretrainSummary(Payload):
+    run_dir: str
+    step: int
+    total_steps: int
+    final_loss: Optional[float]
+
+
+@dataclass(frozen=True)
+class FinetuneSummary(Payload):
+    run_dir: str
+    mode: str
+    accuracy: Optional[float]    # estimated by validation; None when nothing could be tested
+    scheme: str
+
+
+@dataclass(frozen=True)
+class ExportSummary(Payload):
+    path: str
+    max_abs_diff: float          # onnxruntime against torch
+    top1_agreement: Optional[float]
+    recommended: str = "fp32"    # the model to use: "fp32", or "int8" when the INT8 copy keeps the results
+
+
+# --- events ----------------------------------------------------------------------------------------------
+
 @dataclass(frozen=True)
 class Started:
-    """A job began. ``stage`` is "scan", "cache", "pretrain", ... ."""
+    """A job of ``total`` steps (0: unknown) began; ``info`` describes it (see the module docstring)."""
 
-    stage: str
+    stage: Stage
     total: int
-    info: dict = field(default_factory=dict)
+    info: Optional[Payload] = None
 
 
 @dataclass(frozen=True)
 class Progress:
-    """``step`` of ``total`` done; ``metrics`` holds plain floats (loss, lr, images_per_s, ...)."""
+    """``step`` of ``total`` (0: unknown) done; ``metrics`` is the stage's typed payload or None."""
 
-    stage: str
+    stage: Stage
     step: int
     total: int
-    metrics: dict = field(default_factory=dict)
+    metrics: Optional[Payload] = None
 
 
 @dataclass(frozen=True)
@@ -36,7 +236,7 @@ class EpochEnded:
 
     epoch: int
     step: int
-    metrics: dict = field(default_factory=dict)
+    metrics: EpochMetrics
 
 
 @dataclass(frozen=True)
@@ -75,11 +275,11 @@ class MapSnapshot:
 
 @dataclass(frozen=True)
 class Finished:
-    """The job ended. ``status`` is "completed" or "cancelled"."""
+    """The job ended. ``status`` is "completed" or "cancelled"; ``info`` sums it up (see the module docstring)."""
 
-    stage: str
+    stage: Stage
     status: str
-    info: dict = field(default_factory=dict)
+    info: Optional[Payload] = None
 
 
 Event = Any

@@ -6,11 +6,11 @@ each file's (path, bytes, mtime): touching a file makes a new store.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import shutil
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -21,7 +21,10 @@ from typing import Callable, Optional, Union
 import numpy as np
 import torch
 
-from engine.core.events import Cancelled, CancelToken, EventSink, Finished, Progress, Started
+from engine.core import atomic
+from engine.core.events import (
+    CacheProgress, CacheStart, CacheSummary, Cancelled, CancelToken, EventSink, Finished, Progress, Stage, Started,
+)
 from engine.core.events import Warning as WarningEvent
 from engine.core.events import ignore_events
 from engine.core.locks import holding, is_held
@@ -34,6 +37,7 @@ DEFAULT_MEMORY_LIMIT = 2 << 30
 DECODE_THREADS = 2
 _CHUNK = 16  # images decoded between two cancel checks
 _PROGRESS_SECONDS = 0.1
+_RESERVE_CHUNK = 8 << 20   # bytes of zeros written at a time where fallocate is missing
 
 
 @dataclass
@@ -129,7 +133,7 @@ def _decode_all(
             done, now = first + len(chunk), time.monotonic()
             if now - last_emit >= _PROGRESS_SECONDS or done == len(records):
                 rate = done / max(now - start, 1e-9)
-                emit(Progress(stage="cache", step=done, total=len(records), metrics={"images_per_s": rate}))
+                emit(Progress(Stage.CACHE, done, len(records), CacheProgress(images_per_s=rate)))
                 last_emit = now
     return kept, problems
 
@@ -142,6 +146,48 @@ def _remove_quietly(path: Path) -> None:
             path.unlink()
     except OSError:
         pass
+
+
+def _lock_file(cache_dir: Path) -> Path:
+    """The file that keeps other processes from building a store in ``cache_dir`` at the same
+    time (beside the folder, so the folder holds stores only)."""
+    return cache_dir.with_name(f".{cache_dir.name}.lock")
+
+
+def _reason(error: OSError) -> str:
+    return {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+            errno.EROFS: "read-only file system"}.get(error.errno) or error.strerror or str(error)
+
+
+def _reserve(path: Path) -> None:
+    """Give the sparse memory-mapped ``path`` its disk blocks now, so that a full disk is an
+    OSError here instead of a SIGBUS when a page is written later."""
+    size = path.stat().st_size
+    fd = os.open(path, os.O_RDWR)
+    try:
+        try:
+            os.posix_fallocate(fd, 0, size)
+            return
+        except (AttributeError, OSError) as error:   # no fallocate here: write the zeros instead
+            if isinstance(error, OSError) and error.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                raise
+        zeros = bytes(_RESERVE_CHUNK)
+        offset = 0
+        while offset < size:
+            offset += os.pwrite(fd, zeros[:min(_RESERVE_CHUNK, size - offset)], offset)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_abandoned(cache_dir: Path) -> None:
+    """Delete what builds killed midway left in ``cache_dir``: the temp files of dead processes
+    in stores with no ``meta.json``, and such a store's folder once it is empty."""
+    if not cache_dir.is_dir():
+        return
+    for other in cache_dir.iterdir():
+        if other.is_dir() and not (other / "meta.json").is_file() and atomic.remove_stale_temps(other):
+            _remove_quietly(other)   # only when empty
 
 
 def _drop_older_versions(folder: Path) -> None:
@@ -171,12 +217,14 @@ def build_store(
 
     Returns the store (good images only) and the problems found while decoding.
     A store larger than ``memory_limit_bytes`` stays memory-mapped. An unwritable cache
-    dir means an in-memory build and a Warning event.
+    dir, or one without room for the store, means an in-memory build and a Warning event.
+    Another thread or process building the same store is waited for, and its store reused.
     """
     report.require_usable()
     folder = Path(cache_dir) if cache_dir else default_cache_dir()
     folder = folder / cache_key(report, size, channels)
-    with holding(str(folder), cancel):
+    with holding(str(folder), cancel, lock_file=_lock_file(folder.parent)):
+        _remove_abandoned(folder.parent)
         return _build_or_load(report, folder, size, channels, on_event or ignore_events, cancel,
                               memory_limit_bytes, batch_decoder)
 
@@ -191,25 +239,28 @@ def _build_or_load(report: ScanReport, folder: Path, size: int, channels: int, e
         except (OSError, ValueError, KeyError, TypeError):
             emit(WarningEvent(f"the image cache in {folder} is damaged; decoding again"))
         else:
-            emit(Started(stage="cache", total=total, info={"reused": True, "path": str(folder)}))
-            emit(Finished(stage="cache", status="completed", info={
-                "reused": True, "images": len(store), "problems": len(problems), "on_disk": store.on_disk,
-            }))
+            emit(Started(Stage.CACHE, total, CacheStart(reused=True, path=str(folder))))
+            emit(Finished(Stage.CACHE, "completed", CacheSummary(
+                reused=True, images=len(store), problems=len(problems), on_disk=store.on_disk)))
             return store, problems
 
     shape = (total, channels, size, size)
-    tmp: Optional[Path] = folder / f"images.npy.{os.getpid()}.{threading.get_ident()}.tmp"
+    tmp: Optional[Path] = atomic.temp_path(folder / "images.npy")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "meta.json").unlink(missing_ok=True)
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+        _reserve(tmp)
     except OSError as exc:
+        if tmp.exists():
+            out = None
+            _remove_quietly(tmp)
         emit(WarningEvent(
-            f"cannot write the image cache in {folder} ({exc.strerror or exc}); keeping images in memory only"
+            f"cannot write the image cache in {folder} ({_reason(exc)}); keeping images in memory only"
         ))
         tmp = None
         out = np.empty(shape, dtype=np.uint8)
-    emit(Started(stage="cache", total=total, info={"reused": False, "path": str(folder) if tmp else ""}))
+    emit(Started(Stage.CACHE, total, CacheStart(reused=False, path=str(folder) if tmp else "")))
     try:
         kept, problems = _decode_all(report, out, size, channels, emit, cancel, batch_decoder)
     except BaseException as exc:
@@ -218,7 +269,7 @@ def _build_or_load(report: ScanReport, folder: Path, size: int, channels: int, e
             _remove_quietly(tmp)
             _remove_quietly(folder)  # only when empty
         if isinstance(exc, Cancelled):
-            emit(Finished(stage="cache", status="cancelled", info={"reused": False}))
+            emit(Finished(Stage.CACHE, "cancelled"))
         raise
     if tmp is None:
         store = ImageStore(torch.from_numpy(out[:len(kept)]), kept, size, channels, on_disk=False)
@@ -230,12 +281,14 @@ def _build_or_load(report: ScanReport, folder: Path, size: int, channels: int, e
             "version": CACHE_VERSION, "root": report.root, "size": size, "channels": channels,
             "count": len(kept), "paths": kept, "problems": [asdict(p) for p in problems],
         }
-        meta_tmp = folder / f"meta.json.{os.getpid()}.{threading.get_ident()}.tmp"
-        meta_tmp.write_text(json.dumps(meta))
-        os.replace(meta_tmp, folder / "meta.json")
+        try:
+            atomic.write_json(folder / "meta.json", meta)
+        except BaseException:
+            _remove_quietly(folder / "images.npy")   # a store without meta.json is never read
+            _remove_quietly(folder)
+            raise
         store, _ = _load(folder, memory_limit_bytes)
         _drop_older_versions(folder)
-    emit(Finished(stage="cache", status="completed", info={
-        "reused": False, "images": len(store), "problems": len(problems), "on_disk": store.on_disk,
-    }))
+    emit(Finished(Stage.CACHE, "completed", CacheSummary(
+        reused=False, images=len(store), problems=len(problems), on_disk=store.on_disk)))
     return store, problems

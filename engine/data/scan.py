@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Iterable, Optional, Union
 
 from engine.core.atomic import write_text
-from engine.core.events import Cancelled, CancelToken, EventSink, Finished, Progress, Started, ignore_events
+from engine.core.events import (
+    Cancelled, CancelToken, EventSink, Finished, Progress, ScanProgress, ScanStart, ScanSummary, Stage, Started,
+    ignore_events,
+)
 from engine.core.places import PROJECT_DIR
 from engine.data import imageio
 
@@ -247,7 +250,7 @@ def scan_folder(
     """
     emit = on_event or ignore_events
     report = ScanReport(root=_open_root(root))
-    emit(Started(stage="scan", total=0, info={"root": report.root}))
+    emit(Started(Stage.SCAN, 0, ScanStart(root=report.root)))
     earlier: dict[str, Union[ImageRecord, Problem]] = {}
     if known is not None and known.root == report.root:
         earlier.update((p.path, p) for p in known.problems if p.remembered)
@@ -272,23 +275,35 @@ def scan_folder(
                             report.problems.append(Problem(rel, "unreadable", exc.strerror or str(exc)))
                         now = time.monotonic()
                         if now - last_emit >= PROGRESS_SECONDS or seen - last_seen >= PROGRESS_FILES:
-                            emit(Progress(stage="scan", step=seen, total=0, metrics={"images": report.usable}))
+                            emit(Progress(Stage.SCAN, seen, 0, ScanProgress(images=report.usable)))
                             last_emit, last_seen = now, seen
             except OSError as exc:
                 report.problems.append(Problem(rel_dir, "unreadable", f"cannot list folder ({exc.strerror or exc})"))
         checks.finish()
     except Cancelled:
-        emit(Finished(stage="scan", status="cancelled", info={"files": seen}))
+        emit(Finished(Stage.SCAN, "cancelled", _summary(report, seen)))
         raise
     finally:
         checks.close()
     report.images.sort(key=lambda r: r.path)
     report.problems.sort(key=lambda p: p.path)
-    emit(Finished(stage="scan", status="completed", info={
-        "files": seen, "images": report.usable, "problems": len(report.problems),
-        "skipped_hidden": report.skipped_hidden, "skipped_other": report.skipped_other,
-    }))
+    emit(Finished(Stage.SCAN, "completed", _summary(report, seen)))
     return report
+
+
+def _summary(report: ScanReport, files: int) -> ScanSummary:
+    return ScanSummary(files=files, images=report.usable, problems=len(report.problems),
+                       skipped_hidden=report.skipped_hidden, skipped_other=report.skipped_other)
+
+
+def reuse_or_scan(root, scan: Optional[ScanReport], on_event: Optional[EventSink] = None,
+                  cancel: Optional[CancelToken] = None, verify: bool = True) -> ScanReport:
+    """``scan`` when it is a scan of ``root`` (one the caller already made this session, verified
+    or not), else a fresh :func:`scan_folder` of ``root``. Either way :class:`ScanError` when
+    ``root`` is no longer a readable folder."""
+    if scan is not None and os.path.realpath(scan.root) == os.path.realpath(_open_root(root)):
+        return scan
+    return scan_folder(root, on_event=on_event, cancel=cancel, verify=verify)
 
 
 def _visit(report: ScanReport, checks: _FileChecks, pending: list[str], entry: os.DirEntry, rel: str) -> None:

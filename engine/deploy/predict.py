@@ -5,7 +5,7 @@
     model = load_model("model.onnx")             # PredictError unless it is one of ours
     for p in model.predict(["a.jpg", "b.png"]):  # one Prediction per file, in order
         print(p.path, p.label, p.probability, p.error)
-    model.predict(paths, on_event=sink, cancel=token)   # Progress("predict", done, total) events
+    model.predict(paths, on_event=sink, cancel=token)   # Progress(Stage.PREDICT, done, total, PredictProgress)
 
 The preprocessing comes from the model's metadata (:mod:`engine.deploy.onnx_meta`): a float
 model gets the evaluation transform of training (:func:`engine.data.imageio.decode_resized`,
@@ -31,7 +31,7 @@ from typing import Iterable, Optional, Sequence, Union
 import numpy as np
 import onnxruntime as ort
 
-from engine.core.events import CancelToken, EventSink, Progress, ignore_events
+from engine.core.events import CancelToken, EventSink, PredictProgress, Progress, Stage, ignore_events
 from engine.data import imageio
 from engine.deploy import onnx_meta
 
@@ -73,7 +73,7 @@ class OnnxModel:
         """A Prediction for every path, in order; float models run ``BATCH`` files at a time.
 
         ``workers`` decoding threads (default: :func:`decode_workers`); after each batch,
-        ``Progress("predict", done, total, {"images_per_s"})`` goes to ``on_event``.
+        ``Progress(Stage.PREDICT, done, total, PredictProgress)`` goes to ``on_event``.
         """
         emit = on_event or ignore_events
         paths = [str(p) for p in paths]
@@ -100,7 +100,8 @@ class OnnxModel:
 
     @staticmethod
     def _report(emit: EventSink, cancel: Optional[CancelToken], done: int, total: int, start: float) -> None:
-        emit(Progress("predict", done, total, {"images_per_s": done / max(time.perf_counter() - start, 1e-9)}))
+        speed = done / max(time.perf_counter() - start, 1e-9)
+        emit(Progress(Stage.PREDICT, done, total, PredictProgress(images_per_s=speed)))
         if cancel is not None:
             cancel.check()
 

@@ -7,8 +7,10 @@ what it is for and where it falls short.
     text = render(facts, "model.onnx", int8_report)
 
 The facts come from the trained model's meta (:mod:`engine.models.model_io`), its pretraining
-run folder (the resolved config and the scan it trained on, :mod:`engine.store.runs`) and the
-fine-tune's validation (:mod:`engine.finetune.validation`); the versions from the installed
+run folder (the resolved config and the scan it trained on, read through
+:class:`engine.store.runs.PretrainRun`) and the fine-tune's validation
+(:mod:`engine.finetune.validation`: the balanced accuracy, the weakest class, the classes with
+far fewer labels than the others); the versions from the installed
 packages. An INT8 comparison, known only after the model is written, goes in the card's text.
 """
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Optional
 from engine.data.scan import ScanReport
 from engine.export.deploy_readme import companion_path
 from engine.finetune.validation import likely_range
-from engine.store.runs import RunFolderError, open_run_folder
+from engine.store.runs import PretrainRun, RunFolderError, backbone_file, open_run_folder
 
 FILE_NAME = "MODEL_CARD.md"
 TITLE = "# Model card"
@@ -57,26 +59,28 @@ def card_facts(meta: dict, options: dict) -> dict:
             "mode": meta.get("mode"), "labels_used": meta.get("labels_used"),
             "labels_per_class": dict(meta.get("labels_per_class") or {}),
             "validation_accuracy": validation.get("accuracy"), "validation_scheme": validation.get("scheme"),
-            "likely_range": list(bounds) if bounds else None,
+            "overall_accuracy": validation.get("overall_accuracy"), "likely_range": list(bounds) if bounds else None,
             "per_class_accuracy": dict(validation.get("per_class") or {}),
+            "worst_class": validation.get("worst_class"), "few_labels": list(validation.get("few_labels") or []),
         }
     facts["intended_use"] = _intended_use(facts, meta.get("classes") if classifier else None)
     facts["limits"] = _limits(facts)
     return facts
 
 
-def _pretraining_run(meta: dict):
-    """The pretraining run folder of ``meta`` (a fine-tune's ``pretrain_run``, or the backbone's own), or None."""
+def _pretraining_run(meta: dict) -> Optional[PretrainRun]:
+    """The pretraining run of ``meta`` (a fine-tune's ``pretrain_run``, or the backbone's own run
+    folder; either may name the backbone file), or None."""
     folder = meta.get("pretrain_run") or meta.get("run_dir")
     if not folder:
         return None
     try:
-        return open_run_folder(Path(folder) if Path(folder).is_dir() else Path(folder).parent)
+        return open_run_folder(backbone_file(folder).parent)
     except RunFolderError:
         return None
 
 
-def _data(meta: dict, config: dict, run) -> dict:
+def _data(meta: dict, config: dict, run: Optional[PretrainRun]) -> dict:
     """Folder name, image count, the commonest sizes and the scan's problem count."""
     root = meta.get("data_dir") or config.get("data_dir") or ""
     data = {"folder": Path(root).name if root else None, "images": None, "sizes": [], "problems": None,
@@ -129,6 +133,9 @@ def _limits(facts: dict) -> list[str]:
         few = [f"{name} ({count})" for name, count in tune["labels_per_class"].items() if count < FEW_LABELS]
         if few:
             limits.append(f"Classes with few labels, whose accuracy is uncertain: {', '.join(few)}.")
+        if tune["few_labels"]:
+            limits.append(f"Classes with far fewer labels than the others: {', '.join(tune['few_labels'])}; "
+                          "label more of them for a fair estimate and a better model.")
         weak = [f"{name} ({accuracy:.0%})" for name, accuracy in tune["per_class_accuracy"].items()
                 if accuracy is not None and accuracy < WEAK_CLASS]
         if weak:
@@ -167,11 +174,15 @@ def render(facts: dict, file_name: str, int8=None) -> str:
     if tune:
         bounds = tune["likely_range"]
         likely = f" (likely {100 * bounds[0]:.0f}%–{100 * bounds[1]:.0f}% on new images)" if bounds else ""
+        worst = tune["worst_class"]
         lines += [
             "## Fine-tuning", "",
             f"- Mode: {tune['mode']}, on {tune['labels_used']} labels",
-            f"- Validation accuracy: {_percent(tune['validation_accuracy'])}{likely}, "
-            f"{tune['validation_scheme'] or 'no'} validation", "",
+            f"- Validation accuracy (balanced: the mean over classes of each class's accuracy): "
+            f"{_percent(tune['validation_accuracy'])}{likely}, {tune['validation_scheme'] or 'no'} validation",
+            f"- Share of all validated labels right: {_percent(tune['overall_accuracy'])}",
+            *([f"- Weakest class: {worst}, {_percent(tune['per_class_accuracy'].get(worst))}"] if worst else []),
+            "",
             "| Class | Labels | Validation accuracy |", "|---|---:|---:|",
             *(f"| {name} | {count} | {_percent(tune['per_class_accuracy'].get(name))} |"
               for name, count in tune["labels_per_class"].items()),

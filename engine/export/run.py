@@ -5,7 +5,8 @@
     result = export_model(run_dir, "model.onnx", kind="classifier", on_event=sink, cancel=token)
     result.max_abs_diff, result.top1_agreement, result.per_class_accuracy
 
-Steps (each one a Progress event of stage "export"): load the trained model, convert it to
+Steps (:class:`~engine.core.events.ExportStep`; as each after the first begins, a
+Progress(Stage.EXPORT, done, total, ExportProgress) names it): load the trained model, convert it to
 ONNX (see :mod:`engine.export.graph`: the dynamo exporter, or the TorchScript one when
 dynamo's model does not convert or verify), attach the metadata (:mod:`engine.deploy.onnx_meta`) and
 ``onnx.checker.check_model(full_check=True)``, compare onnxruntime with torch on the
@@ -35,7 +36,11 @@ import torch
 from torch import nn
 
 from engine.core import atomic
-from engine.core.events import Cancelled, CancelToken, EventSink, Finished, Progress, Started, Warning, ignore_events
+from engine.core.events import (
+    Cancelled, CancelToken, EventSink, ExportProgress, ExportStart, ExportStep, ExportSummary, Finished, Progress,
+    Stage, Started, Warning, ignore_events,
+)
+from engine.data.scan import ScanReport
 from engine.deploy import onnx_meta
 from engine.deploy.predict import ort_error_summary
 from engine.export import deploy_readme, model_card, quantize
@@ -44,15 +49,22 @@ from engine.export.quantize import Int8Report
 from engine.export.verify import (
     InputSpec, Parity, compare, label_rows, load_images, per_class_accuracy, verification_batches,
 )
-from engine.models.model_io import BACKBONE_FILE, CLASSIFIER_FILE, backbone_file, load_backbone, load_classifier
+from engine.models.model_io import load_backbone, load_classifier
 from engine.store.project_io import read_labels_csv
-from engine.store.runs import RunFolderError, open_run_folder
+from engine.store.runs import (
+    FinetuneRun, RunFolderError, backbone_file, classifier_file, holds_backbone, holds_classifier, is_run_folder,
+    open_run_folder,
+)
 
 KINDS = ("classifier", "embedding")
 FP32_TOLERANCE = 1e-4     # on probabilities (embeddings: times their largest magnitude)
 FP16_TOLERANCE = 1e-2
-STEPS = ("load", "convert", "verify", "quantize", "write")
-LABELS_FILE = "labels.csv"   # in a fine-tune run folder: the labels it was trained on
+
+
+def export_steps(int8: bool) -> tuple[ExportStep, ...]:
+    """The steps an export runs, in order: QUANTIZE only when an INT8 copy is asked for."""
+    return tuple(step for step in ExportStep if int8 or step is not ExportStep.QUANTIZE)
+
 
 PathLike = Union[str, Path]
 
@@ -105,7 +117,8 @@ class ExportResult:
 def export_model(source: PathLike, out_path: PathLike, *, kind: str = "classifier", raw_input: bool = False,
                  fp16: bool = False, int8: bool = False, verify_images: Optional[PathLike] = None,
                  calibration_images: Optional[PathLike] = None, overwrite: bool = False,
-                 on_event: Optional[EventSink] = None, cancel: Optional[CancelToken] = None) -> ExportResult:
+                 on_event: Optional[EventSink] = None, cancel: Optional[CancelToken] = None,
+                 scan: Optional[ScanReport] = None) -> ExportResult:
     """Export the model of ``source`` to ``out_path`` (a ``.onnx`` file), verified.
 
     ``source``: a fine-tune run folder (classifier, or its backbone as embedding), a
@@ -117,6 +130,7 @@ def export_model(source: PathLike, out_path: PathLike, *, kind: str = "classifie
     :mod:`engine.export.quantize`), and compare it with the fp32 model.
     ``verify_images`` / ``calibration_images``: folders to verify / calibrate on instead of
     the images the model was trained on (each defaults to the other).
+    ``scan``: a scan of the verification folder the caller already has, used instead of scanning again.
     """
     emit = on_event or ignore_events
     cancel = cancel or CancelToken()
@@ -127,25 +141,28 @@ def export_model(source: PathLike, out_path: PathLike, *, kind: str = "classifie
     options = ExportOptions(kind, raw_input, fp16, int8, verify_images and str(verify_images),
                             calibration_images and str(calibration_images))
     out = _destination(out_path, overwrite, int8)
-    emit(Started("export", len(STEPS), {"kind": kind, "path": str(out), "steps": list(STEPS)}))
+    emit(Started(Stage.EXPORT, len(export_steps(int8)), ExportStart(kind=kind, path=str(out))))
     try:
-        return _export(Path(source), out, options, emit, cancel)
+        return _export(Path(source), out, options, emit, cancel, scan)
     except Cancelled:
-        emit(Finished("export", "cancelled", {"path": str(out)}))
+        emit(Finished(Stage.EXPORT, "cancelled"))
         raise
 
 
-def _export(source: Path, out: Path, options: ExportOptions, emit: EventSink, cancel: CancelToken) -> ExportResult:
-    def step(index: int) -> None:
+def _export(source: Path, out: Path, options: ExportOptions, emit: EventSink, cancel: CancelToken,
+            scan: Optional[ScanReport]) -> ExportResult:
+    steps = export_steps(options.int8)
+
+    def step(current: ExportStep) -> None:
         cancel.check()
-        emit(Progress("export", index, len(STEPS)))
+        emit(Progress(Stage.EXPORT, steps.index(current), len(steps), ExportProgress(current=current)))
 
     kind, fp16 = options.kind, options.fp16
     model, meta = _load_trained(resolve_source(source, kind), kind)
     spec = InputSpec(options.raw_input, meta["image_size"], tuple(meta["mean"]), tuple(meta["std"]))
     data_dir, cache_dir = _image_folder(meta, options.verify_images or options.calibration_images,
                                         for_int8=options.int8 and not options.verify_images)
-    step(1)
+    step(ExportStep.CONVERT)
     reference = _wrap(model, kind, spec)
     exported = _wrap(copy.deepcopy(model), kind, spec, fp16)
     values = _metadata(kind, meta, spec, fp16)
@@ -156,9 +173,9 @@ def _export(source: Path, out: Path, options: ExportOptions, emit: EventSink, ca
         values["exporter"] = card["export"]["exporter"] = exporter
         try:
             model_bytes = _convert(exported, spec, meta["in_channels"], values)
-            step(2)
+            step(ExportStep.VERIFY)
             if not batches:
-                store = load_images(data_dir, spec.size, meta["in_channels"], cache_dir, emit, cancel)
+                store = load_images(data_dir, spec.size, meta["in_channels"], cache_dir, emit, cancel, scan)
                 batches = verification_batches(store, data_dir, spec)
             session, parity = _verify(reference, model_bytes, batches, kind == "classifier", fp16)
             break
@@ -169,9 +186,9 @@ def _export(source: Path, out: Path, options: ExportOptions, emit: EventSink, ca
                          f"trying the {EXPORTERS[-1]} exporter"))
     labels = _trained_labels(meta) if kind == "classifier" else {}
     accuracy = per_class_accuracy(session, store, spec, labels, values["classes"]) if kind == "classifier" else None
-    step(3)
     report, int8_file = None, []
     if options.int8:
+        step(ExportStep.QUANTIZE)
         calibration = store
         if options.calibration_images and options.verify_images:
             folder, _ = _image_folder(meta, options.calibration_images, for_int8=True)
@@ -185,20 +202,20 @@ def _export(source: Path, out: Path, options: ExportOptions, emit: EventSink, ca
         int8_file = [(onnx_meta.int8_path(out), int8_bytes)]
     readme_path, card_path = deploy_readme.path_for(out), model_card.path_for(out)
     int8_name = onnx_meta.int8_path(out).name if report else None
-    step(4)
+    step(ExportStep.WRITE)
     _write([(readme_path, deploy_readme.render(values, out.name, int8_name).encode("utf-8")),
             (card_path, model_card.render(card, out.name, report).encode("utf-8")),
             *int8_file, (out, model_bytes)])
-    emit(Progress("export", len(STEPS), len(STEPS)))
+    emit(Progress(Stage.EXPORT, len(steps), len(steps), ExportProgress(current=None)))
     result = ExportResult(
         path=str(out), kind=kind, raw_input=options.raw_input, precision=values["precision"],
         max_abs_diff=parity.max_abs_diff, tolerance=parity.limit, top1_agreement=parity.top1_agreement,
         batch_sizes=parity.batch_sizes, images_checked=parity.images, metadata=values,
         per_class_accuracy=accuracy, readme_path=str(readme_path), size_bytes=len(model_bytes),
         exporter=values["exporter"], model_card_path=str(card_path), int8=report)
-    emit(Finished("export", "completed", {"path": str(out), "max_abs_diff": parity.max_abs_diff,
-                                          "top1_agreement": parity.top1_agreement,
-                                          "recommended": report.recommended if report else "fp32"}))
+    emit(Finished(Stage.EXPORT, "completed", ExportSummary(
+        path=str(out), max_abs_diff=parity.max_abs_diff, top1_agreement=parity.top1_agreement,
+        recommended=report.recommended if report else "fp32")))
     return result
 
 
@@ -228,7 +245,7 @@ def resolve_source(path: PathLike, kind: str = "classifier") -> Path:
     path = Path(path).expanduser()
     if not path.exists():
         raise ExportError(f"{path} not found")
-    if path.is_file() or any((path / name).is_file() for name in (CLASSIFIER_FILE, BACKBONE_FILE, "config.json")):
+    if is_run_folder(path):
         return path
     from engine.store.project import Project, project_db_path
 
@@ -248,16 +265,16 @@ def resolve_source(path: PathLike, kind: str = "classifier") -> Path:
 
 def _load_trained(source: Path, kind: str) -> tuple[nn.Module, dict]:
     """The fp32 torch model to export (eval mode) and its meta (see :mod:`engine.models.model_io`)."""
-    finetuned = source.name == CLASSIFIER_FILE or (source / CLASSIFIER_FILE).is_file()
+    finetuned = holds_classifier(source)
     if kind == "classifier" and not finetuned:
-        if source.name == BACKBONE_FILE or (source / BACKBONE_FILE).is_file():
+        if holds_backbone(source):
             raise ExportError(f"{source} is a pretraining run without a classifier: fine-tune it on a few "
                               "labels first, or export the embedding model (--embedding)")
         raise ExportError(f"no fine-tuned classifier in {source}: train and fine-tune a model first")
     try:
         if not finetuned:
-            return load_backbone(source)
-        classifier, meta = load_classifier(source)
+            return load_backbone(backbone_file(source))
+        classifier, meta = load_classifier(classifier_file(source))
     except (ValueError, KeyError) as error:   # no or damaged model file
         raise ExportError(str(error)) from error
     return (classifier if kind == "classifier" else classifier.backbone), meta
@@ -340,11 +357,11 @@ def _convert(module: nn.Module, spec: InputSpec, channels: int, values: dict) ->
 
 def _trained_labels(meta: dict) -> dict[str, str]:
     """``{relative path: class}`` the classifier was trained on (its run's labels.csv), or {}."""
-    labels_csv = Path(meta["path"]).parent / LABELS_FILE
+    labels_csv = FinetuneRun(Path(meta["path"]).parent).labels_path
     if not labels_csv.is_file():
         return {}
     try:
-        return read_labels_csv(labels_csv)[0]
+        return read_labels_csv(labels_csv).labels
     except ValueError:   # unreadable: the accuracy is left out, the export goes on
         return {}
 

@@ -21,7 +21,7 @@ from engine.core.events import CancelToken, EventSink
 from engine.data import imageio
 from engine.data.augment import normalize_only
 from engine.data.decoded_store import ImageStore, build_store
-from engine.data.scan import scan_folder
+from engine.data.scan import ScanReport, reuse_or_scan
 
 VERIFY_BATCH = 8          # the "larger batch"; batch 1 is always checked too
 ACCURACY_BATCH = 64
@@ -56,9 +56,10 @@ class Parity:
 
 
 def load_images(data_dir: str, size: int, channels: int, cache_dir: str, emit: EventSink,
-                cancel: Optional[CancelToken]) -> ImageStore:
-    """The decoded images of ``data_dir`` at the training size (reusing the training cache)."""
-    report = scan_folder(data_dir, on_event=emit, cancel=cancel, verify=False).require_usable()
+                cancel: Optional[CancelToken], scan: Optional[ScanReport] = None) -> ImageStore:
+    """The decoded images of ``data_dir`` at the training size (reusing the training cache);
+    ``scan``, when it is a scan of ``data_dir``, instead of scanning again."""
+    report = reuse_or_scan(data_dir, scan, emit, cancel, verify=False).require_usable()
     store, _problems = build_store(report, size, channels, cache_dir=cache_dir or None, on_event=emit, cancel=cancel)
     if len(store) == 0:
         raise ValueError(f"none of the images in {data_dir} could be decoded for the verification")

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.core.events import CancelToken, Progress, ignore_events
+from engine.core.events import CancelToken, FinetuneMetrics, Progress, Stage, ignore_events
 from engine.data.augment import ViewSpec, augment_views
 from engine.data.decoded_store import ImageStore
 from engine.finetune.probe import balanced_weights
@@ -66,9 +66,9 @@ def train_consistency(classifier: Classifier, store: ImageStore, rows: Tensor, y
     """Train ``classifier`` on the labeled images ``rows`` ``(n,)`` of ``store`` (classes
     ``y`` ``(n,)``) and on all of the store's images, then load the teacher's weights into
     it; return the steps run. With ``budget_s`` the step count is fixed from the measured
-    speed so training ends within the budget. Emits Progress("finetune") with loss,
-    accuracy (of the labeled batch), lr and ``confident`` (the share of the unlabeled batch
-    above the threshold)."""
+    speed so training ends within the budget. Emits Progress(Stage.FINETUNE, step, total,
+    FinetuneMetrics) with loss, accuracy (of the labeled batch), lr and ``confident`` (the
+    share of the unlabeled batch above the threshold)."""
     emit = on_event or ignore_events
     num_classes = classifier.head.out_features
     student = classifier.to(device).eval().requires_grad_(True)
@@ -107,8 +107,8 @@ def train_consistency(classifier: Classifier, store: ImageStore, rows: Tensor, y
         optimizer.step()
         _follow(teacher, student)
         accuracy = float((logits[:labeled_batch].argmax(1) == y[pick]).float().mean())
-        emit(Progress("finetune", step + 1, plan.total, {"loss": float(loss.detach()), "accuracy": accuracy,
-                                                    "lr": lr, "confident": float(confident.mean())}))
+        emit(Progress(Stage.FINETUNE, step + 1, plan.total, FinetuneMetrics(
+            loss=float(loss.detach()), accuracy=accuracy, lr=lr, confident=float(confident.mean()))))
     classifier.load_state_dict(teacher.state_dict())
     classifier.requires_grad_(False)
     return plan.total

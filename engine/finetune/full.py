@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.core.events import CancelToken, Progress, ignore_events
+from engine.core.events import CancelToken, FinetuneMetrics, Progress, Stage, ignore_events
 from engine.data.augment import ViewSpec, augment_views
 from engine.data.decoded_store import ImageStore
 from engine.finetune.probe import balanced_weights
@@ -46,8 +46,8 @@ def train_full(classifier: Classifier, store: ImageStore, rows: Tensor, y: Tenso
                cancel: Optional[CancelToken] = None) -> int:
     """Train ``classifier`` in place on the images ``rows`` ``(n,)`` of ``store`` with classes
     ``y`` ``(n,)``; return the steps run. With ``budget_s`` the step count is fixed from the
-    measured speed so training ends within the budget. Emits Progress("finetune") with
-    loss, accuracy (of the batch) and lr."""
+    measured speed so training ends within the budget. Emits Progress(Stage.FINETUNE, step,
+    total, FinetuneMetrics) with loss, accuracy (of the batch) and lr."""
     emit = on_event or ignore_events
     classifier.to(device).eval().requires_grad_(True)
     head_lr = lr or HEAD_LR
@@ -73,7 +73,7 @@ def train_full(classifier: Classifier, store: ImageStore, rows: Tensor, y: Tenso
         loss.backward()
         optimizer.step()
         accuracy = float((logits.argmax(1) == y[pick]).float().mean())
-        emit(Progress("finetune", step + 1, plan.total, {"loss": float(loss.detach()), "accuracy": accuracy,
-                                                    "lr": optimizer.param_groups[0]["lr"]}))
+        emit(Progress(Stage.FINETUNE, step + 1, plan.total, FinetuneMetrics(
+            loss=float(loss.detach()), accuracy=accuracy, lr=optimizer.param_groups[0]["lr"])))
     classifier.requires_grad_(False)
     return plan.total

@@ -13,7 +13,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from engine.core.events import CancelToken, Progress
+from engine.core.events import CancelToken, FinetuneMetrics, Progress, Stage
 from engine.data.decoded_store import ImageStore
 from engine.finetune.consistency import train_consistency
 from engine.finetune.full import train_full
@@ -45,7 +45,7 @@ class LinearLearner:
         return classifier
 
     def fit(self, rows: Tensor, y: Tensor, on_event=None, budget_s: Optional[float] = None) -> nn.Module:
-        """Train on ``rows``/``y``; with ``on_event``, report each iteration as Progress("finetune").
+        """Train on ``rows``/``y``; with ``on_event``, report each iteration as Progress(Stage.FINETUNE).
         Later fits (the validation folds) start from the first one's solution, to converge sooner."""
         head = fit_linear(self.x[rows], y, self.num_classes, l2=self.l2, on_iteration=_reporter(on_event),
                           init=self.first_fit)
@@ -117,7 +117,7 @@ class NetworkLearner:
                                store.channels, on_disk=False)
         meta = self.images.meta
         logits = compute_features(classifier, store, meta["mean"], meta["std"], self.images.device,
-                                  cancel=self.cancel, stage="predict")
+                                  cancel=self.cancel, stage=Stage.PREDICT)
         return logits.softmax(1)
 
     def classifier(self, classifier: nn.Module) -> Classifier:
@@ -155,8 +155,8 @@ class ConsistencyLearner(NetworkLearner, SemiLearner):
 
 
 def _reporter(on_event):
-    """An L-BFGS ``on_iteration`` callback that emits Progress("finetune"), or None."""
+    """An L-BFGS ``on_iteration`` callback that emits Progress(Stage.FINETUNE), or None."""
     if on_event is None:
         return None
-    return lambda i, loss, accuracy: on_event(Progress("finetune", i, LBFGS_ITERATIONS,
-                                                       {"loss": loss, "accuracy": accuracy}))
+    return lambda i, loss, accuracy: on_event(Progress(Stage.FINETUNE, i, LBFGS_ITERATIONS,
+                                                       FinetuneMetrics(loss=loss, accuracy=accuracy)))

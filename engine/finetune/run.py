@@ -2,16 +2,12 @@
 
 :func:`run_finetune` embeds every image (cached per pretraining run), fits the chosen
 mode (see :mod:`engine.finetune.config`), estimates its accuracy on the labels
-(:mod:`engine.finetune.validation`), predicts every image, and writes a fine-tune run folder::
-
-    <out>/<stamp>-finetune-<mode>/
-        config.json       the resolved FinetuneConfig (mode and classes filled in)
-        labels.csv        the labels trained on (path,label)
-        metrics.jsonl     one record per training step, then the validation
-        classifier.pt     see engine.models.model_io (export reads this)
-        predictions.csv   path,prediction,confidence,runner_up,runner_up_confidence,label
-
-The folder is written when the run completes; a cancelled run leaves nothing behind.
+(:mod:`engine.finetune.validation`), predicts every image, and writes a fine-tune run folder
+(:class:`engine.store.runs.FinetuneRun`): its resolved config (mode, classes and the
+absolute pretraining run filled in), the labels trained on, the metrics, the classifier and
+every image's prediction. The folder is written when the run completes; a cancelled run
+leaves nothing behind, and neither does one whose files cannot be written (a full disk:
+:class:`~engine.core.atomic.DiskWriteError`).
 
 A training-time budget (``minutes``) goes mostly to the model the user gets: the final
 network trains for ``FINAL_SHARE`` of it, and the validation folds share the rest, each
@@ -21,6 +17,7 @@ validation dict says so with ``steps: {"final", "fold"}``.
 from __future__ import annotations
 
 import csv
+import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +26,11 @@ from typing import Mapping, Optional, Sequence, Union
 import torch
 from torch import Tensor
 
-from engine.core.events import Cancelled, CancelToken, Finished, Progress, Started, Warning, ignore_events
+from engine.core.atomic import write_text
+from engine.core.events import (
+    Cancelled, CancelToken, FinetuneStart, FinetuneSummary, Finished, Progress, Stage, Started, Warning, ignore_events,
+)
+from engine.data.scan import ScanReport
 from engine.finetune.config import FinetuneConfig, resolve_mode
 from engine.finetune.consistency import MAX_STEPS as CONSISTENCY_MAX_STEPS
 from engine.finetune.full import auto_steps
@@ -37,9 +38,11 @@ from engine.finetune.learners import ConsistencyLearner, FullLearner, LinearLear
 from engine.finetune.probe import DEFAULT_L2
 from engine.finetune.validation import choose_folds, cross_validate
 from engine.maps.embed import EmbeddedImages, embed_run
-from engine.models.model_io import backbone_file, save_classifier
-from engine.store.project_io import write_labels_csv
-from engine.store.runs import create_run_folder, prepare_runs_dir
+from engine.models.model_io import save_classifier
+from engine.store.project_io import path_in_root, write_labels_csv
+from engine.store.runs import (
+    FinetuneRun, PretrainRun, backbone_file, create_finetune_run, prepare_runs_dir, removed_on_failure,
+)
 
 BACKBONE_META = ("image_size", "in_channels", "mean", "std", "backbone", "small_stem", "feature_dim", "method")
 PREDICTION_COLUMNS = ("path", "prediction", "confidence", "runner_up", "runner_up_confidence", "label")
@@ -68,8 +71,9 @@ class Prediction:
 
 
 def run_finetune(cfg: FinetuneConfig, labels: Mapping[str, str], on_event=None,
-                 cancel: Optional[CancelToken] = None) -> FinetuneResult:
-    """Fine-tune on ``labels`` (``{path relative to the image root: class name}``).
+                 cancel: Optional[CancelToken] = None, scan: Optional[ScanReport] = None) -> FinetuneResult:
+    """Fine-tune on ``labels`` (``{path relative to the image root: class name}``). ``scan``: a
+    scan of the image folder the caller already has, used instead of scanning again.
 
     Raises ValueError (ConfigError, ScanError, ...) with a one-line reason for bad input:
     no labels, fewer than two classes, a class without labels, no finished pretraining.
@@ -79,22 +83,25 @@ def run_finetune(cfg: FinetuneConfig, labels: Mapping[str, str], on_event=None,
     cancel = cancel or CancelToken()
     cfg.validate()
     classes = check_labels(labels, cfg.classes)
-    if not backbone_file(cfg.pretrain_run).is_file():
+    backbone = backbone_file(cfg.pretrain_run)
+    if not backbone.is_file():
         raise ValueError(f"no finished pretraining in {cfg.pretrain_run}: run pretraining first")
-    parent = prepare_runs_dir(cfg.out_dir or backbone_file(cfg.pretrain_run).parent / "finetune")
+    pretrain_run = PretrainRun(backbone.parent.resolve())
+    parent = prepare_runs_dir(cfg.out_dir or pretrain_run.finetune_dir)
     torch.manual_seed(cfg.seed)
     try:
-        images = embed_run(cfg.pretrain_run, cfg.data_dir, cfg.device, cfg.cache_dir, emit, cancel)
+        images = embed_run(cfg.pretrain_run, cfg.data_dir, cfg.device, cfg.cache_dir, emit, cancel, scan)
         rows, y = _match(images, labels, classes, emit)
         per_class = torch.bincount(y, minlength=len(classes))
         mode, reason = resolve_mode(cfg.mode, int(per_class.min()), len(rows), len(images.paths))
-        cfg = cfg.replace(mode=mode, classes=tuple(classes))
+        cfg = cfg.replace(mode=mode, classes=tuple(classes), pretrain_run=str(pretrain_run.path),
+                          data_dir=str(Path(images.root).resolve()))
         learner = _learner(cfg, images, len(rows), cancel)
         scheme, folds = choose_folds(y, len(classes), cfg.folds, cfg.seed, allow_loo=mode == "linear")
         records: list[dict] = []
-        emit(Started("finetune", learner.total_steps, {
-            "mode": mode, "mode_reason": reason, "classes": list(classes), "labels": len(rows),
-            "images": len(images.paths), "validation": scheme, "device": str(images.device)}))
+        emit(Started(Stage.FINETUNE, learner.total_steps, FinetuneStart(
+            mode=mode, mode_reason=reason, classes=tuple(classes), labels=len(rows),
+            images=len(images.paths), validation=scheme, device=str(images.device))))
         budget = _budget(cfg, len(folds))
         model = learner.fit(rows, y, on_event=_recorder(emit, cancel, records), budget_s=budget)
         steps = {}
@@ -107,21 +114,22 @@ def run_finetune(cfg: FinetuneConfig, labels: Mapping[str, str], on_event=None,
             validation["steps"] = steps
         probabilities = learner.predict(model)
     except Cancelled:
-        emit(Finished("finetune", "cancelled", {}))
+        emit(Finished(Stage.FINETUNE, "cancelled"))
         return FinetuneResult("", "cancelled", cfg.mode, "", tuple(classes), len(labels), {})
-    run = create_run_folder(parent, "finetune", mode, checkpoints=False)
+    run = create_finetune_run(parent, mode)
     used = {images.paths[int(r)]: classes[int(c)] for r, c in zip(rows, y)}
     meta = {key: images.meta.get(key) for key in BACKBONE_META}
     meta.update(classes=list(classes), mode=mode, labels_used=len(rows),
                 labels_per_class=dict(zip(classes, per_class.tolist())), validation=validation,
-                pretrain_run=images.meta["run_dir"], data_dir=images.root, created=time.time())
-    cfg.save(run.config_path)
-    write_labels_csv(used, run.path / "labels.csv")
-    run.append_metrics(records + [{"validation": validation}])
-    save_classifier(run.path, learner.classifier(model), meta)
-    write_predictions(run.path / "predictions.csv", images.paths, probabilities, classes, used)
-    summary = {"run_dir": str(run.path), "mode": mode, "accuracy": validation["accuracy"], "scheme": scheme}
-    emit(Finished("finetune", "completed", summary))
+                pretrain_run=cfg.pretrain_run, data_dir=cfg.data_dir, created=time.time())
+    with removed_on_failure(run):
+        cfg.save(run.config_path)
+        write_labels_csv(used, run.labels_path)
+        run.append_metrics(records + [{"validation": validation}])
+        save_classifier(run.classifier_path, learner.classifier(model), meta)
+        write_predictions(run.predictions_path, images.paths, probabilities, classes, used)
+    summary = FinetuneSummary(run_dir=str(run.path), mode=mode, accuracy=validation["accuracy"], scheme=scheme)
+    emit(Finished(Stage.FINETUNE, "completed", summary))
     return FinetuneResult(str(run.path), "completed", mode, reason, tuple(classes), len(rows), validation)
 
 
@@ -146,6 +154,7 @@ def check_labels(labels: Mapping[str, str], classes: Sequence[str] = ()) -> list
 def _match(images: EmbeddedImages, labels: Mapping[str, str], classes: list[str], emit) -> tuple[Tensor, Tensor]:
     """Store rows ``(n,)`` and class indices ``(n,)`` of the labels whose image is in the folder."""
     index = images.rows()
+    labels = {path_in_root(path, images.root) or path: name for path, name in labels.items()}
     missing = sorted(path for path in labels if path not in index)
     if missing:
         shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
@@ -186,11 +195,11 @@ def fold_steps(final_steps: int, folds: int) -> int:
 
 
 def _recorder(emit, cancel: CancelToken, records: list):
-    """An ``on_event`` that checks ``cancel``, keeps each training step for metrics.jsonl, and emits."""
+    """An ``on_event`` that checks ``cancel``, keeps each training step for the metrics, and emits."""
     def record(event):
         cancel.check()
         if isinstance(event, Progress):
-            records.append({"step": event.step, **event.metrics})
+            records.append({"step": event.step, **event.metrics.as_dict()})
         emit(event)
     return record
 
@@ -199,20 +208,31 @@ def write_predictions(path: Path, paths: Sequence[str], probabilities: Tensor, c
                       labels: Mapping[str, str]) -> None:
     """One row per image: the likeliest class and the runner-up with their probabilities."""
     top = probabilities.topk(2, dim=1)
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(PREDICTION_COLUMNS)
-        for i, image in enumerate(paths):
-            (p1, p2), (c1, c2) = top.values[i].tolist(), top.indices[i].tolist()
-            writer.writerow([image, classes[c1], f"{p1:.4f}", classes[c2], f"{p2:.4f}", labels.get(image, "")])
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(PREDICTION_COLUMNS)
+    for i, image in enumerate(paths):
+        (p1, p2), (c1, c2) = top.values[i].tolist(), top.indices[i].tolist()
+        writer.writerow([image, classes[c1], f"{p1:.4f}", classes[c2], f"{p2:.4f}", labels.get(image, "")])
+    write_text(path, text.getvalue())
 
 
 def read_predictions(run_dir: Union[str, Path]) -> list[Prediction]:
     """The predictions of a fine-tune run folder; ValueError when it has none."""
-    path = Path(run_dir) / "predictions.csv"
+    path = FinetuneRun(Path(run_dir)).predictions_path
     if not path.is_file():
         raise ValueError(f"no predictions in {run_dir}: run fine-tuning first")
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    return [Prediction(r["path"], r["prediction"], float(r["confidence"]), r["runner_up"],
-                       float(r["runner_up_confidence"]), r["label"]) for r in rows]
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise ValueError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from error
+    predictions = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            predictions.append(Prediction(row["path"], row["prediction"], float(row["confidence"]), row["runner_up"],
+                                          float(row["runner_up_confidence"]), row["label"]))
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{path} is damaged: line {line} is not a prediction row "
+                             f"({', '.join(PREDICTION_COLUMNS)}); fine-tune again to write it anew") from None
+    return predictions

@@ -15,7 +15,7 @@ from typing import Callable, Optional, Sequence
 import torch
 from torch import Tensor
 
-from engine.core.events import CancelToken, Progress, ignore_events
+from engine.core.events import CancelToken, Progress, Stage, ignore_events
 
 LOO_BELOW = 5
 Z_95 = 1.96     # the normal quantile of a two-sided 95 % range
@@ -53,8 +53,9 @@ def cross_validate(fit_predict: FitPredict, y: Tensor, classes: Sequence[str], s
     """Out-of-fold predictions of ``fit_predict`` over ``test_folds`` (see
     :func:`choose_folds`), scored as a plain dict::
 
-        {"scheme", "accuracy" (None when nothing could be tested), "evaluated", "skipped",
-         "per_class": {class: accuracy or None}, "confusion": K×K counts (row = true class)}
+        {"scheme", "accuracy" (balanced; None when nothing could be tested), "overall_accuracy",
+         "evaluated", "skipped", "per_class": {class: accuracy or None}, "confusion": K×K counts
+         (row = true class), "worst_class", "few_labels"}  (see :func:`summarise`)
     """
     emit = on_event or ignore_events
     k = len(classes)
@@ -67,7 +68,7 @@ def cross_validate(fit_predict: FitPredict, y: Tensor, classes: Sequence[str], s
         probabilities = fit_predict(train, test)
         truth.append(y[test])
         predicted.append(probabilities.argmax(1))
-        emit(Progress("validate", number, len(test_folds)))
+        emit(Progress(Stage.VALIDATE, number, len(test_folds)))
     confusion = torch.zeros(k, k, dtype=torch.long)
     if truth:
         confusion.index_put_((torch.cat(truth), torch.cat(predicted)), torch.ones(1, dtype=torch.long), accumulate=True)
@@ -75,15 +76,28 @@ def cross_validate(fit_predict: FitPredict, y: Tensor, classes: Sequence[str], s
 
 
 def summarise(confusion: Tensor, classes: Sequence[str], scheme: str, skipped: int = 0) -> dict:
-    """Accuracy, per-class accuracy (recall) and the confusion matrix as plain types."""
+    """The scores of a confusion matrix ``(K, K)`` (row = true class) as plain types.
+
+    ``accuracy`` is the balanced accuracy, the mean of the classes' accuracies (recall), so one
+    big class cannot hide a weak one; ``overall_accuracy`` is the share of tested labels that
+    were right. ``worst_class`` names the weakest class, and ``few_labels`` the classes tested
+    on far fewer labels than the others (under a third of the median).
+    """
     evaluated = int(confusion.sum())
-    per_class = {}
+    per_class, tested = {}, {}
     for i, name in enumerate(classes):
         total = int(confusion[i].sum())
+        tested[name] = total
         per_class[name] = float(confusion[i, i]) / total if total else None
+    scored = {name: value for name, value in per_class.items() if value is not None}
+    counts = sorted(tested.values())
+    median = counts[len(counts) // 2] if counts else 0
     return {
-        "scheme": scheme, "accuracy": float(confusion.trace()) / evaluated if evaluated else None,
+        "scheme": scheme, "accuracy": sum(scored.values()) / len(scored) if scored else None,
+        "overall_accuracy": float(confusion.trace()) / evaluated if evaluated else None,
         "evaluated": evaluated, "skipped": skipped, "per_class": per_class, "confusion": confusion.tolist(),
+        "worst_class": min(scored, key=lambda name: (scored[name], name)) if len(scored) > 1 else None,
+        "few_labels": [name for name, count in tested.items() if count * 3 < median],
     }
 
 

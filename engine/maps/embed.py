@@ -1,6 +1,6 @@
 """Embeddings of every image of a folder with a pretrained backbone, cached per run.
 
-The features of a pretraining run's backbone are kept in ``<run>/embeddings/<key>.npy``
+The features of a pretraining run's backbone are kept in its embeddings folder as ``<key>.npy``
 (float32 ``(N, D)``) with ``<key>.json`` (the row paths, written last). The key hashes the
 decoded-image store's key (root, size, channels, every file's path/bytes/mtime) and the
 backbone file's mtime, so a changed folder or a retrained backbone computes afresh.
@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -19,13 +18,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.core import atomic
 from engine.core.device import choose_device
-from engine.core.events import CancelToken, Progress, Warning, ignore_events
+from engine.core.events import CancelToken, Progress, Stage, Warning, ignore_events
 from engine.core.locks import holding
 from engine.data.augment import normalize_only
 from engine.data.decoded_store import ImageStore, build_store, cache_key
-from engine.data.scan import ScanReport, scan_folder
+from engine.data.scan import ScanReport, reuse_or_scan
 from engine.models.model_io import load_backbone
+from engine.store.runs import PretrainRun, backbone_file
 
 EMBED_BATCH = 256
 EMBED_VERSION = 1
@@ -59,12 +60,14 @@ class EmbeddedImages:
 
 
 def open_images(meta: dict, data_dir: str = "", cache_dir: str = "", on_event=None,
-                cancel: Optional[CancelToken] = None) -> tuple[ScanReport, ImageStore]:
-    """Scan and decode the folder (default: the one the backbone was pretrained on) at the
-    backbone's image size and channel count. Files that cannot be decoded become a Warning."""
+                cancel: Optional[CancelToken] = None,
+                scan: Optional[ScanReport] = None) -> tuple[ScanReport, ImageStore]:
+    """Scan (unless ``scan`` is one of it already) and decode the folder (default: the one the
+    backbone was pretrained on) at the backbone's image size and channel count. Files that
+    cannot be decoded become a Warning."""
     emit = on_event or ignore_events
     root = data_dir or meta["config"]["data_dir"]
-    report = scan_folder(root, on_event=emit, cancel=cancel, verify=False).require_usable()
+    report = reuse_or_scan(root, scan, emit, cancel, verify=False).require_usable()
     store, problems = build_store(report, meta["image_size"], meta["in_channels"], cache_dir=cache_dir or None,
                                   on_event=emit, cancel=cancel)
     if problems:
@@ -76,7 +79,7 @@ def open_images(meta: dict, data_dir: str = "", cache_dir: str = "", on_event=No
 @torch.no_grad()
 def compute_features(model: nn.Module, store: ImageStore, mean: Sequence[float], std: Sequence[float],
                      device: torch.device, on_event=None, cancel: Optional[CancelToken] = None,
-                     stage: str = "embed", batch_size: int = EMBED_BATCH) -> torch.Tensor:
+                     stage: Stage = Stage.EMBED, batch_size: int = EMBED_BATCH) -> torch.Tensor:
     """``model`` applied to every image of ``store`` with the evaluation transform, in eval
     mode and without gradients: float32 ``(N, D)`` on the CPU."""
     emit = on_event or ignore_events
@@ -96,13 +99,15 @@ def compute_features(model: nn.Module, store: ImageStore, mean: Sequence[float],
 
 
 def embed_run(run_dir: Union[str, Path], data_dir: str = "", device: str = "auto", cache_dir: str = "",
-              on_event=None, cancel: Optional[CancelToken] = None) -> EmbeddedImages:
-    """Backbone features of every image, from the run's cache when it is current."""
+              on_event=None, cancel: Optional[CancelToken] = None,
+              scan: Optional[ScanReport] = None) -> EmbeddedImages:
+    """Backbone features of every image, from the run's cache when it is current. ``scan``: a
+    scan of the folder the caller already has, used instead of scanning again."""
     emit = on_event or ignore_events
     torch_device = choose_device(device)
-    backbone, meta = load_backbone(run_dir, torch_device)
-    report, store = open_images(meta, data_dir, cache_dir, emit, cancel)
-    folder = Path(meta["run_dir"]) / "embeddings"
+    backbone, meta = load_backbone(backbone_file(run_dir), torch_device)
+    report, store = open_images(meta, data_dir, cache_dir, emit, cancel, scan)
+    folder = PretrainRun(Path(meta["run_dir"])).embeddings_dir
     key = _embedding_key(report, meta)
     with holding(str(folder / key), cancel):
         features = _load_cached(folder, key, store.paths)
@@ -112,7 +117,7 @@ def embed_run(run_dir: Union[str, Path], data_dir: str = "", device: str = "auto
             try:
                 _save_cached(folder, key, features, store.paths)
             except OSError as error:
-                emit(Warning(f"cannot cache the embeddings in {folder} ({error.strerror or error}); "
+                emit(Warning(f"cannot cache the embeddings in {folder} ({atomic.refusal_reason(error)}); "
                              "they will be computed again next time"))
     return EmbeddedImages(report.root, store, features, backbone, meta, torch_device, folder / key)
 
@@ -134,13 +139,16 @@ def _load_cached(folder: Path, key: str, paths: list[str]) -> Optional[np.ndarra
 
 
 def _save_cached(folder: Path, key: str, features: np.ndarray, paths: list[str]) -> None:
+    """Write ``<key>.npy``, then ``<key>.json``; when either is refused, neither is left."""
     folder.mkdir(exist_ok=True)
+    atomic.remove_stale_temps(folder)
     for stale in folder.iterdir():               # one current cache per run is enough
         if not stale.name.startswith((key, ".")):    # temporary files belong to writers at work
             stale.unlink(missing_ok=True)
-    temp = folder / f".{key}.{os.getpid()}.{threading.get_ident()}.npy"
-    np.save(temp, features.astype(np.float32))
-    os.replace(temp, folder / f"{key}.npy")
-    meta_temp = folder / f".{key}.{os.getpid()}.{threading.get_ident()}.json"
-    meta_temp.write_text(json.dumps({"paths": paths}))
-    os.replace(meta_temp, folder / f"{key}.json")
+    array = folder / f"{key}.npy"
+    atomic.write_atomic(array, lambda handle: np.save(handle, features.astype(np.float32)))
+    try:
+        atomic.write_json(folder / f"{key}.json", {"paths": paths})
+    except BaseException:
+        array.unlink(missing_ok=True)
+        raise

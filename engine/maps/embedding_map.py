@@ -7,15 +7,15 @@ the folder or the backbone changes.
 """
 from __future__ import annotations
 
-import os
-import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
 
+from engine.core import atomic
 from engine.core.events import CancelToken, Warning, ignore_events
+from engine.data.scan import ScanReport
 from engine.maps.embed import embed_run
 from engine.maps.projection import layout_map, pca_map
 
@@ -40,9 +40,11 @@ class EmbeddingMap:
 
 
 def open_map(run_dir: Union[str, Path], data_dir: str = "", cache_dir: str = "", device: str = "auto",
-             seed: int = 0, on_event=None, cancel: Optional[CancelToken] = None) -> EmbeddingMap:
-    """The run's embeddings of the folder's images with the saved layout, else the PCA view."""
-    images = embed_run(run_dir, data_dir, device, cache_dir, on_event, cancel)
+             seed: int = 0, on_event=None, cancel: Optional[CancelToken] = None,
+             scan: Optional[ScanReport] = None) -> EmbeddingMap:
+    """The run's embeddings of the folder's images with the saved layout, else the PCA view.
+    ``scan``: a scan of the folder the caller already has, used instead of scanning again."""
+    images = embed_run(run_dir, data_dir, device, cache_dir, on_event, cancel, scan)
     paths, features = list(images.paths), images.features
     saved = _load_layout(_layout_file(images.cache_stem, seed), len(paths))
     if saved is not None:
@@ -60,7 +62,7 @@ def refine_map(embedding_map: EmbeddingMap, seed: int = 0, on_event=None,
     try:
         _save_layout(path, layout.xy, len(layout.layout_rows))
     except OSError as error:
-        emit(Warning(f"cannot save the map in {path.parent} ({error.strerror or error}); "
+        emit(Warning(f"cannot save the map in {path.parent} ({atomic.refusal_reason(error)}); "
                      "it will be computed again next time"))
     return replace(embedding_map, xy=layout.xy, kind="layout", layout_points=len(layout.layout_rows))
 
@@ -79,6 +81,5 @@ def _load_layout(path: Path, count: int) -> Optional[tuple[np.ndarray, int]]:
 
 
 def _save_layout(path: Path, xy: np.ndarray, layout_points: int) -> None:
-    temp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.npz")
-    np.savez(temp, xy=xy.astype(np.float32), layout_points=np.int64(layout_points))
-    os.replace(temp, path)
+    atomic.write_atomic(path, lambda handle: np.savez(handle, xy=xy.astype(np.float32),
+                                                      layout_points=np.int64(layout_points)))

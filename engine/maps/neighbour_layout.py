@@ -16,7 +16,7 @@ from typing import Optional
 
 import torch
 
-from engine.core.events import CancelToken, Progress, ignore_events
+from engine.core.events import CancelToken, Progress, Stage, ignore_events
 from engine.maps.similarity import top_k
 
 NEIGHBOURS = 15
@@ -53,7 +53,7 @@ def neighbour_layout(z: torch.Tensor, start: torch.Tensor, generator: torch.Gene
         step.index_add_(0, h_rep, _repulsion(y[h_rep] - y[negatives]))
         y += rate * step
         if epoch % 10 == 9 or epoch == epochs - 1:
-            emit(Progress("layout", epoch + 1, epochs))
+            emit(Progress(Stage.LAYOUT, epoch + 1, epochs))
     return y
 
 

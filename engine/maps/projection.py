@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.core.events import CancelToken, Progress, ignore_events
+from engine.core.events import CancelToken, Progress, Stage, ignore_events
 from engine.maps.neighbour_layout import neighbour_layout
 from engine.maps.similarity import normalised, top_k
 
@@ -70,9 +70,9 @@ def layout_map(features, seed: int = 0, max_layout_points: int = LAYOUT_POINTS, 
     rest = torch.ones(count, dtype=torch.bool)
     rest[rows] = False
     if rest.any():
-        emit(Progress("placing", 0, int(rest.sum())))
+        emit(Progress(Stage.PLACING, 0, int(rest.sum())))
         sims, neighbours = top_k(reduced[rest], sample, PLACE_NEIGHBOURS, cancel=cancel)
         weights = torch.softmax(sims * 20.0, dim=1)                # the closest neighbours count most
         xy[rest] = (weights.unsqueeze(2) * laid_out[neighbours]).sum(1)
-        emit(Progress("placing", int(rest.sum()), int(rest.sum())))
+        emit(Progress(Stage.PLACING, int(rest.sum()), int(rest.sum())))
     return Layout(xy.numpy(), rows.numpy(), int(rest.sum()))

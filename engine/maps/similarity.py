@@ -12,10 +12,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.core.events import CancelToken, Progress, ignore_events
+from engine.core.events import CancelToken, Progress, Stage, ignore_events
 
 BLOCK_ROWS = 2048
 MAX_DUPLICATE_PAIRS = 5000
+DUPLICATE_SHARE = 0.01      # the default threshold lists about this share of the images
+THRESHOLD_SAMPLE = 2000     # rows whose nearest neighbour sets that threshold
+MIN_THRESHOLD = 0.8
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,27 @@ def nearest_neighbours(features, row: int, k: int = 20) -> list[Neighbour]:
     return [Neighbour(int(i), float(s)) for s, i in zip(best.values, best.indices)]
 
 
+def duplicate_threshold(features, share: float = DUPLICATE_SHARE, sample: int = THRESHOLD_SAMPLE, seed: int = 0,
+                        cancel: Optional[CancelToken] = None) -> float:
+    """A near-duplicate threshold set by the data: the similarity that only the most similar
+    ``share`` of images reach with their nearest neighbour, measured on up to ``sample`` rows of
+    ``features`` ``(N, D)`` against all of them, kept within [MIN_THRESHOLD, 1)."""
+    z = normalised(features)
+    if len(z) < 2:
+        return 1.0
+    rows = torch.randperm(len(z), generator=torch.Generator().manual_seed(seed))[:sample]
+    nearest = torch.empty(len(rows))
+    for first in range(0, len(rows), BLOCK_ROWS):
+        if cancel is not None:
+            cancel.check()
+        chunk = rows[first:first + BLOCK_ROWS]
+        sims = z[chunk] @ z.T
+        sims[torch.arange(len(chunk)), chunk] = -float("inf")
+        nearest[first:first + len(chunk)] = sims.max(dim=1).values
+    cut = float(torch.quantile(nearest, 1 - share)) - 1e-6   # the rows at the cut itself are in
+    return min(max(cut, MIN_THRESHOLD), 1.0 - 1e-6)
+
+
 def near_duplicates(features, threshold: float = 0.95, limit: int = MAX_DUPLICATE_PAIRS, on_event=None,
                     cancel: Optional[CancelToken] = None) -> list[DuplicatePair]:
     """Pairs of images with cosine similarity ≥ ``threshold``, most similar first, at most
@@ -85,6 +109,6 @@ def near_duplicates(features, threshold: float = 0.95, limit: int = MAX_DUPLICAT
             found.append((s, first + r, first + c))
         if len(found) > 4 * limit:
             found = sorted(found, reverse=True)[:limit]
-        emit(Progress("duplicates", min(first + BLOCK_ROWS, len(z)), len(z)))
+        emit(Progress(Stage.DUPLICATES, min(first + BLOCK_ROWS, len(z)), len(z)))
     found.sort(key=lambda item: (-item[0], item[1], item[2]))
     return [DuplicatePair(i, j, float(s)) for s, i, j in found[:limit]]

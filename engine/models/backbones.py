@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torchvision import models
 
+from engine.core.atomic import remove_stale_temps, write_atomic
+
 BACKBONE_NAMES = (
     "smallcnn", "resnet18", "resnet34", "resnet50",
     "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0",
@@ -128,16 +130,30 @@ def _load_pretrained_state(name: str) -> dict:
 
 
 def _download(url: str, dest: Path) -> None:
-    """Fetch ``url`` with a timeout, check the sha256 prefix in its file name, then move into place."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    digest = hashlib.sha256()
-    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(part, "wb") as out:
-        for chunk in iter(lambda: response.read(1 << 20), b""):
-            out.write(chunk)
-            digest.update(chunk)
+    """Fetch ``url`` with a timeout into ``dest`` atomically, checking the sha256 prefix in its
+    file name before the file takes its place."""
+    remove_stale_temps(dest.parent)
     expected = torch.hub.HASH_REGEX.search(dest.name)
-    if expected and not digest.hexdigest().startswith(expected.group(1)):
-        part.unlink()
-        raise RuntimeError(f"download of {url} is corrupt (sha256 mismatch)")
-    os.replace(part, dest)
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+        def fetch(out) -> None:
+            digest = hashlib.sha256()
+            for chunk in _chunks(response, url):
+                out.write(chunk)
+                digest.update(chunk)
+            if expected and not digest.hexdigest().startswith(expected.group(1)):
+                raise RuntimeError(f"download of {url} is corrupt (sha256 mismatch)")
+
+        write_atomic(dest, fetch)
+
+
+def _chunks(response, url: str):
+    """The response body in 1 MiB pieces; a broken connection is a RuntimeError, so that it
+    is never taken for a refused write."""
+    while True:
+        try:
+            chunk = response.read(1 << 20)
+        except OSError as error:
+            raise RuntimeError(f"download of {url} failed ({error})") from None
+        if not chunk:
+            return
+        yield chunk

@@ -1,11 +1,13 @@
 """Loading a pretrained backbone, and saving/loading the fine-tuned classifier built on it.
 
-A pretraining run folder holds ``backbone.pt`` (see
-:meth:`engine.pretrain.session.TrainingSession.backbone_export`); a fine-tune run folder holds
-``classifier.pt``::
+Both take the model file itself; its place in a run folder is :mod:`engine.store.runs`'s
+business. A backbone file (see
+:meth:`engine.pretrain.session.TrainingSession.backbone_export`) and a classifier file::
 
+    {"version": 1, "backbone": ..., "in_channels": ..., ..., "state_dict": backbone.state_dict()}
     {"version": 1, "meta": {...plain types...}, "state_dict": Classifier.state_dict()}
 
+A backbone file without ``version`` predates it and reads as version 1. A classifier's
 ``meta`` holds what every later step needs: ``classes`` (in logit order), ``image_size``,
 ``in_channels``, ``mean``/``std`` (the input normalisation), ``backbone``, ``small_stem``, ``feature_dim``,
 ``method`` (the SSL method), ``mode`` (linear/full/semi), ``labels_used``, ``validation``
@@ -23,38 +25,29 @@ from torch import Tensor, nn
 from engine.core import checkpoint
 from engine.models.backbones import build_backbone
 
-BACKBONE_FILE = "backbone.pt"
-CLASSIFIER_FILE = "classifier.pt"
+BACKBONE_VERSION = 1
 CLASSIFIER_VERSION = 1
 REBUILD_KEYS = ("classes", "backbone", "in_channels", "image_size", "feature_dim", "mean", "std")
 
 PathLike = Union[str, Path]
 
 
-def backbone_file(path: PathLike) -> Path:
-    """``path`` itself when it is a file, else ``path/backbone.pt``."""
-    path = Path(path)
-    return path if path.is_file() else path / BACKBONE_FILE
-
-
-def classifier_file(path: PathLike) -> Path:
-    """``path`` itself when it is a file, else ``path/classifier.pt``."""
-    path = Path(path)
-    return path if path.is_file() else path / CLASSIFIER_FILE
-
-
 def load_backbone(path: PathLike, device: Union[str, torch.device] = "cpu") -> tuple[nn.Module, dict]:
-    """The pretrained backbone of a run folder (or its ``backbone.pt``), in eval mode.
+    """The pretrained backbone in the file ``path``, in eval mode.
 
     Returns ``(backbone, meta)``: the backbone maps normalised ``(B, C, S, S)`` floats to
-    ``(B, feature_dim)``; ``meta`` is the export dict without ``state_dict``, plus
-    ``path`` (the backbone file) and ``run_dir``. Raises ValueError when there is none.
+    ``(B, feature_dim)``; ``meta`` is the export dict without ``state_dict`` and ``version``,
+    plus ``path`` (the backbone file) and ``run_dir``. Raises ValueError when there is none,
+    or it is damaged or of a newer format.
     """
-    file = backbone_file(path)
+    file = Path(path)
     if not file.is_file():
-        raise ValueError(f"no finished pretraining in {path}: run pretraining first")
+        raise ValueError(f"no finished pretraining in {file.parent}: run pretraining first")
     saved = _read(file, "backbone")
-    meta = {k: v for k, v in saved.items() if k != "state_dict"}
+    if saved.get("version", 1) > BACKBONE_VERSION:
+        raise ValueError(f"{file} has backbone format {saved['version']}, newer than this version of Pretext "
+                         f"Studio reads ({BACKBONE_VERSION}): update Pretext Studio")
+    meta = {k: v for k, v in saved.items() if k not in ("state_dict", "version")}
     meta.update(path=str(file), run_dir=str(file.parent))
     backbone = _build(meta)
     backbone.load_state_dict(saved["state_dict"])
@@ -90,27 +83,24 @@ class Classifier(nn.Module):
 
 
 def save_classifier(path: PathLike, classifier: Classifier, meta: dict) -> Path:
-    """Write ``classifier.pt`` atomically into the folder ``path`` (or to the file ``path``
-    when it ends in ``.pt``); return the file. ``meta`` must hold plain types only."""
+    """Write the classifier file ``path`` atomically; return it. ``meta`` must hold plain types only."""
     missing = [key for key in REBUILD_KEYS if key not in meta]
     if missing:
         raise ValueError(f"classifier meta lacks {', '.join(missing)}")
-    path = Path(path)
-    file = path if path.suffix == ".pt" else path / CLASSIFIER_FILE
     state = {k: v.detach().cpu() for k, v in classifier.state_dict().items()}
     payload = {"version": CLASSIFIER_VERSION, "meta": dict(meta), "state_dict": state}
-    return checkpoint.save_atomic(payload, file)
+    return checkpoint.save_atomic(payload, Path(path))
 
 
 def load_classifier(path: PathLike, device: Union[str, torch.device] = "cpu") -> tuple[Classifier, dict]:
-    """The classifier of a fine-tune run folder (or its ``classifier.pt``), in eval mode.
+    """The classifier in the file ``path``, in eval mode.
 
     Returns ``(classifier, meta)``; ``meta["path"]`` is the file read. Raises ValueError
     when there is none or it is damaged.
     """
-    file = classifier_file(path)
+    file = Path(path)
     if not file.is_file():
-        raise ValueError(f"no fine-tuned classifier in {path}: run fine-tuning first")
+        raise ValueError(f"no fine-tuned classifier in {file.parent}: run fine-tuning first")
     saved = _read(file, "classifier")
     if saved.get("version") != CLASSIFIER_VERSION:
         raise ValueError(f"{file} has classifier format {saved.get('version')}, expected {CLASSIFIER_VERSION}")

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import shutil
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -18,14 +21,18 @@ from engine.core import atomic, checkpoint
 from engine.core.config import PretrainConfig
 from engine.core.device import autocast, choose_device, is_out_of_memory
 from engine.core.events import (
-    Cancelled, CancelToken, CheckpointSaved, EpochEnded, Finished, Progress, Started, Warning, ignore_events,
+    Cancelled, CancelToken, CheckpointSaved, EpochEnded, EpochMetrics, Finished, PretrainMetrics, PretrainStart,
+    EventSink, PretrainSummary, Progress, Stage, Started, Warning, ignore_events,
 )
+from engine.data.scan import ScanReport
 from engine.pretrain.distributed import any_rank, is_main_process, local_device
 from engine.pretrain.live_map import map_snapshot
 from engine.pretrain.preview import preview_pairs
 from engine.pretrain.session import TrainingSession, build_session
 from engine.pretrain.state import LoopState, batch_generator, epoch_permutation
-from engine.store.runs import RunFolder, create_run_folder, open_run_folder, prepare_runs_dir
+from engine.store.runs import (
+    PretrainRun, RunFolderError, create_pretrain_run, open_run_folder, prepare_runs_dir, removed_on_failure,
+)
 
 ETA_SMOOTHING = 0.9
 MIN_STEPS_BEFORE_BUDGET = 5
@@ -42,8 +49,9 @@ class PretrainResult:
 
 
 def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Optional[CancelToken] = None,
-                    resume=None) -> PretrainResult:
+                    resume=None, scan: Optional[ScanReport] = None) -> PretrainResult:
     """Pretrain on ``cfg.data_dir`` (or resume the run folder ``resume``); return the result.
+    ``scan``: a scan of the folder the caller already has, used instead of scanning again.
 
     Raises ValueError subclasses for bad input (config, folder, run folder). Cancelling
     while the images are scanned or decoded raises Cancelled (no run folder exists yet);
@@ -51,53 +59,55 @@ def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Option
     """
     emit = on_event or ignore_events
     cancel = cancel or CancelToken()
-    resumed: Optional[RunFolder] = open_run_folder(resume) if resume else None
+    resumed: Optional[PretrainRun] = open_run_folder(resume) if resume else None
     if resumed is not None:
         cfg = resumed.config()
+        checkpoints = _readable_checkpoints(resumed)
     cfg.validate()
+    cfg = cfg.replace(data_dir=str(Path(cfg.data_dir).expanduser().resolve()))
     if resumed is None and is_main_process():
         prepare_runs_dir(cfg.out_dir)   # fail before the slow scan and decode
     device = local_device(choose_device(cfg.device))
-    session = build_session(cfg, device, emit, cancel, resolve=resumed is None)
+    session = build_session(cfg, device, emit, cancel, resolve=resumed is None, scan=scan)
     cfg = session.cfg
     run = resumed   # the folder this process writes to: rank 0 only
     if is_main_process():
         if run is None:
-            run = create_run_folder(cfg.out_dir, cfg.method, cfg.backbone)
-            cfg.save(run.config_path)
-            session.report.save(run.scan_path)
+            with removed_on_failure(create_pretrain_run(cfg.out_dir, cfg.method, cfg.backbone)) as run:
+                cfg.save(run.config_path)
+                session.report.save(run.scan_path)
         for folder in (run.path, run.checkpoint_dir):
             atomic.remove_stale_temps(folder)
     else:
         run = None
     state = LoopState.fresh(cfg, len(session.store))
-    if resumed is not None and resumed.checkpoint_path.is_file():
-        state = session.restore(checkpoint.load(resumed.checkpoint_path, map_location=device))
+    if resumed is not None:
+        state = _restore(session, resumed, checkpoints, emit) or state
     if resumed is not None and run is not None:
         run.trim_metrics(state.step)
-    emit(Started("pretrain", state.total_steps, {
-        "run_dir": str(run.path) if run else "", "device": str(device), "device_label": session.device_label,
-        "precision": session.precision, "method": cfg.method, "backbone": cfg.backbone,
-        "image_size": cfg.image_size, "batch_size": state.batch_size, "images": len(session.store),
-        "reasons": session.reasons, "resumed_from_step": state.step, "config": cfg.to_dict(),
-    }))
+    emit(Started(Stage.PRETRAIN, state.total_steps, PretrainStart(
+        run_dir=str(run.path) if run else "", device=str(device), device_label=session.device_label,
+        precision=session.precision, method=cfg.method, backbone=cfg.backbone,
+        image_size=cfg.image_size, batch_size=state.batch_size, images=len(session.store),
+        reasons=session.reasons, resumed_from_step=state.step,
+    )))
     trainer = _Trainer(session, state, run, emit, cancel)
     try:
         trainer.train()
     except Cancelled:
         trainer.save_checkpoint()
-        emit(Finished("pretrain", "cancelled", trainer.summary()))
+        emit(Finished(Stage.PRETRAIN, "cancelled", trainer.summary()))
         return trainer.result("cancelled")
     trainer.save_checkpoint()
     backbone_path = trainer.save_backbone()
-    emit(Finished("pretrain", "completed", trainer.summary()))
+    emit(Finished(Stage.PRETRAIN, "completed", trainer.summary()))
     return trainer.result("completed", backbone_path)
 
 
 class _Trainer:
     """Holds the moving parts of one run's loop; every method is one phase of a step."""
 
-    def __init__(self, session: TrainingSession, state: LoopState, run: Optional[RunFolder], emit, cancel) -> None:
+    def __init__(self, session: TrainingSession, state: LoopState, run: Optional[PretrainRun], emit, cancel) -> None:
         self.session, self.state, self.run, self.emit, self.cancel = session, state, run, emit, cancel
         self.last_loss: Optional[float] = None
         self.images_per_s = 0.0
@@ -195,15 +205,15 @@ class _Trainer:
             ETA_SMOOTHING * self.images_per_s + (1 - ETA_SMOOTHING) * rate)
         self._apply_time_budget()
         steps_per_s = self.images_per_s / state.batch_size
-        metrics = {
-            "loss": loss, "lr": s.optimizer.param_groups[0]["lr"], "images_per_s": self.images_per_s,
-            "data_wait": data_s / max(step_s, 1e-9), "collapse": collapse,
-            "collapse_healthy": s.collapse_healthy, "epoch": state.epoch + state.position / state.steps_per_epoch,
-            "eta_s": (state.total_steps - state.step) / max(steps_per_s, 1e-9), "batch_size": state.batch_size,
-        }
-        self.emit(Progress("pretrain", state.step, state.total_steps, metrics))
+        metrics = PretrainMetrics(
+            loss=loss, lr=s.optimizer.param_groups[0]["lr"], images_per_s=self.images_per_s,
+            data_wait=data_s / max(step_s, 1e-9), collapse=collapse,
+            collapse_healthy=s.collapse_healthy, epoch=state.epoch + state.position / state.steps_per_epoch,
+            eta_s=(state.total_steps - state.step) / max(steps_per_s, 1e-9), batch_size=state.batch_size,
+        )
+        self.emit(Progress(Stage.PRETRAIN, state.step, state.total_steps, metrics))
         if self.run is not None:
-            self._unsaved_metrics.append({"step": state.step, **metrics})
+            self._unsaved_metrics.append({"step": state.step, **metrics.as_dict()})
 
     def _apply_time_budget(self) -> None:
         """With a time budget, keep the schedule's progress equal to the share of the budget
@@ -222,11 +232,11 @@ class _Trainer:
         self.session.schedule.total_steps = self.state.total_steps
 
     def _end_epoch(self) -> None:
-        metrics = {"loss": self.last_loss, "images_per_s": self.images_per_s}
+        metrics = EpochMetrics(loss=self.last_loss, images_per_s=self.images_per_s)
         finished_epoch = self.state.epoch - 1
         self.emit(EpochEnded(finished_epoch, self.state.step, metrics))
         if self.run is not None:
-            self._unsaved_metrics.append({"epoch_end": finished_epoch, "step": self.state.step, **metrics})
+            self._unsaved_metrics.append({"epoch_end": finished_epoch, "step": self.state.step, **metrics.as_dict()})
         self._emit_preview()
         every = self.session.cfg.map_every
         if every > 0 and (finished_epoch + 1) % every == 0 and is_main_process():
@@ -239,10 +249,13 @@ class _Trainer:
         self.emit(preview_pairs(s.store, s.method.view_specs(), s.augment, s.cfg.seed, self.state.step))
 
     def save_checkpoint(self) -> None:
+        """The newest checkpoint becomes ``last.pt``; the one it replaces is kept as ``prev.pt``."""
         if self.run is None:
             return
         self.run.append_metrics(self._unsaved_metrics)
         self._unsaved_metrics = []
+        if self.run.checkpoint_path.is_file():
+            _keep_as_previous(self.run)
         path = checkpoint.save_atomic(self.session.state_dict(self.state), self.run.checkpoint_path)
         self.emit(CheckpointSaved(str(path), self.state.step))
 
@@ -251,10 +264,67 @@ class _Trainer:
             return None
         return str(checkpoint.save_atomic(self.session.backbone_export(), self.run.backbone_path))
 
-    def summary(self) -> dict:
-        return {"run_dir": str(self.run.path) if self.run else "", "step": self.state.step,
-                "total_steps": self.state.total_steps, "final_loss": self.last_loss}
+    def summary(self) -> PretrainSummary:
+        return PretrainSummary(run_dir=str(self.run.path) if self.run else "", step=self.state.step,
+                               total_steps=self.state.total_steps, final_loss=self.last_loss)
 
     def result(self, status: str, backbone_path: Optional[str] = None) -> PretrainResult:
         return PretrainResult(str(self.run.path) if self.run else "", status, self.state.step,
                               self.state.total_steps, self.last_loss, backbone_path)
+
+
+def _keep_as_previous(run: PretrainRun) -> None:
+    """Make ``prev.pt`` the current ``last.pt`` (a hard link, else a copy, swapped in whole), so
+    a ``last.pt`` is always there and the one before it survives a damaged new one."""
+    source, target = run.checkpoint_path, run.previous_checkpoint_path
+    temp = atomic.temp_path(target)
+    try:
+        try:
+            os.link(source, temp)
+        except OSError:          # no hard links on this file system
+            shutil.copyfile(source, temp)
+        os.replace(temp, target)
+        temp.unlink(missing_ok=True)   # still there when both were links to one file: rename did nothing
+    except OSError as error:
+        temp.unlink(missing_ok=True)
+        raise atomic.disk_error(target, error) from error
+
+
+def _readable_checkpoints(run: PretrainRun) -> tuple[list, list[str]]:
+    """The run's checkpoints that load, newest first, as (path, saved dict), and what is wrong
+    with the others; read before the slow scan, so a run that cannot resume says so at once.
+    RunFolderError in one line when there are checkpoints and none of them loads."""
+    readable, problems = [], []
+    for path in (run.checkpoint_path, run.previous_checkpoint_path):
+        if not path.is_file():
+            continue
+        try:
+            readable.append((path, checkpoint.load(path)))
+        except Exception as error:  # noqa: BLE001 - a damaged file: truncated, empty or foreign
+            problems.append(f"{path.relative_to(run.path)} is damaged ({_short(error)})")
+    if problems and not readable:
+        raise RunFolderError(f"cannot resume {run.path}: {' and '.join(problems)}")
+    return readable, problems
+
+
+def _restore(session: TrainingSession, run: PretrainRun, checkpoints: tuple[list, list[str]],
+             emit: EventSink) -> Optional[LoopState]:
+    """The state of the newest checkpoint that fits the session (with a warning when that is
+    not ``last.pt``), or None when the run has none."""
+    readable, problems = checkpoints
+    for path, saved in readable:
+        try:
+            state = session.restore(saved)
+        except (KeyError, RuntimeError, ValueError, TypeError) as error:   # saved by another model
+            problems.append(f"{path.relative_to(run.path)} is damaged ({_short(error)})")
+            continue
+        if problems:
+            emit(Warning(f"{problems[0]}; resuming from {path.relative_to(run.path)} (step {state.step}) instead"))
+        return state
+    if problems:
+        raise RunFolderError(f"cannot resume {run.path}: {' and '.join(problems)}")
+    return None
+
+
+def _short(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:120]

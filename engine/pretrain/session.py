@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 
@@ -17,8 +18,9 @@ from engine.core.events import Warning
 from engine.data.augment import ViewSpec, augment_views, default_mean_std
 from engine.data.decoded_store import ImageStore, build_store, decode_one
 from engine.data.gpu_decode import BatchedJpegDecoder
-from engine.data.scan import ScanError, ScanReport, scan_folder
+from engine.data.scan import ScanError, ScanReport, reuse_or_scan
 from engine.models.backbones import SMALL_IMAGE_MAX, build_backbone
+from engine.models.model_io import BACKBONE_VERSION
 from engine.pretrain import auto
 from engine.pretrain.distributed import rank_and_world, wrap_for_ddp
 from engine.pretrain.methods import build_method
@@ -112,6 +114,7 @@ class TrainingSession:
         """What later steps (fine-tuning, export) need to rebuild the backbone."""
         mean, std = default_mean_std(self.store.channels)
         return {
+            "version": BACKBONE_VERSION,
             "backbone": self.cfg.backbone, "method": self.cfg.method, "image_size": self.cfg.image_size,
             "in_channels": self.store.channels, "feature_dim": self.feature_dim,
             "mean": list(mean), "std": list(std), "config": self.cfg.to_dict(), "small_stem": self.small_stem,
@@ -119,9 +122,11 @@ class TrainingSession:
         }
 
 
-def build_session(cfg: PretrainConfig, device: torch.device, emit, cancel, resolve: bool = True) -> TrainingSession:
-    """Scan, decode, and build the model; ``resolve`` fills the config's "auto" fields."""
-    report = scan_folder(cfg.data_dir, on_event=emit, cancel=cancel, verify=False).require_usable()
+def build_session(cfg: PretrainConfig, device: torch.device, emit, cancel, resolve: bool = True,
+                  scan: Optional[ScanReport] = None) -> TrainingSession:
+    """Scan (unless ``scan`` is one of the folder already), decode, and build the model;
+    ``resolve`` fills the config's "auto" fields."""
+    report = reuse_or_scan(cfg.data_dir, scan, emit, cancel, verify=False).require_usable()
     info = next(d for d in available_devices() if d.name == str(device) or d.kind == str(device))
     reasons: dict = {}
     if resolve:

@@ -25,9 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator, Mapping, Optional, Union
 
+from engine.core.atomic import remove_stale_temps
 from engine.core.places import PROJECT_DIR, data_root
 from engine.store import project_db
-from engine.store.project_db import ProjectError, backup, backup_path, connect, set_aside
+from engine.store.project_db import (
+    ProjectError, backup, backup_path, connect, connect_read_only, set_aside, writable,
+)
 from resources import RESOURCES_DIR
 
 DB_NAME = "project.db"
@@ -74,13 +77,19 @@ def project_db_path(root: Union[str, Path]) -> Path:
     Folders shipped with the app (the bundled sample) always use the user data dir."""
     root = Path(root).resolve()
     inside = root / PROJECT_DIR / DB_NAME
-    outside = default_projects_dir() / hashlib.sha256(str(root).encode()).hexdigest()[:16] / DB_NAME
+    outside = user_copy_path(root)
     if root.is_relative_to(RESOURCES_DIR):
         return outside
-    for candidate in (inside, outside):
-        if candidate.is_file():
-            return candidate
+    if inside.is_file() and (writable(inside) or not outside.is_file()):
+        return inside      # a read-only one only while no writable copy was made (see writable_copy)
+    if outside.is_file():
+        return outside
     return inside if _writable(root) else outside
+
+
+def user_copy_path(root: Union[str, Path]) -> Path:
+    """Where the labels of an image folder that cannot be written are kept: the user data dir."""
+    return default_projects_dir() / hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:16] / DB_NAME
 
 
 def _writable(folder: Path) -> bool:
@@ -98,8 +107,8 @@ class Project:
     Open with :meth:`open`; use as a context manager or call :meth:`close`.
     """
 
-    def __init__(self, root: Path, db_path: Path, conn: sqlite3.Connection) -> None:
-        self.root, self.db_path, self._conn = root, db_path, conn
+    def __init__(self, root: Path, db_path: Path, conn: sqlite3.Connection, read_only: bool = False) -> None:
+        self.root, self.db_path, self._conn, self.read_only = root, db_path, conn, read_only
         self._lock = threading.RLock()
 
     @classmethod
@@ -108,15 +117,29 @@ class Project:
         """Open (or create) the project of the image folder ``root``.
 
         A missing database beside a backup is an error (the labels may be in the backup)
-        unless ``start_empty``: then the backup is renamed aside, never overwritten."""
+        unless ``start_empty``: then the backup is renamed aside, never overwritten. A database
+        that cannot be written (a read-only disk or share, another user's folder) opens
+        read-only: its labels show, and :meth:`writable_copy` keeps changes elsewhere.
+        Every failure is a ProjectError."""
         root = Path(root).resolve()
         if not root.is_dir():
             raise ProjectError(f"image folder not found: {root}")
         db_path = Path(db_path) if db_path else project_db_path(root)
+        if db_path.is_file() and not writable(db_path):
+            return cls(root, db_path, connect_read_only(db_path), read_only=True)
+        try:
+            return cls._open_writable(root, db_path, start_empty)
+        except (OSError, sqlite3.Error) as error:
+            raise ProjectError(f"cannot open the project database {db_path}: "
+                               f"{getattr(error, 'strerror', None) or error}") from error
+
+    @classmethod
+    def _open_writable(cls, root: Path, db_path: Path, start_empty: bool) -> "Project":
         try:
             db_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise ProjectError(f"cannot create the project in {db_path.parent}: {error.strerror or error}") from error
+        remove_stale_temps(db_path.parent)
         bak = backup_path(db_path)
         if not db_path.is_file() and bak.is_file():
             if not start_empty:
@@ -142,9 +165,25 @@ class Project:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def writable_copy(self) -> "Project":
+        """Copy a read-only project into the user data dir and open the copy for writing (this
+        object is closed). Later opens of the folder find the copy (see project_db_path)."""
+        target = user_copy_path(self.root)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with self._lock:
+                backup(self._conn, target)
+        except (OSError, sqlite3.Error) as error:
+            raise ProjectError(f"cannot copy the labels to {target}: {getattr(error, 'strerror', None) or error}") \
+                from error
+        self.close()
+        return Project.open(self.root, target)
+
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: all of it is committed, or none of it."""
+        if self.read_only:
+            raise ProjectError(f"the labels in {self.db_path} are read-only here: changes cannot be saved")
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -266,7 +305,7 @@ class Project:
 
     @property
     def can_undo(self) -> bool:
-        return bool(self._read("SELECT 1 FROM history LIMIT 1"))
+        return not self.read_only and bool(self._read("SELECT 1 FROM history LIMIT 1"))
 
     def undo(self) -> list[str]:
         """Revert the last batch of label changes; return the paths it touched ([] if none)."""
@@ -323,8 +362,10 @@ class Project:
             return None, None
         return stat.st_size, stat.st_mtime
 
-    # runs and the chosen model ------------------------------------------------------------
+    # runs and the chosen model: bookkeeping, left out on a read-only project ---------------
     def add_run(self, kind: str, path: Union[str, Path], info: Optional[dict] = None) -> None:
+        if self.read_only:
+            return
         with self._write() as c:
             c.execute("INSERT OR REPLACE INTO runs (kind, path, created, info) VALUES (?, ?, ?, ?)",
                       (kind, str(path), time.time(), json.dumps(info or {})))
@@ -335,6 +376,8 @@ class Project:
         return [RunRecord(k, p, c, json.loads(i)) for k, p, c, i in rows if kind is None or k == kind]
 
     def set_chosen_model(self, path: Union[str, Path, None]) -> None:
+        if self.read_only:
+            return
         with self._write() as c:
             if path is None:
                 c.execute("DELETE FROM meta WHERE key = 'chosen_model'")

@@ -5,15 +5,14 @@ import json
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QEvent, QMimeData, QPointF, QSettings, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from desktop.common.theme import apply_theme
+from desktop.jobs import running_jobs
 from desktop.shell.gui_thread_gc import GuiThreadGarbageCollector
 from desktop.shell.main_window import MainWindow
 
-TINY = dict(backbone="smallcnn", image_size=16, batch_size=8)
 SCREEN = {"screens": [{"name": "test", "x": 0, "y": 0, "width": 1600, "height": 1000, "logicalDpi": 96}]}
 
 
@@ -64,7 +63,7 @@ def make_window(qtbot, settings, tmp_path):
 
     def close_and_wait(window: MainWindow) -> None:
         window.close()
-        qtbot.waitUntil(lambda: not window.running_jobs() and not window.isVisible(), timeout=60_000)
+        qtbot.waitUntil(lambda: not running_jobs() and not window.isVisible(), timeout=60_000)
 
     def make(settings_override: QSettings | None = None) -> MainWindow:
         window = MainWindow(settings_override or settings, thumbnail_cache=tmp_path / "thumbnails")
@@ -82,31 +81,3 @@ def window(make_window) -> MainWindow:
     return make_window()
 
 
-def drop_paths(widget, paths) -> tuple[QDragEnterEvent, QDropEvent]:
-    """Send a drag-enter and a drop of ``paths`` (as file URLs) onto ``widget``."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
-    centre = widget.rect().center()
-    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    try:
-        enter = QDragEnterEvent(QPointF(centre), *args)
-    except TypeError:   # PySide6 before 6.12 only takes a QPoint
-        enter = QDragEnterEvent(centre, *args)
-    QApplication.sendEvent(widget, enter)
-    drop = QDropEvent(QPointF(centre), *args, QEvent.Type.Drop)
-    QApplication.sendEvent(widget, drop)
-    return enter, drop
-
-
-def open_and_scan(qtbot, window: MainWindow, folder: Path) -> None:
-    """Drop ``folder`` on the Data page and wait for its scan to be shown."""
-    with qtbot.waitSignal(window.data_page.project_opened, timeout=30_000):
-        drop_paths(window.data_page, [folder])
-    qtbot.waitUntil(lambda: not window.data_page.is_scanning())
-
-
-def tiny_settings(window: MainWindow, runs_dir: Path, epochs: int = 1) -> None:
-    """Make the Pretrain form train a tiny model for a few steps."""
-    form = window.pretrain_page.form
-    cfg = form.config("").replace(out_dir=str(runs_dir), epochs=epochs, **TINY)
-    form.set_config(cfg)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.desktop.conftest import open_and_scan, tiny_settings
+from engine.store.runs import PretrainRun
+from tests.desktop.window_helpers import open_and_scan, tiny_settings
 from tests.engine.fewlabel_data import pick, pretrained  # noqa: F401 - the session fixture
 
 __all__ = ["patterns", "open_labeling", "label_some", "pick", "pretrained"]
@@ -22,9 +23,10 @@ def patterns(pretrained, tmp_path: Path, runs_dir: Path) -> tuple[Path, Path, di
     shutil.copytree(root, images, ignore=shutil.ignore_patterns(".pretext"))
     target = runs_dir / run.name
     shutil.copytree(run, target, ignore=shutil.ignore_patterns("embeddings", "finetune"))
-    config = json.loads((target / "config.json").read_text())
+    config_path = PretrainRun(target).config_path
+    config = json.loads(config_path.read_text())
     config["data_dir"] = str(images)
-    (target / "config.json").write_text(json.dumps(config))
+    config_path.write_text(json.dumps(config))
     return images, target, truth
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QPersistentModelIndex
 
-from tests.conftest import write_shape_images
-from tests.desktop.conftest import drop_paths, open_and_scan
+from tests.desktop.window_helpers import drop_paths, open_and_scan
+from tests.image_files import write_shape_images
 
 
 def test_dropping_a_folder_scans_it_and_shows_the_counts(qtbot, window, image_folder):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.desktop.conftest import drop_paths
+from desktop.export.page import STEP_TEXT
+from engine.core.events import ExportStep
 from tests.desktop.label_helpers import label_some, open_labeling, patterns, pretrained, train  # noqa: F401
+from tests.desktop.window_helpers import drop_paths
 
 
 def export(qtbot, page, path: Path):
@@ -108,7 +110,11 @@ def test_an_int8_export_shows_its_figures_against_fp32_and_tries_the_recommended
     window.go_to("export")
     page = window.export_page
     page.precision.setCurrentIndex(page.precision.findData("int8"))
+    shown = []
+    show_progress = page._on_progress
+    page._on_progress = lambda event: (show_progress(event), shown.append(page.status.text()))
     result = export(qtbot, page, tmp_path / "embedding.onnx")
+    assert STEP_TEXT[ExportStep.QUANTIZE] in shown and shown[-1] == "Done"
     report = result.int8
     assert Path(report.path) == tmp_path / "embedding.int8.onnx" and Path(report.path).is_file()
     quality, size, latency = page.result_view.int8_table()
@@ -128,5 +134,7 @@ def test_an_int8_export_shows_its_figures_against_fp32_and_tries_the_recommended
     (tmp_path / "embedding.onnx").unlink()
     assert not page.start() and asked == [[report.path]]          # the INT8 file alone would be replaced
     page.precision.setCurrentIndex(page.precision.findData("fp32"))
+    shown.clear()
     assert export(qtbot, page, tmp_path / "embedding.onnx").int8 is None
+    assert STEP_TEXT[ExportStep.WRITE] in shown and STEP_TEXT[ExportStep.QUANTIZE] not in shown
     assert not page.result_view.int8.isVisible()

@@ -10,6 +10,8 @@ import engine
 from desktop.common.thumbnails import Request, cache_path, load_or_make
 from desktop.jobs import EngineJob, describe_error
 from desktop.pretrain.page import collapse_alarm, format_duration
+from engine.core.atomic import DiskWriteError
+from engine.core.events import PretrainMetrics, Progress, Stage
 
 
 def test_describe_error_says_what_to_do():
@@ -21,15 +23,19 @@ def test_describe_error_says_what_to_do():
     assert describe_error(missing) == "A file or folder is missing (/data/img.png). Was it moved or deleted?"
     assert describe_error(ValueError("folder not found: /x")) == "Folder not found: /x"
     assert describe_error(KeyError("lr")) == "KeyError: 'lr'"
+    refused = DiskWriteError("/runs/x/last.pt", OSError(errno.ENOSPC, "No space left on device"))
+    assert describe_error(refused) == "Cannot write /runs/x/last.pt: the disk is full"
 
 
 def test_collapse_alarm_only_when_the_spread_falls_far_below_healthy():
-    healthy = {"collapse": 0.08, "collapse_healthy": 0.09}
-    collapsed = {"collapse": 0.01, "collapse_healthy": 0.09}
-    assert collapse_alarm(100, healthy) is None
-    assert collapse_alarm(5, collapsed) is None          # too early to judge
-    assert "collapsing" in collapse_alarm(100, collapsed)
-    assert collapse_alarm(100, {"loss": 1.0}) is None
+    def step(collapse: float, healthy: float) -> PretrainMetrics:
+        return PretrainMetrics(loss=1.0, lr=0.1, images_per_s=100.0, data_wait=0.1, collapse=collapse,
+                               collapse_healthy=healthy, epoch=1.0, eta_s=10.0, batch_size=8)
+
+    assert collapse_alarm(100, step(0.08, 0.09)) is None
+    assert collapse_alarm(5, step(0.01, 0.09)) is None          # too early to judge
+    assert "collapsing" in collapse_alarm(100, step(0.01, 0.09))
+    assert collapse_alarm(100, step(0.01, 0.0)) is None         # no healthy value known yet
 
 
 def test_format_duration():
@@ -70,7 +76,7 @@ def test_a_jobs_events_and_outcome_are_emitted_in_order_in_the_gui_thread(qtbot)
     def count_to_three(on_event=None, cancel=None):
         for step in range(1, 4):
             cancel.check()
-            on_event(engine.core.events.Progress(stage="count", step=step, total=3))
+            on_event(Progress(Stage.EMBED, step, 3))
         return threading.current_thread()
 
     job = EngineJob(count_to_three)

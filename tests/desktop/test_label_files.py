@@ -33,7 +33,8 @@ def test_a_csv_that_cannot_be_read_or_written_is_explained(qtbot, window, patter
     label_some(page, truth, 1)
     assert not page.transfer.import_csv(str(tmp_path / "missing.csv"))
     assert page.banner.kind() == "error" and "missing.csv" in page.banner.text()
-    assert not page.transfer.export_csv(str(tmp_path / "no-such-folder" / "labels.csv"))
+    (tmp_path / "a-file").write_text("")
+    assert not page.transfer.export_csv(str(tmp_path / "a-file" / "labels.csv"))
     assert page.banner.kind() == "error" and "cannot be written" in page.banner.text()
     assert len(page.model.labels) == 3
 

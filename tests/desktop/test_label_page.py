@@ -7,8 +7,8 @@ from PySide6.QtCore import QItemSelectionModel, Qt
 from desktop.label.label_grid import LabelRole, PredictionRole, RelPathRole
 from engine.finetune.validation import likely_range
 from engine.store.project import Project, project_db_path
-from tests.desktop.conftest import open_and_scan, tiny_settings
 from tests.desktop.label_helpers import label_some, open_labeling, patterns, pretrained, train  # noqa: F401
+from tests.desktop.window_helpers import open_and_scan, tiny_settings
 
 
 def click(qtbot, grid, row: int, modifier=Qt.KeyboardModifier.NoModifier) -> None:
@@ -267,7 +267,7 @@ def test_training_time_goes_to_the_engine_for_semi_and_full_but_not_linear(qtbot
     label_some(page, truth, 2)
     panel = page.finetune
     configs = []
-    monkeypatch.setattr(panel, "start", lambda cfg, labels: configs.append(cfg) or True)
+    monkeypatch.setattr(panel, "start", lambda cfg, labels, scan: configs.append(cfg) or True)
     panel.time_limit.setCurrentIndex(panel.time_limit.findText("3 minutes"))
     for mode, enabled, minutes in (("linear", False, None), ("semi", True, 3.0), ("full", True, 3.0)):
         panel.mode.setCurrentIndex(panel.mode.findData(mode))

@@ -198,6 +198,7 @@ def test_similar_images_come_from_the_same_cluster(qtbot, window, patterns, runs
     page.browser.select_path(path)
     page.map.similar_button.click()
     dialog = page.map.neighbours
+    qtbot.waitUntil(dialog.isVisible, timeout=10_000)                # searched off the GUI thread
     assert dialog.isVisible() and dialog.model.rowCount() == 20
     found = [dialog.model.index(i).data(Qt.ItemDataRole.UserRole + 12) for i in range(20)]
     same = [p for p in found if truth[p] == truth[path]]

@@ -4,25 +4,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.desktop.conftest import open_and_scan, tiny_settings
-
-LONG = 10_000   # epochs: a run that only ends when the test stops it
-
-
-def _is_training_step(event) -> bool:
-    return event.stage == "pretrain"
-
-
-def start_run(qtbot, window, folder: Path, runs_dir: Path, epochs: int):
-    """Scan ``folder``, start a tiny run, and wait for its first training step."""
-    open_and_scan(qtbot, window, folder)
-    window.go_to("pretrain")
-    tiny_settings(window, runs_dir, epochs=epochs)
-    page = window.pretrain_page
-    assert page.start()
-    with qtbot.waitSignal(page.job.progress, check_params_cb=_is_training_step, timeout=60_000):
-        pass
-    return page
+from tests.desktop.window_helpers import LONG, is_training_step, open_and_scan, start_run, tiny_settings
 
 
 def test_a_run_draws_live_curves_and_completes(qtbot, window, image_folder, runs_dir):
@@ -36,7 +18,7 @@ def test_a_run_draws_live_curves_and_completes(qtbot, window, image_folder, runs
     window.windowTitleChanged.connect(titles.append)
     assert page.start()
     assert page.state == "running" and not page.form.isEnabled()
-    with qtbot.waitSignal(page.job.progress, check_params_cb=_is_training_step, timeout=60_000):
+    with qtbot.waitSignal(page.job.progress, check_params_cb=is_training_step, timeout=60_000):
         pass
     qtbot.waitUntil(lambda: page.plots.drawn_points() > 0, timeout=5_000)
     completed.wait()

@@ -10,10 +10,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication
 
+from desktop.jobs import running_jobs
 from desktop.shell.shortcuts_dialog import ShortcutsDialog
 from engine.store.runs import find_resumable
-from tests.desktop.conftest import open_and_scan, tiny_settings
-from tests.desktop.test_pretrain_page import LONG, start_run
+from tests.desktop.window_helpers import LONG, open_and_scan, start_run, tiny_settings
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH = """
@@ -131,7 +131,7 @@ def test_closing_during_training_asks_stops_and_leaves_a_resumable_checkpoint(
     assert asked == [True]
     finished.wait()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
-    assert window.running_jobs() == []
+    assert running_jobs() == []
     runs = find_resumable(image_folder, runs_dir)
     assert len(runs) == 1 and runs[0].checkpoint_path.is_file()
 
@@ -182,11 +182,11 @@ def test_clear_cached_data_measures_asks_and_clears_and_refuses_while_work_runs(
 
     cleaner.confirm = lambda folders: asked.append(folders) or False          # declined: nothing goes
     action.trigger()
-    qtbot.waitUntil(lambda: bool(asked) and not cleaner.running_jobs())
+    qtbot.waitUntil(lambda: bool(asked) and not cleaner.busy())
     assert [folder.holds for folder in asked[0]] == ["decoded images"] and usage() != []
 
     cleaner.start(busy=True)                                                   # training, say: only explained
-    assert "once that work has finished" in told[0] and not cleaner.running_jobs() and usage() != []
+    assert "once that work has finished" in told[0] and not cleaner.busy() and usage() != []
 
     cleaner.confirm = lambda folders: True
     with qtbot.waitSignal(cleaner.done, timeout=10_000) as cleared:
@@ -221,7 +221,7 @@ def test_closing_while_the_cache_is_measured_asks_nothing(qtbot, window, tmp_pat
     cleaner, asked = window.cache_cleaner, []
     cleaner.confirm = lambda folders: asked.append(folders) or False
     cleaner.start(busy=False)
-    job = cleaner.running_jobs()[0]
+    job = cleaner.job
     window.close()
     qtbot.waitUntil(lambda: not window.isVisible() and not job.is_running(), timeout=10_000)
     assert asked == []

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import onnxruntime as ort
 import pytest
+import torch
 
 from engine import PretrainConfig, run_pretraining
+from engine.data.augment import normalize_only
+from engine.data.decoded_store import build_store
+from engine.data.scan import scan_folder
 from engine.export.run import ExportResult, export_model
 from engine.finetune.config import FinetuneConfig
 from engine.finetune.run import run_finetune
-from tests.conftest import write_shape_images
+from engine.store.runs import open_run_folder
 from tests.engine.fewlabel_data import pick, pretrained  # noqa: F401 - the fixture
+from tests.image_files import write_shape_images
 
 __all__ = ["finetuned", "well_labeled", "rgb_run", "exported", "pretrained"]
 
@@ -71,3 +78,21 @@ def exported(finetuned, rgb_run, tmp_path_factory):
         return cache[key]
 
     return export
+
+
+def session_of(path) -> ort.InferenceSession:
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def training_images(pretrain_run: Path, channels: int) -> torch.Tensor:
+    """uint8 (N, C, S, S): the run's images as training decoded them (from its cache)."""
+    cfg = open_run_folder(pretrain_run).config()
+    store, _ = build_store(scan_folder(cfg.data_dir, verify=False), cfg.image_size, channels, cache_dir=cfg.cache_dir)
+    return store.images
+
+
+def model_input(images: torch.Tensor, raw_input: bool, meta: dict) -> np.ndarray:
+    """uint8 (B, C, S, S) -> raw uint8 (B, S, S, C), or normalised float (B, C, S, S)."""
+    if raw_input:
+        return images.permute(0, 2, 3, 1).numpy()
+    return normalize_only(images, meta["image_size"], meta["mean"], meta["std"]).numpy()

@@ -1,5 +1,9 @@
 """The one atomic write path: whole files or none, and OS refusals as one clear line."""
 import errno
+import os
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -53,3 +57,54 @@ def test_other_failures_pass_through_unchanged(tmp_path: Path):
     with pytest.raises(ValueError, match="not serialisable"):
         atomic.write_atomic(tmp_path / "x.bin", broken)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failure_that_hides_its_os_error_is_not_taken_for_a_refused_write(tmp_path: Path):
+    def broken_download(handle):
+        try:
+            raise ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+        except OSError:
+            raise RuntimeError("the download broke off") from None
+
+    with pytest.raises(RuntimeError, match="the download broke off"):
+        atomic.write_atomic(tmp_path / "weights.pth", broken_download)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_two_threads_writing_one_file_at_once_both_finish(tmp_path: Path):
+    target, both_writing, errors = tmp_path / "meta.json", threading.Barrier(2), []
+
+    def write(text: str) -> None:
+        def slow(handle):
+            handle.write(text.encode())
+            both_writing.wait(10)
+        try:
+            atomic.write_atomic(target, slow)
+        except Exception as error:   # noqa: BLE001 - collected for the assert
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(text,)) for text in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and target.read_text() in ("first", "second")
+    assert [p.name for p in tmp_path.iterdir()] == ["meta.json"]
+
+
+def test_only_the_temp_files_of_processes_that_ended_are_stale(tmp_path: Path):
+    ended = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                               capture_output=True, text=True, check=True).stdout)
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        temps = {who: tmp_path / f".{who}.json.{pid}-7{atomic.TEMP_SUFFIX}"
+                 for who, pid in (("ended", ended), ("running", running.pid), ("this", os.getpid()))}
+        temps["unnamed"] = tmp_path / f".old.json{atomic.TEMP_SUFFIX}"
+        for temp in temps.values():
+            temp.write_bytes(b"half a file")
+        assert atomic.remove_stale_temps(tmp_path) == sorted([temps["ended"], temps["unnamed"]])
+    finally:
+        running.kill()
+        running.wait()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([temps["running"].name, temps["this"].name])
+    assert atomic.remove_stale_temps(tmp_path / "no-such-folder") == []

@@ -1,10 +1,13 @@
 """Backbone factory: every name builds for 1 and 3 channels and returns pooled features."""
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 import torch
 from torch import nn
 
+from engine.core import atomic
 from engine.models import backbones
 from engine.models.backbones import BACKBONE_NAMES, build_backbone
 
@@ -67,3 +70,19 @@ def test_pretrained_weights_load_with_summed_gray_stem(monkeypatch):
     small, _ = build_backbone("resnet18", 3, 32, pretrained=True, on_warning=messages.append)
     assert len(messages) == 1 and "stem" in messages[0]
     torch.testing.assert_close(small.layer1[0].conv1.weight, state["layer1.0.conv1.weight"])
+
+
+def test_downloaded_weights_take_their_place_only_when_their_checksum_matches(tmp_path):
+    weights = b"weights" * 1000
+    digest = hashlib.sha256(weights).hexdigest()
+    source = tmp_path / "served.pth"
+    source.write_bytes(weights)
+    cache = tmp_path / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    (cache / f".old-{digest[:8]}.pth.999999999-1{atomic.TEMP_SUFFIX}").write_bytes(b"left by a killed download")
+
+    backbones._download(source.as_uri(), cache / f"net-{digest[:8]}.pth")
+    assert (cache / f"net-{digest[:8]}.pth").read_bytes() == weights
+    with pytest.raises(RuntimeError, match="corrupt"):
+        backbones._download(source.as_uri(), cache / "net-0000beef.pth")
+    assert [p.name for p in cache.iterdir()] == [f"net-{digest[:8]}.pth"]

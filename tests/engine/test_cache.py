@@ -7,13 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from engine.core.events import Cancelled, CancelToken, Finished, Started, Warning
+from engine.core.atomic import DiskWriteError
+from engine.core.events import Cancelled, CancelToken, Finished, Stage, Started, Warning
 from engine.core.locks import holding
 from engine.data import decoded_store as cache
 from engine.data import imageio
 from engine.data.decoded_store import ImageStore, build_store, cache_key
 from engine.data.scan import ScanError, ScanReport, scan_folder
-from tests.engine.test_imageio import write_truncated_jpeg
+from tests.engine.disk_helpers import refuse_writes_of
+from tests.engine.run_helpers import count_decodes
+from tests.image_files import write_truncated_jpeg
 
 
 def forbid_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -21,18 +24,6 @@ def forbid_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("the store should have been reused, not decoded again")
 
     monkeypatch.setattr(imageio, "decode_resized", fail)
-
-
-def count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    calls: list[str] = []
-    real = imageio.decode_resized
-
-    def counting(path, size, channels):
-        calls.append(path)
-        return real(path, size, channels)
-
-    monkeypatch.setattr(imageio, "decode_resized", counting)
-    return calls
 
 
 def test_build_decodes_every_image_in_report_order(image_folder, tmp_path):
@@ -61,8 +52,8 @@ def test_second_build_reuses_the_store_without_decoding(image_folder, tmp_path, 
     second, problems = build_store(report, 16, 3, cache_dir=tmp_path, on_event=seen.append)
     assert torch.equal(first.images, second.images) and second.paths == first.paths
     assert problems == []
-    assert isinstance(seen[0], Started) and seen[0].info["reused"] is True
-    assert isinstance(seen[-1], Finished) and seen[-1].info["reused"] is True
+    assert isinstance(seen[0], Started) and seen[0].info.reused is True
+    assert isinstance(seen[-1], Finished) and seen[-1].info.reused is True and seen[-1].info.images == 24
     assert not any(isinstance(e, Warning) for e in seen)
 
 
@@ -161,7 +152,14 @@ def test_cancel_mid_build_leaves_no_files(image_folder, tmp_path, monkeypatch):
         build_store(report, 16, 3, cache_dir=tmp_path / "cache", on_event=seen.append, cancel=token)
     assert len(calls) < 24
     assert [p for p in (tmp_path / "cache").rglob("*") if p.is_file()] == []
-    assert seen[-1] == Finished(stage="cache", status="cancelled", info={"reused": False})
+    assert seen[-1] == Finished(Stage.CACHE, "cancelled")
+
+
+def test_a_store_whose_meta_json_cannot_be_written_is_not_left_half_made(image_folder, tmp_path, monkeypatch):
+    refuse_writes_of(monkeypatch, "meta.json")
+    with pytest.raises(DiskWriteError, match="meta.json: the disk is full"):
+        build_store(scan_folder(image_folder), 16, 3, cache_dir=tmp_path / "cache")
+    assert list((tmp_path / "cache").rglob("*")) == []
 
 
 def test_unwritable_cache_dir_builds_in_memory_with_a_warning(image_folder, tmp_path):
@@ -207,7 +205,7 @@ def test_two_threads_building_the_same_store_decode_once_and_share_it(image_fold
         builder.join()
     assert len(stores) == 2 and len(calls) == 24
     assert torch.equal(stores[0].images, stores[1].images)
-    assert not list((tmp_path / "c").rglob("*.tmp"))
+    assert not list((tmp_path / "c").rglob("*.partial"))
 
 
 def test_a_cancel_while_waiting_for_another_builder_stops_the_wait(image_folder, tmp_path):

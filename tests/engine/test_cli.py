@@ -1,16 +1,10 @@
 """The headless CLI: one clear line and exit code 2 for bad input, never a traceback."""
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from engine.cli import program as cli
-
-
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
+from tests.engine.run_helpers import exit_code, run_cli
 
 
 @pytest.mark.parametrize("args, words", [
@@ -36,14 +30,6 @@ def test_bad_input_prints_one_line_and_exits_2(args, words, tmp_path, image_fold
     err = capsys.readouterr().err.strip()
     assert words in err
     assert "Traceback" not in err and len(err.splitlines()) == 1
-
-
-def exit_code(argv: list[str]) -> int:
-    """What the process would exit with: argparse exits itself, the rest returns."""
-    try:
-        return cli.main(argv)
-    except SystemExit as exit_:
-        return exit_.code
 
 
 def test_argument_errors_exit_with_code_2_in_a_real_process():

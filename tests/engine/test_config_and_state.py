@@ -1,4 +1,5 @@
 """Config validation and JSON round trip; loop bookkeeping; the schedule."""
+import json
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,32 @@ def test_cpu_precision_is_bf16_only_for_the_small_cnn_and_never_for_dino(monkeyp
     assert device_module.choose_precision("auto", cpu, "smallcnn", "dino") == "fp32"
     cfg, _ = auto.resolve(PretrainConfig(data_dir="/x", method="dino"), 1500, 28, cpu)
     assert cfg.precision == "fp32"
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"epochs": "ten"}, "config key 'epochs' must be a whole number, not \"ten\""),
+    ({"batch_size": None}, "config key 'batch_size' must be a whole number, not null"),
+    ({"minutes": "5"}, "config key 'minutes' must be a number or null, not \"5\""),
+    ({"compile": 1}, "config key 'compile' must be true or false, not 1"),
+    ({"lr": True}, "config key 'lr' must be a number, not true"),
+])
+def test_a_saved_config_with_a_value_of_the_wrong_type_names_the_file_and_the_key(tmp_path, change, words):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**PretrainConfig(data_dir="/data").to_dict(), **change}))
+    with pytest.raises(ConfigError) as raised:
+        PretrainConfig.load(path)
+    assert str(raised.value) == f"{path} is not a valid config: {words}"
+
+
+@pytest.mark.parametrize("text, words", [
+    ("[1, 2]", "a config must be a JSON object, not list"),
+    ('{"epochs": 3}', "missing config keys: data_dir"),
+    ("{not json", "Expecting property name"),
+])
+def test_a_config_file_that_is_not_a_config_names_the_file(tmp_path, text, words):
+    path = tmp_path / "config.json"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=f"^{path} is not a valid config: .*{words}"):
+        PretrainConfig.load(path)
+    with pytest.raises(ConfigError, match="cannot read .*missing.json"):
+        PretrainConfig.load(tmp_path / "missing.json")

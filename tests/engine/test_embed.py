@@ -4,10 +4,13 @@ import os
 import numpy as np
 import pytest
 
-from engine.core.events import Progress
+from engine.core.atomic import DiskWriteError
+from engine.core.events import Progress, Stage
 from engine.finetune.run import Prediction
+from engine.maps import embed
 from engine.maps.embed import embed_run
 from engine.maps.suggest import suggest
+from tests.engine.disk_helpers import refuse_writes_of
 from tests.engine.fewlabel_data import pretrained  # noqa: F401 - the fixture
 
 SIZES = (200, 120, 60, 30, 15)
@@ -67,12 +70,12 @@ def test_embeddings_are_cached_next_to_the_backbone_until_it_changes(pretrained,
     events = []
     first = embed_run(run_dir, device="cpu", cache_dir=str(tmp_path / "cache"), on_event=events.append)
     assert first.features.shape == (len(truth), first.meta["feature_dim"]) and sorted(first.paths) == sorted(truth)
-    assert any(isinstance(e, Progress) and e.stage == "embed" for e in events)
+    assert any(isinstance(e, Progress) and e.stage is Stage.EMBED for e in events)
     assert len(list((run_dir / "embeddings").glob("*.npy"))) == 1
 
     events.clear()
     again = embed_run(run_dir, device="cpu", cache_dir=str(tmp_path / "cache"), on_event=events.append)
-    assert not any(isinstance(e, Progress) and e.stage == "embed" for e in events)
+    assert not any(isinstance(e, Progress) and e.stage is Stage.EMBED for e in events)
     np.testing.assert_array_equal(again.features, first.features)
 
     backbone = run_dir / "backbone.pt"
@@ -80,5 +83,13 @@ def test_embeddings_are_cached_next_to_the_backbone_until_it_changes(pretrained,
     os.utime(backbone, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     events.clear()
     embed_run(run_dir, device="cpu", cache_dir=str(tmp_path / "cache"), on_event=events.append)
-    assert any(isinstance(e, Progress) and e.stage == "embed" for e in events)
+    assert any(isinstance(e, Progress) and e.stage is Stage.EMBED for e in events)
     assert len(list((run_dir / "embeddings").glob("*.npy"))) == 1
+
+
+def test_a_feature_cache_that_cannot_be_written_whole_leaves_neither_file(tmp_path, monkeypatch):
+    refuse_writes_of(monkeypatch, ".json")
+    folder = tmp_path / "embeddings"
+    with pytest.raises(DiskWriteError, match="k.json: the disk is full"):
+        embed._save_cached(folder, "k", np.zeros((2, 3), np.float32), ["a.png", "b.png"])
+    assert list(folder.iterdir()) == []

@@ -2,11 +2,11 @@ import os
 
 import numpy as np
 
-from engine.core.events import Progress
+from engine.core.events import Progress, Stage
 from engine.maps.embedding_map import open_map, refine_map
 from engine.maps.lasso import points_in_polygon, rectangle
 from engine.maps.projection import layout_map, pca, pca_map
-from engine.maps.similarity import near_duplicates, nearest_neighbours
+from engine.maps.similarity import duplicate_threshold, near_duplicates, nearest_neighbours
 from tests.engine.fewlabel_data import pretrained  # noqa: F401 - fixture
 
 
@@ -59,7 +59,7 @@ def test_a_large_set_is_laid_out_on_a_sample_and_the_rest_placed_beside_their_ne
     layout = layout_map(features, seed=0, max_layout_points=300, on_event=events.append)
     assert len(layout.layout_rows) == 300 and layout.placed == len(features) - 300
     assert neighbour_purity(layout.xy, cluster) > 0.98
-    assert any(isinstance(e, Progress) and e.stage == "placing" for e in events)
+    assert any(isinstance(e, Progress) and e.stage is Stage.PLACING for e in events)
 
 
 def test_a_lasso_around_one_cluster_selects_exactly_its_members():
@@ -101,6 +101,20 @@ def test_near_duplicates_finds_the_planted_pairs_and_nothing_else():
     assert {(p.first, p.second) for p in pairs} == {tuple(sorted(pair)) for pair in zip(originals, copies)}
     assert all(p.similarity >= 0.995 and p.first < p.second for p in pairs)
     assert len(near_duplicates(features, threshold=0.995, limit=2)) == 2
+
+
+def test_the_default_duplicate_threshold_comes_from_the_data_and_lists_a_short_list_of_real_pairs():
+    rng = np.random.default_rng(7)
+    features = (rng.normal(size=(1, 32)) * 6 + rng.normal(size=(2000, 32))).astype(np.float32)   # one tight blob:
+    originals = rng.choice(len(features), 5, replace=False)                                      # every cosine is high
+    copies = rng.choice(np.setdiff1d(np.arange(len(features)), originals), 5, replace=False)
+    features[copies] = features[originals] + rng.normal(scale=1e-3, size=(5, 32))
+    assert len(near_duplicates(features, threshold=0.97)) > 1000           # a fixed 97 % lists thousands here
+    threshold = duplicate_threshold(features, share=0.005)
+    pairs = near_duplicates(features, threshold=threshold)
+    assert {(p.first, p.second) for p in pairs} >= {tuple(sorted(pair)) for pair in zip(originals, copies)}
+    assert len(pairs) <= 10                                                 # short: the planted pairs and few more
+    assert duplicate_threshold(features, share=0.005) == threshold         # the same sample each time
 
 
 def test_the_map_is_cached_with_the_run_and_dropped_when_the_backbone_changes(pretrained, tmp_path):  # noqa: F811

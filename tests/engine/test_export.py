@@ -13,9 +13,7 @@ import torch
 from onnx import TensorProto, helper
 
 from engine import Cancelled, CancelToken
-from engine.data.augment import normalize_only
-from engine.data.decoded_store import build_store
-from engine.data.scan import scan_folder
+from engine.core.events import ExportStep, ExportSummary, Finished, Progress, Stage, Started, Warning
 from engine.deploy.onnx_meta import decode
 from engine.export import run as export_module
 from engine.export.graph import RawInput, WithProbabilities, to_onnx
@@ -24,32 +22,16 @@ from engine.export.verify import compare
 from engine.models.backbones import build_backbone
 from engine.models.model_io import Classifier, load_backbone, load_classifier
 from engine.store.project import Project
-from engine.store.runs import open_run_folder
-from tests.engine.export_data import exported, finetuned, pretrained, rgb_run  # noqa: F401 - fixtures
-
-
-def session_of(path) -> ort.InferenceSession:
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-
-
-def training_images(pretrain_run: Path, channels: int) -> torch.Tensor:
-    """uint8 (N, C, S, S): the run's images as training decoded them (from its cache)."""
-    cfg = open_run_folder(pretrain_run).config()
-    store, _ = build_store(scan_folder(cfg.data_dir, verify=False), cfg.image_size, channels, cache_dir=cfg.cache_dir)
-    return store.images
-
-
-def model_input(images: torch.Tensor, raw_input: bool, meta: dict) -> np.ndarray:
-    """uint8 (B, C, S, S) -> raw uint8 (B, S, S, C), or normalised float (B, C, S, S)."""
-    if raw_input:
-        return images.permute(0, 2, 3, 1).numpy()
-    return normalize_only(images, meta["image_size"], meta["mean"], meta["std"]).numpy()
+from engine.store.runs import backbone_file, classifier_file
+from tests.engine.export_data import (  # noqa: F401 - fixtures
+    exported, finetuned, model_input, pretrained, rgb_run, session_of, training_images,
+)
 
 
 @pytest.mark.parametrize("raw_input", [False, True])
 def test_classifier_probabilities_match_torch_at_batch_1_and_3(exported, finetuned, raw_input):
     result = exported(raw_input=raw_input)
-    classifier, meta = load_classifier(finetuned[0])
+    classifier, meta = load_classifier(classifier_file(finetuned[0]))
     images = training_images(Path(meta["pretrain_run"]), meta["in_channels"])
     session = session_of(result.path)
     for batch in (images[:1], images[5:8]):
@@ -64,7 +46,7 @@ def test_classifier_probabilities_match_torch_at_batch_1_and_3(exported, finetun
 
 
 def test_raw_input_crops_and_resizes_images_of_any_size_like_torch(exported, finetuned):
-    classifier, meta = load_classifier(finetuned[0])
+    classifier, meta = load_classifier(classifier_file(finetuned[0]))
     reference = RawInput(WithProbabilities(classifier), meta["image_size"], meta["mean"], meta["std"]).eval()
     session = session_of(exported(raw_input=True).path)
     rng = np.random.default_rng(0)
@@ -78,7 +60,7 @@ def test_raw_input_crops_and_resizes_images_of_any_size_like_torch(exported, fin
 @pytest.mark.parametrize("raw_input", [False, True])
 def test_embedding_matches_the_backbone_at_batch_1_and_3(exported, rgb_run, raw_input):
     result = exported("embedding", raw_input=raw_input)
-    backbone, meta = load_backbone(rgb_run[0])
+    backbone, meta = load_backbone(backbone_file(rgb_run[0]))
     images = training_images(rgb_run[0], 3)
     session = session_of(result.path)
     for batch in (images[:1], images[2:5]):
@@ -127,8 +109,23 @@ def test_a_dynamo_model_that_fails_parity_falls_back_to_torchscript(finetuned, t
     result = export_model(finetuned[0], tmp_path / "model.onnx", on_event=events.append)
     assert result.exporter == "torchscript" and result.max_abs_diff <= 1e-4
     assert decode(session_of(result.path).get_modelmeta().custom_metadata_map)["exporter"] == "torchscript"
-    warnings = [e.message for e in events if type(e).__name__ == "Warning"]
+    warnings = [e.message for e in events if isinstance(e, Warning)]
     assert len(warnings) == 1 and "dynamo exporter's model did not pass (verification failed" in warnings[0]
+
+
+def test_an_export_names_each_step_as_it_begins_and_quantizes_only_for_int8(finetuned, tmp_path):
+    for int8, middle in ((False, []), (True, [ExportStep.QUANTIZE])):
+        events = []
+        result = export_model(finetuned[0], tmp_path / f"int8-{int8}.onnx", int8=int8, on_event=events.append)
+        progress = [e for e in events if isinstance(e, Progress) and e.stage is Stage.EXPORT]
+        steps = [ExportStep.CONVERT, ExportStep.VERIFY, *middle, ExportStep.WRITE]
+        assert [e.metrics.current for e in progress] == [*steps, None]
+        assert [e.step for e in progress] == list(range(1, len(steps) + 2))
+        started = next(e for e in events if isinstance(e, Started) and e.stage is Stage.EXPORT)
+        assert started.total == len(steps) + 1 == progress[-1].total
+        summary = next(e for e in events if isinstance(e, Finished) and e.stage is Stage.EXPORT).info
+        assert isinstance(summary, ExportSummary) and summary.path == result.path
+        assert summary.recommended == (result.int8.recommended if int8 else "fp32")
 
 
 def test_a_dynamo_conversion_error_falls_back_to_torchscript(finetuned, tmp_path, monkeypatch):
@@ -147,7 +144,7 @@ def test_a_dynamo_conversion_error_falls_back_to_torchscript(finetuned, tmp_path
 
 def test_metadata_round_trips_through_onnxruntime_and_the_model_checks(exported, finetuned):
     result = exported(raw_input=True)
-    _, meta = load_classifier(finetuned[0])
+    _, meta = load_classifier(classifier_file(finetuned[0]))
     onnx.checker.check_model(result.path, full_check=True)
     model_meta = session_of(result.path).get_modelmeta()
     values = decode(model_meta.custom_metadata_map)

@@ -4,11 +4,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.core.events import CancelToken, Finished, Progress, Started, Warning
+from engine.core.events import CancelToken, Finished, Progress, Stage, Started, Warning
 from engine.finetune.config import FinetuneConfig, resolve_mode
 from engine.finetune.run import FINAL_SHARE, _budget, check_labels, fold_steps, read_predictions, run_finetune
 from engine.finetune.validation import choose_folds, likely_range, likely_range_text
 from engine.models.model_io import load_backbone, load_classifier
+from engine.store.runs import FinetuneRun, backbone_file, classifier_file
 from tests.engine.fewlabel_data import CLASSES, pick, pretrained  # noqa: F401 - the fixture
 
 
@@ -35,10 +36,14 @@ def test_each_mode_beats_chance_and_writes_a_complete_run_folder(pretrained, tmp
     assert {p.name for p in folder.iterdir()} == {
         "config.json", "labels.csv", "metrics.jsonl", "classifier.pt", "predictions.csv"}
     assert accuracy(result.run_dir, truth, labels) > 0.6          # chance is 1/3
-    progress = [e for e in events if isinstance(e, Progress) and e.stage == "finetune"]
-    assert progress and {"loss", "accuracy"} <= set(progress[-1].metrics)
-    assert [type(e) for e in events if isinstance(e, (Started, Finished)) and e.stage == "finetune"] == [Started, Finished]
-    classifier, meta = load_classifier(folder)
+    progress = [e for e in events if isinstance(e, Progress) and e.stage is Stage.FINETUNE]
+    assert progress and progress[-1].metrics.loss >= 0 and 0 <= progress[-1].metrics.accuracy <= 1
+    started, finished = [e for e in events if isinstance(e, (Started, Finished)) and e.stage is Stage.FINETUNE]
+    assert isinstance(started, Started) and isinstance(finished, Finished)
+    assert (started.info.mode, started.info.labels, started.info.classes) == (mode, 3 * per_class, result.classes)
+    assert (finished.info.run_dir, finished.info.accuracy) == (result.run_dir, result.validation["accuracy"])
+    classifier, meta = load_classifier(classifier_file(folder))
+    assert meta["pretrain_run"] == FinetuneRun(folder).pretrain_run() == str(run_dir.resolve())
     assert meta["mode"] == mode and meta["labels_used"] == 3 * per_class and meta["classes"] == sorted(CLASSES)
     assert meta["validation"]["scheme"] == ("leave-one-out" if mode == "linear" else f"{min(5, per_class)}-fold")
     assert len(meta["validation"]["confusion"]) == 3 and set(meta["validation"]["per_class"]) == set(CLASSES)
@@ -53,12 +58,12 @@ def test_semi_with_steps_trains_the_whole_network_on_the_unlabeled_images_too(pr
     events = []
     result = run_finetune(config(run_dir, tmp_path, mode="semi", steps=6), labels, on_event=events.append)
     assert (result.status, result.mode) == ("completed", "semi")
-    assert [e.total for e in events if isinstance(e, Started) and e.stage == "finetune"] == [6]
-    progress = [e for e in events if isinstance(e, Progress) and e.stage == "finetune"]
-    assert progress[-1].step == 6 and "confident" in progress[-1].metrics
+    assert [e.total for e in events if isinstance(e, Started) and e.stage is Stage.FINETUNE] == [6]
+    progress = [e for e in events if isinstance(e, Progress) and e.stage is Stage.FINETUNE]
+    assert progress[-1].step == 6 and 0 <= progress[-1].metrics.confident <= 1
     assert accuracy(result.run_dir, truth, labels) > 0.6          # chance is 1/3
-    classifier, _ = load_classifier(result.run_dir)
-    pretrained_backbone, _ = load_backbone(run_dir)
+    classifier, _ = load_classifier(classifier_file(result.run_dir))
+    pretrained_backbone, _ = load_backbone(backbone_file(run_dir))
     assert any(not torch.equal(a, b) for a, b in zip(classifier.backbone.state_dict().values(),
                                                      pretrained_backbone.state_dict().values()))
 
@@ -72,7 +77,7 @@ def test_a_time_budget_goes_mostly_to_the_final_model_and_the_folds_train_propor
     steps = result.validation["steps"]
     assert result.validation["scheme"] == "3-fold"
     assert steps["fold"] == fold_steps(steps["final"], 3) < steps["final"]
-    final_progress = [e.step for e in events if isinstance(e, Progress) and e.stage == "finetune"]
+    final_progress = [e.step for e in events if isinstance(e, Progress) and e.stage is Stage.FINETUNE]
     assert final_progress[-1] == steps["final"]
     assert accuracy(result.run_dir, truth, labels) > 0.6
 
@@ -120,7 +125,7 @@ def test_cancel_returns_cleanly_and_writes_no_run_folder(pretrained, tmp_path):
     token = CancelToken()
 
     def cancel_on_first_step(event):
-        if isinstance(event, Progress) and event.stage == "finetune":
+        if isinstance(event, Progress) and event.stage is Stage.FINETUNE:
             token.cancel()
 
     result = run_finetune(config(run_dir, tmp_path, mode="full", steps=20), pick(truth, 2),

@@ -12,6 +12,7 @@ from engine.export.model_card import card_facts, render
 from engine.export.run import export_model
 from engine.finetune.validation import likely_range
 from engine.models.model_io import load_classifier
+from engine.store.runs import classifier_file
 from tests.engine.export_data import exported, finetuned, pretrained, rgb_run  # noqa: F401 - fixtures
 
 
@@ -25,14 +26,16 @@ def test_a_classifier_card_tells_the_data_training_validation_export_use_and_lim
     card_path = Path(result.model_card_path)
     assert card_path == Path(result.path).with_name("MODEL_CARD.md")
     card = card_path.read_text()
-    _, meta = load_classifier(finetuned[0])
+    _, meta = load_classifier(classifier_file(finetuned[0]))
     low, high = likely_range(meta["validation"])
     assert card.startswith("# Model card: classifier.onnx\n")
     for line in ("- Folder: images", "- Images used: 48", "- Commonest sizes: 16x16",
                  "- Files the scan could not use: 0", "- Self-supervised method: simclr",
                  "- Backbone: smallcnn, at 16 px", "- Budget: 1 epochs", "- Device: cpu", "- Mode: linear, on 9 labels",
-                 f"- Validation accuracy: {100 * meta['validation']['accuracy']:.1f}% "
+                 "- Validation accuracy (balanced: the mean over classes of each class's accuracy): "
+                 f"{100 * meta['validation']['accuracy']:.1f}% "
                  f"(likely {100 * low:.0f}%–{100 * high:.0f}% on new images)",
+                 f"- Share of all validated labels right: {100 * meta['validation']['overall_accuracy']:.1f}%",
                  "| rows | 3 |", "| columns | 3 |", "| disc | 3 |",
                  "- Options: precision fp32, float input, exporter dynamo",
                  f"torch {torch.__version__}", f"onnx {onnx.__version__}", f"onnxruntime {onnxruntime.__version__}"):
@@ -76,20 +79,23 @@ def test_each_model_in_a_folder_keeps_its_own_card(finetuned, tmp_path):
 
 
 def test_scan_problems_weak_classes_and_missing_facts_show_in_the_card(finetuned, tmp_path):
-    _, meta = load_classifier(finetuned[0])
+    _, meta = load_classifier(classifier_file(finetuned[0]))
     run = tmp_path / "pretraining"
     run.mkdir()
     shutil.copy(Path(meta["pretrain_run"]) / "config.json", run / "config.json")
     records = [ImageRecord(f"{i}.png", 10, 0.0, 32, 24, "RGB") for i in range(5)]
     ScanReport(str(tmp_path), records, [Problem("bad.png", "truncated", "cut short")] * 2).save(run / "scan.json")
     meta = {**meta, "pretrain_run": str(run), "labels_per_class": {"rows": 30, "columns": 30, "disc": 4},
-            "validation": {**meta["validation"], "per_class": {"rows": 0.95, "columns": 0.5, "disc": None}}}
+            "validation": {**meta["validation"], "per_class": {"rows": 0.95, "columns": 0.5, "disc": None},
+                           "worst_class": "columns", "few_labels": ["disc"]}}
     facts = card_facts(meta, {"kind": "classifier", "raw_input": False, "precision": "fp16", "int8": False,
                               "exporter": "torchscript"})
     assert facts["data"]["images"] == 5 and facts["data"]["problems"] == 2 and facts["data"]["sizes"] == ["32x24"]
     text = render(facts, "m.onnx")
     assert "Classes with few labels, whose accuracy is uncertain: disc (4)." in text
     assert "Classes the validation often got wrong: columns (50%)." in text
+    assert "- Weakest class: columns, 50.0%" in text
+    assert "Classes with far fewer labels than the others: disc; label more of them" in text
     assert "2 files of the folder could not be used in training" in text
     assert "| disc | 4 | unknown |" in text and "exporter torchscript" in text
 
@@ -97,5 +103,5 @@ def test_scan_problems_weak_classes_and_missing_facts_show_in_the_card(finetuned
                       {"kind": "classifier", "raw_input": False, "precision": "fp32", "int8": False,
                        "exporter": "dynamo"})
     text = render(bare, "m.onnx")
-    assert "- Images used: unknown" in text and "- Budget: unknown" in text
+    assert "- Images used: unknown" in text and "- Budget: unknown" in text and "Weakest class" not in text
     assert "No validation estimate" in text

@@ -13,12 +13,14 @@ from onnx import TensorProto, helper
 
 from engine import Cancelled, CancelToken
 from engine.cli import program as cli
+from engine.core.events import PredictProgress, Stage
 from engine.data import imageio
 from engine.data.augment import normalize_only
 from engine.data.imageio import decode_resized
 from engine.deploy.predict import PredictError, image_files, load_model, predict, write_csv
 from engine.finetune.run import read_predictions
 from engine.models.model_io import load_backbone
+from engine.store.runs import backbone_file
 from tests.engine.export_data import exported, finetuned, pretrained, rgb_run  # noqa: F401 - fixtures
 
 
@@ -34,7 +36,7 @@ def test_top1_matches_the_engines_predictions_on_every_image(exported, finetuned
 
 def test_embedding_model_returns_the_backbone_features(exported, rgb_run):
     run_dir, root = rgb_run
-    backbone, meta = load_backbone(run_dir)
+    backbone, meta = load_backbone(backbone_file(run_dir))
     image = sorted(root.rglob("*.png"))[0]
     (result,) = predict(exported("embedding").path, image)
     pixels = torch.from_numpy(decode_resized(image, 16, 3))[None]
@@ -143,8 +145,8 @@ def test_decoding_runs_on_worker_threads_in_order_with_progress(exported, finetu
     pooled = model.predict(paths, on_event=events.append, workers=4)
     assert [(p.path, p.label, p.probability) for p in pooled] == [(p.path, p.label, p.probability) for p in serial]
     assert threads and all(name.startswith("decode") for name in threads)
-    assert [(e.stage, e.step, e.total) for e in events] == [("predict", n, 144) for n in (32, 64, 96, 128, 144)]
-    assert all(e.metrics["images_per_s"] > 0 for e in events)
+    assert [(e.stage, e.step, e.total) for e in events] == [(Stage.PREDICT, n, 144) for n in (32, 64, 96, 128, 144)]
+    assert all(isinstance(e.metrics, PredictProgress) and e.metrics.images_per_s > 0 for e in events)
 
 
 def test_cancel_stops_predicting_after_the_current_batch(exported, finetuned):

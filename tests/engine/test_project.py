@@ -11,6 +11,7 @@ from engine.store.project import Project, ProjectError, project_db_path, restore
 from engine.store.project_db import backup_path
 from engine.store.project_io import export_csv, export_imagefolder, import_csv, read_labels_csv
 from resources import SAMPLE_DIR
+from tests.image_files import write_shape_images
 
 
 def labeled_project(root: Path) -> Project:
@@ -136,7 +137,7 @@ def test_csv_round_trip_and_bad_rows(image_folder, tmp_path):
         assert {lab.source for lab in fresh.labels().values()} == {"import"}
         fresh.undo()
         assert fresh.labels() == {}
-    assert read_labels_csv(csv_path)[0]["a/img_0000.png"] == "square"
+    assert read_labels_csv(csv_path).labels["a/img_0000.png"] == "square"
 
 
 @pytest.mark.parametrize("symlink", [False, True])
@@ -199,3 +200,17 @@ def test_a_missing_database_beside_its_backup_is_an_error_until_an_empty_start_i
     Project.open(root).close()
     aside = [p for p in db.parent.iterdir() if ".bak.replaced-" in p.name]
     assert len(aside) == 1 and aside[0].read_bytes() == saved
+
+
+def test_an_import_reports_paths_given_different_labels_and_keeps_the_last(tmp_path):
+    root = tmp_path / "images"
+    write_shape_images(root, 3)
+    names = sorted(p.name for p in root.iterdir())
+    csv_path = tmp_path / "labels.csv"
+    csv_path.write_text(f"path,label\n{names[0]},cat\n./{names[1]},dog\n{root / names[0]},dog\n")
+    project = Project.open(root)
+    report = import_csv(project, csv_path)
+    assert report.imported == 2 and not report.not_found
+    assert [c.describe() for c in report.conflicts] == [f"'{names[0]}' has different labels on lines 2, 4 "
+                                                        "(cat, dog): kept 'dog', the last"]
+    assert project.labels()[names[0]].label == "dog" and project.labels()[names[1]].label == "dog"

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from engine.core.events import Cancelled, CancelToken, Finished, Progress, Started
+from engine.core.events import Cancelled, CancelToken, Finished, Progress, ScanStart, Stage, Started
 from engine.data import scan
 from engine.data.scan import ImageRecord, Problem, ScanError, ScanReport, scan_folder
-from tests.engine.test_imageio import deny_reading, write_png_header, write_truncated_jpeg
+from tests.image_files import deny_reading, write_png_header, write_truncated_jpeg
 
 GOOD = {  # name: (size, mode, save params)
     "photo.jpg": ((30, 20), "RGB", {"quality": 90}),
@@ -101,14 +101,14 @@ def test_events_report_progress_and_counts(image_folder, monkeypatch):
     monkeypatch.setattr(scan, "PROGRESS_FILES", 5)
     seen = []
     scan_folder(image_folder, on_event=seen.append)
-    assert seen[0] == Started(stage="scan", total=0, info={"root": str(image_folder)})
+    assert seen[0] == Started(Stage.SCAN, 0, ScanStart(root=str(image_folder)))
     progress = [e for e in seen if isinstance(e, Progress)]
     assert len(progress) >= 4
-    assert all(e.stage == "scan" and e.total == 0 for e in progress)
+    assert all(e.stage is Stage.SCAN and e.total == 0 for e in progress)
     steps = [e.step for e in progress]
-    assert steps == sorted(steps) and progress[-1].metrics["images"] > 0
+    assert steps == sorted(steps) and progress[-1].metrics.images > 0
     assert isinstance(seen[-1], Finished) and seen[-1].status == "completed"
-    assert seen[-1].info["images"] == 24 and seen[-1].info["problems"] == 0
+    assert (seen[-1].info.images, seen[-1].info.problems, seen[-1].info.files) == (24, 0, 27)
 
 
 def test_cancel_stops_the_scan(image_folder, monkeypatch):
@@ -123,7 +123,7 @@ def test_cancel_stops_the_scan(image_folder, monkeypatch):
 
     with pytest.raises(Cancelled):
         scan_folder(image_folder, on_event=sink, cancel=token)
-    assert seen[-1] == Finished(stage="scan", status="cancelled", info={"files": 3})
+    assert (seen[-1].stage, seen[-1].status, seen[-1].info.files) == (Stage.SCAN, "cancelled", 3)
 
 
 def test_bad_roots_raise_scan_error(tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ from PIL import Image
 
 from engine.data import imageio
 from engine.data.scan_memory import report_path, scan_remembered
-from tests.engine.test_imageio import write_truncated_jpeg
+from tests.image_files import write_truncated_jpeg
 
 
 def counting_verify(monkeypatch) -> list:

@@ -2,9 +2,9 @@
 import time
 from types import SimpleNamespace
 
-from engine import Preview, Progress, run_pretraining
+from engine import Preview, Progress, Stage, run_pretraining
 from engine.pretrain import loop as train_module
-from tests.engine.test_train import tiny_config
+from tests.engine.run_helpers import tiny_config
 
 
 def test_slow_first_steps_do_not_cut_the_schedule_short(image_folder, tmp_path, monkeypatch):
@@ -18,7 +18,7 @@ def test_slow_first_steps_do_not_cut_the_schedule_short(image_folder, tmp_path, 
 
     def advance(event):
         """The clock moves by the next step's cost; the first preview comes just before step 1."""
-        if isinstance(event, Progress) and event.stage == "pretrain":
+        if isinstance(event, Progress) and event.stage is Stage.PRETRAIN:
             clock["now"] += step_cost(event.step + 1)
         elif isinstance(event, Preview) and not any(isinstance(e, Preview) for e in events):
             clock["now"] += step_cost(1)
@@ -27,5 +27,5 @@ def test_slow_first_steps_do_not_cut_the_schedule_short(image_folder, tmp_path, 
     result = run_pretraining(tiny_config(image_folder, tmp_path, minutes=0.5, epochs=1), on_event=advance)
     # 15 s of warm-up, then 15 steps in the 15 s left; a plan from the warm-up speed alone stops at 10
     assert result.status == "completed" and result.step == 20
-    lrs = [e.metrics["lr"] for e in events if isinstance(e, Progress) and e.stage == "pretrain"]
+    lrs = [e.metrics.lr for e in events if isinstance(e, Progress) and e.stage is Stage.PRETRAIN]
     assert lrs[-1] < 0.05 * max(lrs)

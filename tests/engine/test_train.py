@@ -7,23 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from engine import Cancelled, CancelToken, PretrainConfig, Preview, Progress, Warning, run_pretraining
+import engine.data.scan
+from engine import Cancelled, CancelToken, Preview, Progress, Stage, Warning, run_pretraining
 from engine.core.events import MapSnapshot
-from engine.data.scan import ScanError
+from engine.data.scan import ScanError, scan_folder
 from engine.pretrain import session as session_module
 from engine.store.runs import RunFolderError, find_resumable, open_run_folder
-
-
-def tiny_config(folder: Path, tmp_path: Path, **changes) -> PretrainConfig:
-    base = dict(data_dir=str(folder), out_dir=str(tmp_path / "runs"), cache_dir=str(tmp_path / "cache"),
-                backbone="smallcnn", method="simclr", image_size=16, batch_size=12, epochs=1,
-                device="cpu", seed=0, checkpoint_every=1)
-    base.update(changes)
-    return PretrainConfig(**base)
-
-
-def losses_of(events) -> list[float]:
-    return [e.metrics["loss"] for e in events if isinstance(e, Progress) and e.stage == "pretrain"]
+from tests.engine.run_helpers import losses_of, tiny_config
 
 
 @pytest.mark.parametrize("method", ["simclr", "byol", "vicreg", "dino"])
@@ -38,8 +28,21 @@ def test_two_steps_of_each_method_write_a_complete_run_folder(image_folder, tmp_
     assert run.checkpoint_path.is_file() and run.finished
     saved = torch.load(result.backbone_path, weights_only=True)
     assert saved["backbone"] == "smallcnn" and saved["in_channels"] == 3 and saved["image_size"] == 16
-    progress = [e for e in events if isinstance(e, Progress) and e.stage == "pretrain"][-1]
-    assert {"lr", "images_per_s", "data_wait", "collapse", "eta_s"} <= set(progress.metrics)
+    progress = [e for e in events if isinstance(e, Progress) and e.stage is Stage.PRETRAIN][-1]
+    assert progress.metrics.lr > 0 and progress.metrics.images_per_s > 0 and progress.metrics.eta_s == 0
+    rows = [m for m in run.read_metrics() if "loss" in m and "epoch_end" not in m]
+    assert rows[-1] == {"step": 2, **progress.metrics.as_dict()}       # the metrics.jsonl row is the event's
+
+
+def test_a_run_records_the_resolved_image_folder_and_trains_on_the_scan_it_is_given(
+        image_folder, tmp_path, monkeypatch):
+    link = tmp_path / "link"
+    link.symlink_to(image_folder)
+    report = scan_folder(image_folder)
+    monkeypatch.setattr(engine.data.scan, "scan_folder", lambda *args, **kwargs: pytest.fail("scanned again"))
+    result = run_pretraining(tiny_config(link, tmp_path), scan=report)
+    assert result.status == "completed" and Path(result.run_dir).is_absolute()
+    assert open_run_folder(result.run_dir).config().data_dir == str(image_folder.resolve())
 
 
 def test_preview_pairs_are_uint8_pictures(gray_folder, tmp_path):
@@ -72,7 +75,7 @@ def test_cancel_then_resume_reaches_the_same_result_as_an_uninterrupted_run(imag
 
     def cancel_at_step_two(event):
         first.append(event)
-        if isinstance(event, Progress) and event.stage == "pretrain" and event.step == 2:
+        if isinstance(event, Progress) and event.stage is Stage.PRETRAIN and event.step == 2:
             token.cancel()
 
     stopped = run_pretraining(tiny_config(image_folder, tmp_path, epochs=2, batch_size=8),
@@ -119,7 +122,7 @@ def test_out_of_memory_halves_the_batch_and_the_run_finishes(image_folder, tmp_p
     warnings = [e.message for e in events if isinstance(e, Warning)]
     assert any("batch size 12" in w and "batch size 6" in w for w in warnings)
     assert result.status == "completed" and result.total_steps == 4
-    assert {e.metrics["batch_size"] for e in events if isinstance(e, Progress) and e.stage == "pretrain"} == {6}
+    assert {e.metrics.batch_size for e in events if isinstance(e, Progress) and e.stage is Stage.PRETRAIN} == {6}
 
 
 def test_pause_blocks_the_engine_until_resume_and_cancel_wakes_it():

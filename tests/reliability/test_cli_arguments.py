@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from engine.cli import console
-from tests.engine.test_cli import exit_code, run_cli
+from tests.engine.run_helpers import exit_code, run_cli
 
 BAD = [   # (arguments, words of the one error line); {images}, {empty}, {file}, {missing} are paths
     (["frobnicate"], "invalid choice: 'frobnicate'"),

@@ -15,8 +15,9 @@ from engine.cli import program as cli
 from engine.deploy.onnx_meta import decode
 from engine.deploy.predict import load_model
 from engine.models.model_io import load_backbone, load_classifier
-from tests.engine.test_cli import exit_code
-from tests.engine.test_export import model_input, session_of, training_images
+from engine.store.runs import backbone_file, classifier_file
+from tests.engine.export_data import model_input, session_of, training_images
+from tests.engine.run_helpers import exit_code
 
 # --- 13. a valid model that agrees with torch ---------------------------------------------------------------
 
@@ -27,10 +28,10 @@ def test_13_the_export_passes_the_full_check_matches_torch_at_batch_1_and_3_and_
     result = exported(kind, raw_input=raw_input)
     onnx.checker.check_model(onnx.load(result.path), full_check=True)
     if kind == "classifier":
-        model, meta = load_classifier(finetuned[0])
+        model, meta = load_classifier(classifier_file(finetuned[0]))
         images = training_images(Path(meta["pretrain_run"]), meta["in_channels"])
     else:
-        model, meta = load_backbone(rgb_run[0])
+        model, meta = load_backbone(backbone_file(rgb_run[0]))
         images = training_images(rgb_run[0], meta["in_channels"])
     session = session_of(result.path)
     for batch in (images[:1], images[4:7]):

@@ -7,8 +7,8 @@ import shutil
 import pytest
 
 from desktop.shell.main_window import TRAINING_LOCK
-from tests.conftest import write_shape_images
-from tests.desktop.conftest import drop_paths, open_and_scan
+from tests.desktop.window_helpers import drop_paths, open_and_scan
+from tests.image_files import write_shape_images
 from tests.reliability.fixtures import run_python
 
 # --- 6. drops ------------------------------------------------------------------------------------------
@@ -61,9 +61,11 @@ import sys
 from pathlib import Path
 from PySide6.QtCore import QSettings, QTimer
 from desktop.shell.application import create_app
+from desktop.jobs import running_jobs
 from desktop.shell.main_window import MainWindow
+from engine.core.events import Stage
 from engine.pretrain import session
-from tests.desktop.conftest import tiny_settings
+from tests.desktop.window_helpers import tiny_settings
 
 folder, runs = sys.argv[1], Path(sys.argv[2])
 real_augment, failed_once = session.Augmenter.__call__, []
@@ -91,7 +93,7 @@ def on_idle(running):
     QTimer.singleShot(0, lambda: start(10_000))    # the app is still usable: train again
 
 def on_progress(event):     # the second run trains: quit in the middle of it
-    if event.stage == "pretrain" and event.step == 2 and window.isVisible():
+    if event.stage is Stage.PRETRAIN and event.step == 2 and window.isVisible():
         page.running_changed.disconnect(on_idle)
         print("closing at step 2", flush=True)
         window.close()
@@ -103,7 +105,7 @@ QTimer.singleShot(120_000, lambda: (print("timed out", flush=True), qapp.exit(3)
 window.show()
 window.open_folder(folder)
 code = qapp.exec()
-print("exited", code, "jobs left", len(window.running_jobs()), flush=True)
+print("exited", code, "jobs left", len(running_jobs()), flush=True)
 sys.exit(code)
 """
 

@@ -23,10 +23,8 @@ from engine.data.decoded_store import build_store, decode_one
 from engine.data.gpu_decode import BatchedJpegDecoder
 from engine.data.scan import ScanReport, scan_folder
 from engine.store.runs import open_run_folder
-from tests.conftest import write_shape_images
-from tests.engine.test_cache import count_decodes
-from tests.engine.test_imageio import deny_reading, write_png_header, write_truncated_jpeg
-from tests.engine.test_train import tiny_config
+from tests.engine.run_helpers import count_decodes, tiny_config
+from tests.image_files import deny_reading, write_png_header, write_shape_images, write_truncated_jpeg
 from tests.reliability.fixtures import (
     FORMATS, PEAK_MB, bright_corner, corrupt, fuzz_seeds, marked_upright, run_python, write_gif_header, write_oriented,
     write_png_bomb,

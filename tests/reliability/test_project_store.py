@@ -17,8 +17,10 @@ from engine.store import project_db
 from engine.store.project import Project, ProjectError, project_db_path, restore_backup
 from engine.store.project_db import backup_path
 from engine.store.project_io import export_csv, read_labels_csv
-from tests.desktop.conftest import open_and_scan
+from tests.desktop.window_helpers import open_and_scan
 from tests.engine.fewlabel_data import pick
+from tests.image_files import write_shape_images
+from tests.reliability.disks import checksums, read_only_view
 from tests.reliability.fixtures import add_labels, run_python
 
 LABELS = {"a/img_0000.png": "square", "a/img_0001.png": "disc", "b/deeper/img_0002.png": "square"}
@@ -95,7 +97,7 @@ def test_11_labels_survive_a_crash_and_a_moved_folder_and_a_removed_image_is_rep
         assert [label.path for label in project.missing_labels()] == [removed]
         assert export_csv(project, tmp_path / "labels.csv") == len(labels)
         kept = {path: label.label for path, label in project.labels().items()}
-    assert read_labels_csv(tmp_path / "labels.csv")[0] == labels
+    assert read_labels_csv(tmp_path / "labels.csv").labels == labels
     assert removed not in {r.path for r in scan_folder(moved, verify=False).images}
 
     events = []
@@ -105,3 +107,62 @@ def test_11_labels_survive_a_crash_and_a_moved_folder_and_a_removed_image_is_rep
     assert result.status == "completed" and result.labels_used == len(labels) - 1
     assert [e.message for e in events if isinstance(e, Warning) and removed in e.message] == [
         f"1 labeled file(s) are not in {moved} any more and were left out: {removed}"]
+
+
+def test_a_read_only_folder_opens_its_project_read_only_and_a_copy_keeps_new_labels(tmp_path):
+    source, view = tmp_path / "images", tmp_path / "mounted"
+    write_shape_images(source, 4)
+    names = sorted(p.name for p in source.glob("*.png"))
+    with Project.open(source) as project:
+        project.add_class("square")
+        project.label(names[:2], "square")
+    before = checksums(source)
+    with read_only_view(source, view):
+        project = Project.open(view)
+        try:
+            assert project.read_only and not project.can_undo
+            assert sorted(project.labels()) == names[:2]
+            with pytest.raises(ProjectError, match="read-only here: changes cannot be saved"):
+                project.label(names[2:], "square")
+            project.add_run("finetune", str(tmp_path / "run"))            # bookkeeping is left out, not an error
+            copy = project.writable_copy()
+            assert not copy.read_only and copy.db_path.parent != view / ".pretext"
+            copy.label(names[2:], "square")
+            copy.close()
+            with Project.open(view) as reopened:                          # the copy is found again
+                assert not reopened.read_only and sorted(reopened.labels()) == names
+        finally:
+            project.close()
+    assert checksums(source) == before                                    # nothing was renamed or written
+
+
+def test_a_damaged_database_on_a_read_only_disk_is_reported_and_left_alone(tmp_path):
+    source, view = tmp_path / "images", tmp_path / "mounted"
+    write_shape_images(source, 2)
+    Project.open(source).close()
+    db = source / ".pretext" / "project.db"
+    db.write_bytes(b"not a database" * 100)
+    before = checksums(source)
+    with read_only_view(source, view), pytest.raises(ProjectError, match="damaged"):
+        Project.open(view)
+    assert checksums(source) == before
+
+
+def test_the_label_page_shows_read_only_labels_and_offers_to_keep_changes_in_the_user_folder(qtbot, window, tmp_path):
+    source, view = tmp_path / "images", tmp_path / "mounted"
+    write_shape_images(source, 6)
+    names = sorted(p.name for p in source.glob("*.png"))
+    with Project.open(source) as project:
+        project.add_class("square")
+        project.label(names[:2], "square")
+    with read_only_view(source, view):
+        open_and_scan(qtbot, window, view)
+        page = window.label_page
+        assert page.project.read_only and sorted(page.project.labels()) == names[:2]
+        assert page.banner.kind() == "warning" and "changes cannot be saved here" in page.banner.text()
+        keep = page.banner.action_buttons()[0]
+        assert keep.text() == "Keep My Changes in My User Folder"
+        keep.click()
+        assert not page.project.read_only and page.banner.kind() == "success"
+        assert page.project.label(names[2:3], "square") == 1
+        page.project.close()

@@ -8,18 +8,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine import CancelToken, Progress, Started, Warning, run_pretraining
+from engine import CancelToken, Progress, Stage, Started, Warning, run_pretraining
 from engine.core import atomic, checkpoint
 from engine.pretrain import session as session_module
 from engine.pretrain.methods.simclr import SimCLR
 from engine.pretrain.preview import PREVIEW_IMAGES
 from engine.store.runs import open_run_folder
-from tests.engine.test_train import losses_of, tiny_config
+from tests.engine.run_helpers import losses_of, tiny_config
 from tests.reliability.fixtures import run_python
 
 
 def batch_sizes(events) -> list[int]:
-    return [e.metrics["batch_size"] for e in events if isinstance(e, Progress) and e.stage == "pretrain"]
+    return [e.metrics.batch_size for e in events if isinstance(e, Progress) and e.stage is Stage.PRETRAIN]
 
 
 def stray_temps(run_dir) -> list[Path]:
@@ -76,7 +76,7 @@ def test_08_stop_mid_epoch_ends_within_a_step_keeps_a_loadable_checkpoint_and_re
 
     def sink(event):
         first.append(event)
-        if isinstance(event, Progress) and event.stage == "pretrain" and event.step == stop_at:
+        if isinstance(event, Progress) and event.stage is Stage.PRETRAIN and event.step == stop_at:
             asked.set()
             stopper.join()
 
@@ -101,7 +101,7 @@ import os, signal, sys
 from pathlib import Path
 from engine import run_pretraining
 from engine.core import atomic
-from tests.engine.test_train import tiny_config
+from tests.engine.run_helpers import tiny_config
 
 real_replace, saves, name, nth = atomic.replace_file, [], sys.argv[3], int(sys.argv[4])
 
@@ -133,7 +133,7 @@ def test_09_a_kill_while_a_file_is_saved_keeps_the_previous_checkpoint_and_resum
     cleaned = []
 
     def sink(event):
-        if isinstance(event, Started) and event.stage == "pretrain":
+        if isinstance(event, Started) and event.stage is Stage.PRETRAIN:
             cleaned.append(stray_temps(run_dir))
 
     resumed = run_pretraining(None, on_event=sink, resume=run_dir)
