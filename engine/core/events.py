@@ -8,10 +8,12 @@ The generic events carry a :class:`Stage` and that stage's typed payload::
 
     Started(stage, total, info)            info: ScanStart, CacheStart, PretrainStart, FinetuneStart, ExportStart
     Progress(stage, step, total, metrics)  metrics: ScanProgress, CheckProgress, CacheProgress, PretrainMetrics,
-                                           FinetuneMetrics, ExportProgress; None where step and total say it all (embed, layout, ...)
+                                           FinetuneMetrics, ExportProgress; None where step and total say it
+                                           all (embed, layout, ...)
     EpochEnded(epoch, step, metrics)       metrics: EpochMetrics
-    Finished(stage, status, info)          info: ScanSummary (scan and check), CacheSummary, PretrainSummary, FinetuneSummary,
-                                           ExportSummary; None when a cache, fine-tune or export was cancelled
+    Finished(stage, status, info)          info: ScanSummary (scan, check), CacheSummary, PretrainSummary,
+                                           FinetuneSummary, ExportSummary; None when a check, cache, fine-tune
+                                           or export was cancelled
 
 Payloads are frozen dataclasses (subclasses of :class:`Payload`) that receivers read by
 attribute, so a renamed field fails loudly instead of turning into a default. Events are
