@@ -286,17 +286,18 @@ def scan_folder(
                 report.problems.append(Problem(rel_dir, "unreadable", f"cannot list folder ({exc.strerror or exc})"))
         checks.finish()
     except Cancelled:
-        emit(Finished(Stage.SCAN, "cancelled", _summary(report, seen)))
+        emit(Finished(Stage.SCAN, "cancelled", summarize(report, seen)))
         raise
     finally:
         checks.close()
     report.images.sort(key=lambda r: r.path)
     report.problems.sort(key=lambda p: p.path)
-    emit(Finished(Stage.SCAN, "completed", _summary(report, seen)))
+    emit(Finished(Stage.SCAN, "completed", summarize(report, seen)))
     return report
 
 
-def _summary(report: ScanReport, files: int) -> ScanSummary:
+def summarize(report: ScanReport, files: int) -> ScanSummary:
+    """The Finished payload of a scan or check of ``report`` that looked at ``files`` files."""
     return ScanSummary(files=files, images=report.usable, problems=len(report.problems),
                        skipped_hidden=report.skipped_hidden, skipped_other=report.skipped_other)
 

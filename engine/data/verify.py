@@ -7,9 +7,9 @@ import time
 from typing import Optional, Sequence
 
 from engine.core.events import (
-    Cancelled, CancelToken, CheckProgress, EventSink, Finished, Progress, ScanSummary, Stage, Started, ignore_events,
+    Cancelled, CancelToken, CheckProgress, EventSink, Finished, Progress, Stage, Started, ignore_events,
 )
-from engine.data.scan import CHECK_WORKERS, PROGRESS_SECONDS, FileChecks, ScanReport
+from engine.data.scan import CHECK_WORKERS, PROGRESS_SECONDS, FileChecks, ScanReport, summarize
 
 CHUNK_FILES = 1000   # a Progress event at least every this many decoded files (and every PROGRESS_SECONDS)
 
@@ -45,9 +45,7 @@ def verify_images(report: ScanReport, paths: Sequence[str], on_event: Optional[E
         checks.close()
     sent.emit(emit, outcomes, total)
     verified = report.without(outcomes.problems)
-    emit(Finished(Stage.CHECK, "completed", ScanSummary(
-        files=total, images=verified.usable, problems=len(verified.problems),
-        skipped_hidden=verified.skipped_hidden, skipped_other=verified.skipped_other)))
+    emit(Finished(Stage.CHECK, "completed", summarize(verified, total)))
     return verified
 
 
