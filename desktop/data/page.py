@@ -19,6 +19,7 @@ from desktop.data.scan_summary import ScanCounts, ScanDetails
 from desktop.data.welcome import WelcomeView
 from desktop.jobs import EngineJob, LatestJob
 from engine.data.scan_memory import index_remembered, verify_remembered
+from engine.data.verify import found_problems
 from resources import SAMPLE_DIR
 
 
@@ -213,8 +214,9 @@ class DataPage(QWidget):
         self.progress.setMaximum(event.total)
         self.progress.setValue(event.step)
         self.progress_label.setText(f"Checking images… {event.step:,} of {event.total:,}")
-        if event.metrics.problems:
-            self.report = self.report.without(event.metrics.problems)
+        found = found_problems(event.metrics)
+        if found:
+            self.report = self.report.without(found)
             self.counts.show_report(self.report)
             self.details.show_problems(self.report.problems)
 

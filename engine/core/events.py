@@ -123,7 +123,8 @@ class ScanProgress(Payload):
 
 @dataclass(frozen=True)
 class CheckProgress(Payload):
-    problems: tuple              # the engine.data.scan.Problem s found since the last Progress (often none)
+    problems: tuple[tuple[str, str, str], ...]   # (path, reason, detail) of each file found undecodable since
+                                                 # the last Progress, often none (engine.data.verify.found_problems)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 from engine.core.events import (
     Cancelled, CancelToken, CheckProgress, EventSink, Finished, Progress, Stage, Started, ignore_events,
 )
-from engine.data.scan import CHECK_WORKERS, PROGRESS_SECONDS, FileChecks, ScanReport, summarize
+from engine.data.scan import CHECK_WORKERS, PROGRESS_SECONDS, FileChecks, Problem, ScanReport, summarize
 
 CHUNK_FILES = 1000   # a Progress event at least every this many decoded files (and every PROGRESS_SECONDS)
 
@@ -21,8 +21,8 @@ def verify_images(report: ScanReport, paths: Sequence[str], on_event: Optional[E
     ``CHECK_WORKERS`` threads, and the ones that fail move to the problems.
 
     Emits Started(Stage.CHECK, len(paths)), then Progress(Stage.CHECK, decoded, total,
-    CheckProgress(problems)) after each chunk, carrying the problems found since the previous
-    one, then Finished(Stage.CHECK, status, ScanSummary). Raises
+    CheckProgress) after each chunk, carrying the problems found since the previous one (see
+    :func:`found_problems`), then Finished(Stage.CHECK, status, ScanSummary). Raises
     :class:`~engine.core.events.Cancelled` when ``cancel`` fires.
     """
     emit = on_event or ignore_events
@@ -49,6 +49,11 @@ def verify_images(report: ScanReport, paths: Sequence[str], on_event: Optional[E
     return verified
 
 
+def found_problems(progress: CheckProgress) -> list[Problem]:
+    """The problems a Progress event of :func:`verify_images` carries."""
+    return [Problem(path, reason, detail) for path, reason, detail in progress.problems]
+
+
 class _Sent:
     """How much of the outcomes the Progress events have reported so far."""
 
@@ -62,7 +67,7 @@ class _Sent:
             self.emit(emit, outcomes, total)
 
     def emit(self, emit: EventSink, outcomes: ScanReport, total: int) -> None:
-        found = tuple(outcomes.problems[self.problems:])
+        found = tuple((p.path, p.reason, p.detail) for p in outcomes.problems[self.problems:])
         self.decoded = outcomes.usable + len(outcomes.problems)
         self.problems = len(outcomes.problems)
         self.at = time.monotonic()

@@ -6,7 +6,7 @@ import pytest
 from engine.core.events import Cancelled, CancelToken, CheckProgress, Finished, Progress, Stage, Started
 from engine.data import verify
 from engine.data.scan import scan_folder
-from engine.data.verify import verify_images
+from engine.data.verify import found_problems, verify_images
 from tests.image_files import write_shape_images, write_truncated_jpeg
 
 
@@ -38,8 +38,9 @@ def test_the_check_finds_the_truncated_files_a_header_scan_misses_and_reports_th
     progress = [e for e in events if isinstance(e, Progress)]
     assert all(e.stage is Stage.CHECK and e.total == 60 and isinstance(e.metrics, CheckProgress) for e in progress)
     assert [e.step for e in progress] == sorted(e.step for e in progress) and progress[-1].step == 60
-    findings = [(e.step, p.path) for e in progress for p in e.metrics.problems]
-    assert [path for _step, path in findings] == ["img_0005.jpg", "img_0050.jpg"]     # each once, in order
+    findings = [(e.step, p.path, p.reason) for e in progress for p in found_problems(e.metrics)]
+    assert [(path, reason) for _step, path, reason in findings] == [("img_0005.jpg", "truncated"),
+                                                                    ("img_0050.jpg", "truncated")]  # once each
     assert findings[0][0] < 50        # the first was reported before the second was even decoded
     assert events[-1].status == "completed" and events[-1].info.problems == 2
 
