@@ -28,7 +28,8 @@ class DataPage(QWidget):
 
     A folder opens from a header-only index (``project_opened``); the images it read from their
     headers alone are then decoded in the background, broken ones joining the Problems as they
-    are found, and ``scan_verified`` hands on the checked report that replaces the first one.
+    are found, and ``scan_verified`` hands on the checked report that replaces the first one. A
+    folder whose images were all checked before opens checked: no check, no ``scan_verified``.
     """
 
     project_opened = Signal(str, object)   # root, engine.data.scan.ScanReport (header-only where unchecked)
