@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QPersistentModelIndex
 
+from desktop.jobs import running_jobs
 from tests.desktop.window_helpers import drop_paths, open_and_scan
 from tests.image_files import write_shape_images, write_truncated_jpeg
 
@@ -105,7 +106,7 @@ def test_opening_another_folder_stops_the_check_of_the_first(qtbot, window, imag
     assert page.is_checking()
     with qtbot.waitSignal(page.scan_verified, timeout=30_000):
         drop_paths(page, [other])
-    qtbot.waitUntil(lambda: not page.running_jobs())
+    qtbot.waitUntil(lambda: not running_jobs())
     assert checked == [str(other)] and page.root == str(other)
 
 
