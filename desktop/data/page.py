@@ -1,4 +1,5 @@
-"""The Data step: open or drop a folder, scan it in the engine, and browse what was found."""
+"""The Data step: open or drop a folder, index it in the engine, browse what was found while every
+image is checked in the background, and hand the checked scan on."""
 from __future__ import annotations
 
 import os
@@ -16,15 +17,23 @@ from desktop.common.thumbnails import ThumbnailLoader
 from desktop.data.folders import folder_from_drop, folder_problem
 from desktop.data.scan_summary import ScanCounts, ScanDetails
 from desktop.data.welcome import WelcomeView
-from desktop.jobs import EngineJob
-from engine.data.scan_memory import scan_remembered
+from desktop.jobs import EngineJob, LatestJob
+from engine.data.scan_memory import index_remembered, verify_remembered
+from engine.data.verify import found_problems
 from resources import SAMPLE_DIR
 
 
 class DataPage(QWidget):
-    """Holds the current project (a scanned folder); it changes only when a new scan succeeds."""
+    """Holds the current project (a scanned folder); it changes only when a new scan succeeds.
 
-    project_opened = Signal(str, object)   # root, engine.data.scan.ScanReport
+    A folder opens from a header-only index (``project_opened``); the images it read from their
+    headers alone are then decoded in the background, broken ones joining the Problems as they
+    are found, and ``scan_verified`` hands on the checked report that replaces the first one. A
+    folder whose images were all checked before opens checked: no check, no ``scan_verified``.
+    """
+
+    project_opened = Signal(str, object)   # root, engine.data.scan.ScanReport (header-only where unchecked)
+    scan_verified = Signal(str, object)    # root, the checked engine.data.scan.ScanReport
     continue_requested = Signal()
 
     def __init__(self, recent: RecentFolders, loader: ThumbnailLoader | None = None,
@@ -35,6 +44,12 @@ class DataPage(QWidget):
         self.report = None
         self._recent = recent
         self._job: EngineJob | None = None
+        self._checks = LatestJob(self)
+        self._checks.progress.connect(self._on_check_progress)
+        self._checks.succeeded.connect(self._on_checked)
+        self._checks.failed.connect(lambda message, details: self.banner.show_message(
+            "warning", f"Not every image could be checked: {message}", details=details))
+        self._checks.ended.connect(self._show_activity)
         self._lock_reason: str | None = None
         self.loader = loader or ThumbnailLoader(parent=self)
 
@@ -47,7 +62,7 @@ class DataPage(QWidget):
         self.progress.setRange(0, 0)
         self.progress_label = QLabel()
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel_scan)
+        self.cancel_button.clicked.connect(self.cancel_scan)   # the index, or the check after it
         scan_row = QHBoxLayout()
         scan_row.addWidget(self.progress_label)
         scan_row.addWidget(self.progress, 1)
@@ -128,23 +143,34 @@ class DataPage(QWidget):
         self.banner.dismiss()
         if self._job is not None:
             self._job.cancel()   # its late results are ignored: only the newest scan counts
-        job = self._job = EngineJob(scan_remembered, path, parent=self)
+        self._checks.discard()
+        job = self._job = EngineJob(index_remembered, path, parent=self)
         job.progress.connect(self._on_progress)
-        job.succeeded.connect(lambda report: self._on_scanned(job, report))
+        job.succeeded.connect(lambda indexed: self._on_scanned(job, indexed))
         job.failed.connect(lambda message, details: self._on_failed(job, message, details))
         job.finished.connect(lambda: self._on_finished(job))
+        self.progress.setRange(0, 0)
         self.progress_label.setText(f"Scanning {os.path.basename(path) or path}…")
-        self._scan_row.show()
         job.start()
+        self._show_activity()
         return True
 
     def cancel_scan(self) -> None:
+        """Stop the index, or the check (the header-only scan then stays the project's)."""
         if self._job is not None:
             self._job.cancel()
+        self._checks.discard()
+        self._show_activity()
 
     def is_scanning(self) -> bool:
-        return self._job is not None
+        """True while the folder is indexed or its images are checked."""
+        return self._job is not None or self._checks.busy()
 
+    def is_checking(self) -> bool:
+        return self._checks.busy()
+
+    def _show_activity(self) -> None:
+        self._scan_row.setVisible(self.is_scanning())
 
     def set_locked(self, reason: str | None) -> None:
         """While ``reason`` is set, opening another folder only shows that reason."""
@@ -153,9 +179,11 @@ class DataPage(QWidget):
     def _on_progress(self, event) -> None:
         self.progress_label.setText(f"Scanning… {event.step:,} files checked, {event.metrics.images:,} images")
 
-    def _on_scanned(self, job: EngineJob, report) -> None:
+    def _on_scanned(self, job: EngineJob, indexed) -> None:
+        """Show the indexed folder, then check the images it read from their headers alone."""
         if job is not self._job:
             return
+        report = indexed.report
         if not report.images:
             skipped = report.skipped_hidden + report.skipped_other
             self.banner.show_message("error", f"No usable images in “{report.root}”: {skipped:,} files skipped, "
@@ -168,13 +196,43 @@ class DataPage(QWidget):
         self.details.show_report(report)
         self.model.set_images(report.root, report.images)
         self.stack.setCurrentIndex(1)
+        self._warn_of_problems(report)
+        self._recent.add(report.root)
+        self.project_opened.emit(report.root, report)
+        if indexed.unchecked:
+            self._checks.start(verify_remembered, indexed)
+            self.progress.setRange(0, len(indexed.unchecked))
+            self.progress.setValue(0)
+            self.progress_label.setText(f"Checking images… 0 of {len(indexed.unchecked):,}")
+
+    def _on_check_progress(self, event) -> None:
+        """A batch of checked images (engine.core.events.Progress of Stage.CHECK): show how far
+        the check is and move the broken ones it found to the Problems."""
+        self.progress.setMaximum(event.total)
+        self.progress.setValue(event.step)
+        self.progress_label.setText(f"Checking images… {event.step:,} of {event.total:,}")
+        found = found_problems(event.metrics)
+        if found:
+            self.report = self.report.without(found)
+            self.counts.show_report(self.report)
+            self.details.show_problems(self.report.problems)
+
+    def _on_checked(self, report) -> None:
+        """The checked report replaces the indexed one, here and, through ``scan_verified``, for later steps."""
+        self.report = report
+        self.counts.show_report(report)
+        self.details.show_report(report)
+        if len(self.model.records()) != report.usable:
+            self.model.set_images(report.root, report.images)
+        self._warn_of_problems(report)
+        self.scan_verified.emit(report.root, report)
+
+    def _warn_of_problems(self, report) -> None:
         if report.problems:
             count = len(report.problems)
             files = "1 file" if count == 1 else f"{count:,} files"
             self.banner.show_message("warning", f"{files} could not be used and will be left out. "
                                      f"{'It is' if count == 1 else 'They are'} listed under Problems.")
-        self._recent.add(report.root)
-        self.project_opened.emit(report.root, report)
 
     def _on_failed(self, job: EngineJob, message: str, details: str) -> None:
         if job is self._job:
@@ -183,7 +241,7 @@ class DataPage(QWidget):
     def _on_finished(self, job: EngineJob) -> None:
         if job is self._job:
             self._job = None
-            self._scan_row.hide()
+            self._show_activity()
         job.deleteLater()
 
     # --- browsing --------------------------------------------------------------------------

@@ -132,7 +132,10 @@ class ScanDetails(QWidget):
         self.sizes.setText(describe_sizes(report))
         self.modes.setText(describe_modes(report))
         self.colour.setText("grayscale (1 channel)" if report.grayscale else "colour (3 channels)")
-        self.problems_model.set_problems(report.problems)
-        self.problems_title.setText(f"Problems ({len(report.problems):,})")
-        self.problems.setVisible(bool(report.problems))
-        self.no_problems.setVisible(not report.problems)
+        self.show_problems(report.problems)
+
+    def show_problems(self, problems: list) -> None:
+        self.problems_model.set_problems(problems)
+        self.problems_title.setText(f"Problems ({len(problems):,})")
+        self.problems.setVisible(bool(problems))
+        self.no_problems.setVisible(not problems)

@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self.cache_cleaner.done.connect(lambda text: self.statusBar().showMessage(text, 10_000))
 
         self.data_page.project_opened.connect(self._on_project_opened)
+        self.data_page.scan_verified.connect(self._on_scan_verified)
         self.data_page.continue_requested.connect(lambda: self.go_to("pretrain"))
         self.pretrain_page.running_changed.connect(self._on_training_changed)
         self.pretrain_page.completed.connect(self._on_pretrained)
@@ -253,6 +254,11 @@ class MainWindow(QMainWindow):
         self.set_step_done("export", False)
         self.label_page.set_project(root, (self.pretrain_page.form.out_dir.text().strip(),), report)
         self.statusBar().showMessage(f"{report.usable:,} images ready in {root}", 8000)
+
+    def _on_scan_verified(self, root: str, report) -> None:
+        """Every image of the open folder was checked: later steps take this scan instead."""
+        self.scan = self.label_page.scan = report
+        self.pretrain_page.set_project(root, report)
 
     def _on_training_changed(self, _running: bool) -> None:
         busy = self.pretrain_page.is_training() or self.label_page.is_busy() or self.export_page.job is not None

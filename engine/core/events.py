@@ -7,12 +7,13 @@ dataclasses below) and ``cancel`` (a :class:`CancelToken`). The engine thread ca
 The generic events carry a :class:`Stage` and that stage's typed payload::
 
     Started(stage, total, info)            info: ScanStart, CacheStart, PretrainStart, FinetuneStart, ExportStart
-    Progress(stage, step, total, metrics)  metrics: ScanProgress, CacheProgress, PretrainMetrics, FinetuneMetrics,
-                                           ExportProgress, PredictProgress; None where step and total
-                                           say it all (embed, layout, ...)
+    Progress(stage, step, total, metrics)  metrics: ScanProgress, CheckProgress, CacheProgress, PretrainMetrics,
+                                           FinetuneMetrics, ExportProgress, PredictProgress; None where step
+                                           and total say it all (embed, layout, ...)
     EpochEnded(epoch, step, metrics)       metrics: EpochMetrics
-    Finished(stage, status, info)          info: ScanSummary, CacheSummary, PretrainSummary, FinetuneSummary,
-                                           ExportSummary; None when a cache, fine-tune or export was cancelled
+    Finished(stage, status, info)          info: ScanSummary (scan, check), CacheSummary, PretrainSummary,
+                                           FinetuneSummary, ExportSummary; None when a check, cache, fine-tune
+                                           or export was cancelled
 
 Payloads are frozen dataclasses (subclasses of :class:`Payload`) that receivers read by
 attribute, so a renamed field fails loudly instead of turning into a default. Events are
@@ -30,6 +31,7 @@ class Stage(str, Enum):
     """What a Started, Progress or Finished event is about; ``str(stage)`` is its value."""
 
     SCAN = "scan"                # walking an image folder (engine.data.scan)
+    CHECK = "check"              # decoding the images a header-only scan indexed (engine.data.verify)
     CACHE = "cache"              # decoding every image once into the store (engine.data.decoded_store)
     PRETRAIN = "pretrain"        # self-supervised training steps
     EMBED = "embed"              # backbone features of every image (engine.maps.embed)
@@ -118,6 +120,12 @@ class ExportStart(Payload):
 @dataclass(frozen=True)
 class ScanProgress(Payload):
     images: int                  # usable images found so far (``step`` counts every file)
+
+
+@dataclass(frozen=True)
+class CheckProgress(Payload):
+    problems: tuple[tuple[str, str, str], ...]   # (path, reason, detail) of each file found undecodable since
+                                                 # the last Progress, often none (engine.data.verify.found_problems)
 
 
 @dataclass(frozen=True)

@@ -182,12 +182,12 @@ def _check_file(path: str, verify: bool) -> tuple[os.stat_result,
         return stat, exc
 
 
-class _FileChecks:
+class FileChecks:
     """Checks image files on ``workers`` threads (Pillow decodes with the GIL released) and
     adds each outcome to ``report`` in submission order; at most ``IN_FLIGHT_PER_WORKER``
     checks per worker wait, so progress and memory follow the walk. One worker: inline.
     ``known`` images and decode problems whose byte size and modification time still match
-    are added unchecked."""
+    are added unchecked by :meth:`add`."""
 
     def __init__(self, report: "ScanReport", verify: bool, workers: int,
                  known: dict[str, Union[ImageRecord, Problem]]) -> None:
@@ -203,10 +203,14 @@ class _FileChecks:
             if (stat.st_size, stat.st_mtime) == (earlier.size, earlier.mtime):
                 (self.report.images if isinstance(earlier, ImageRecord) else self.report.problems).append(earlier)
                 return
+        self.check(rel, entry.path)
+
+    def check(self, rel: str, path: str) -> None:
+        """Check the file ``path`` (named ``rel`` in the report)."""
         if self.pool is None:
-            self._record(rel, lambda: _check_file(entry.path, self.verify))
+            self._record(rel, lambda: _check_file(path, self.verify))
             return
-        self.waiting.append((rel, self.pool.submit(_check_file, entry.path, self.verify)))
+        self.waiting.append((rel, self.pool.submit(_check_file, path, self.verify)))
         while len(self.waiting) > self.limit:
             self._collect()
 
@@ -243,8 +247,9 @@ def scan_folder(
 
     Hidden entries and links to folders are skipped; ``verify`` fully decodes each image
     (on ``CHECK_WORKERS`` threads) to find truncated files. ``known``: an earlier scan of
-    ``root`` made with the same ``verify``; its images and undecodable files whose byte size
-    and modification time are unchanged are taken as they are (unreadable ones are retried).
+    ``root`` made with the same ``verify`` (or a verifying one for a header-only scan); its
+    images and undecodable files whose byte size and modification time are unchanged are
+    taken as they are (unreadable ones are retried).
     Raises :class:`ScanError` when ``root`` is not a readable folder and
     :class:`~engine.core.events.Cancelled` when ``cancel`` fires.
     """
@@ -255,7 +260,7 @@ def scan_folder(
     if known is not None and known.root == report.root:
         earlier.update((p.path, p) for p in known.problems if p.remembered)
         earlier.update((r.path, r) for r in known.images)
-    checks = _FileChecks(report, verify, CHECK_WORKERS if verify else 1, earlier)
+    checks = FileChecks(report, verify, CHECK_WORKERS if verify else 1, earlier)
     seen = 0
     last_emit, last_seen = time.monotonic(), 0
     pending = [""]  # folders still to walk, relative POSIX paths
@@ -281,17 +286,18 @@ def scan_folder(
                 report.problems.append(Problem(rel_dir, "unreadable", f"cannot list folder ({exc.strerror or exc})"))
         checks.finish()
     except Cancelled:
-        emit(Finished(Stage.SCAN, "cancelled", _summary(report, seen)))
+        emit(Finished(Stage.SCAN, "cancelled", summarize(report, seen)))
         raise
     finally:
         checks.close()
     report.images.sort(key=lambda r: r.path)
     report.problems.sort(key=lambda p: p.path)
-    emit(Finished(Stage.SCAN, "completed", _summary(report, seen)))
+    emit(Finished(Stage.SCAN, "completed", summarize(report, seen)))
     return report
 
 
-def _summary(report: ScanReport, files: int) -> ScanSummary:
+def summarize(report: ScanReport, files: int) -> ScanSummary:
+    """The Finished payload of a scan or check of ``report`` that looked at ``files`` files."""
     return ScanSummary(files=files, images=report.usable, problems=len(report.problems),
                        skipped_hidden=report.skipped_hidden, skipped_other=report.skipped_other)
 
@@ -306,7 +312,7 @@ def reuse_or_scan(root, scan: Optional[ScanReport], on_event: Optional[EventSink
     return scan_folder(root, on_event=on_event, cancel=cancel, verify=verify)
 
 
-def _visit(report: ScanReport, checks: _FileChecks, pending: list[str], entry: os.DirEntry, rel: str) -> None:
+def _visit(report: ScanReport, checks: FileChecks, pending: list[str], entry: os.DirEntry, rel: str) -> None:
     """Queue a folder, count a skipped entry, or check a file with an image extension.
     The project store at the root (:data:`engine.core.places.PROJECT_DIR`) is not counted."""
     if rel == PROJECT_DIR:

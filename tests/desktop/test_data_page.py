@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QPersistentModelIndex
 
+from desktop.jobs import running_jobs
 from tests.desktop.window_helpers import drop_paths, open_and_scan
-from tests.image_files import write_shape_images
+from tests.image_files import write_shape_images, write_truncated_jpeg
 
 
 def test_dropping_a_folder_scans_it_and_shows_the_counts(qtbot, window, image_folder):
@@ -49,6 +50,64 @@ def test_scan_lists_each_problem_with_its_reason(qtbot, window, tmp_path):
     (folder / "notes.jpg").unlink()
     open_and_scan(qtbot, window, folder)
     assert page.banner.text() == "1 file could not be used and will be left out. It is listed under Problems."
+
+
+def problem_rows(page) -> list[tuple[str, str]]:
+    model = page.details.problems_model
+    return [(model.index(r, 0).data(), model.index(r, 1).data()) for r in range(model.rowCount())]
+
+
+def test_the_grid_shows_from_the_headers_and_broken_files_arrive_while_the_images_are_checked(
+        qtbot, window, image_folder):
+    write_truncated_jpeg(image_folder / "cut.jpg")      # its header is intact: only a decode finds it
+    page = window.data_page
+    arrivals = []   # (problem rows, broken count, the page's report) at each change of the Problems table
+    page.details.problems_model.modelReset.connect(lambda: arrivals.append(
+        (len(problem_rows(page)), page.counts.broken.text(), page.report)))
+    with qtbot.waitSignal(page.project_opened, timeout=30_000) as opened:
+        drop_paths(page, [image_folder])
+    assert opened.args[1].usable == 25 and page.model.rowCount() == 25 and page.counts.broken.text() == "0"
+    assert page.is_checking() and page.progress_label.isVisibleTo(page)
+    assert page.progress_label.text() == "Checking images… 0 of 25"
+    assert window.is_step_enabled("pretrain")           # nothing waits for the check
+
+    with qtbot.waitSignal(page.scan_verified, timeout=30_000) as verified:
+        pass
+    # the row came with a batch of findings, before the checked report replaced the indexed one
+    assert [(rows, broken) for rows, broken, report in arrivals if report is not verified.args[1]][-1] == (1, "1")
+    assert verified.args[0] == str(image_folder) and verified.args[1].usable == 24
+    assert problem_rows(page) == [("cut.jpg", "truncated")] and page.counts.images.text() == "24"
+    assert page.model.rowCount() == 24 and "cut.jpg" not in {r.path for r in page.model.records()}
+    assert "24 colour images" in window.pretrain_page.subtitle.text()
+    assert page.banner.text() == "1 file could not be used and will be left out. It is listed under Problems."
+    qtbot.waitUntil(lambda: not page.is_scanning())
+    assert not page.progress_label.isVisibleTo(page)
+
+
+def test_a_reopened_folder_is_shown_checked_without_a_second_check(qtbot, window, image_folder):
+    write_truncated_jpeg(image_folder / "cut.jpg")
+    open_and_scan(qtbot, window, image_folder)
+    page = window.data_page
+    with qtbot.waitSignal(page.project_opened, timeout=30_000) as opened:
+        drop_paths(page, [image_folder])
+    assert not page.is_scanning()
+    assert [p.path for p in opened.args[1].problems] == ["cut.jpg"] and page.counts.broken.text() == "1"
+    assert page.model.rowCount() == 24
+
+
+def test_opening_another_folder_stops_the_check_of_the_first(qtbot, window, image_folder, tmp_path):
+    other = tmp_path / "other"
+    write_shape_images(other, 3)
+    page = window.data_page
+    checked = []
+    page.scan_verified.connect(lambda root, _report: checked.append(root))
+    with qtbot.waitSignal(page.project_opened, timeout=30_000):
+        drop_paths(page, [image_folder])
+    assert page.is_checking()
+    with qtbot.waitSignal(page.scan_verified, timeout=30_000):
+        drop_paths(page, [other])
+    qtbot.waitUntil(lambda: not running_jobs())
+    assert checked == [str(other)] and page.root == str(other)
 
 
 @pytest.mark.parametrize("case", ["file", "missing", "several"])

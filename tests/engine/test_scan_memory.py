@@ -1,4 +1,5 @@
-"""Opening a folder again: only images added or changed since the last scan are decoded."""
+"""Opening a folder again: only images added or changed since the last scan are decoded, whether
+in one verifying scan or as a header-only index followed by a background check."""
 from __future__ import annotations
 
 import os
@@ -6,7 +7,7 @@ import os
 from PIL import Image
 
 from engine.data import imageio
-from engine.data.scan_memory import report_path, scan_remembered
+from engine.data.scan_memory import index_remembered, report_path, scan_remembered, verify_remembered
 from tests.image_files import write_truncated_jpeg
 
 
@@ -96,3 +97,27 @@ def test_an_unreadable_file_is_tried_again(image_folder, tmp_path, monkeypatch):
     checked = counting_verify(monkeypatch)
     again = scan_remembered(image_folder, folder=memory)
     assert checked == [locked.name] and again.problems == [] and again.usable == 24
+
+
+def test_an_indexed_folder_is_checked_once_and_a_reopened_one_needs_no_check(image_folder, tmp_path, monkeypatch):
+    memory = tmp_path / "scans"
+    broken = write_truncated_jpeg(image_folder / "broken.jpg")
+    checked = counting_verify(monkeypatch)
+    indexed = index_remembered(image_folder, folder=memory)
+    assert checked == [] and indexed.report.usable == 25 and len(indexed.unchecked) == 25
+    assert not report_path(image_folder, memory).exists()     # only a verified report is kept
+
+    verified = verify_remembered(indexed, folder=memory)
+    assert len(checked) == 25 and [(p.path, p.reason) for p in verified.problems] == [("broken.jpg", "truncated")]
+
+    checked.clear()
+    reopened = index_remembered(image_folder, folder=memory)
+    assert checked == [] and reopened.unchecked == () and reopened.report == verified
+    assert scan_remembered(image_folder, folder=memory) == verified and checked == []
+
+    Image.new("RGB", (9, 7)).save(image_folder / "added.png")
+    write_truncated_jpeg(broken, size=80)                         # changed, still broken
+    again = index_remembered(image_folder, folder=memory)
+    assert again.unchecked == ("added.png", "broken.jpg") and again.report.problems == []   # headers only
+    assert [p.path for p in verify_remembered(again, folder=memory).problems] == ["broken.jpg"]
+    assert sorted(checked) == ["added.png", "broken.jpg"]
