@@ -41,6 +41,7 @@ from label_efficiency import CLASSES, SOURCE, random_labels, read_idx, write_poo
 
 ROOT = Path(__file__).resolve().parent.parent
 UNTRAINED_MINUTES = 0.05      # budget 0: a 3 s pretraining, the nearest the CLI comes to an untrained backbone
+INTERRUPTED = 130             # the CLI's exit code after Ctrl+C
 STEP_SLACK_S = 900            # a step's time limit beyond its budget: decoding, setup, validation, export
 
 
@@ -59,6 +60,8 @@ def cli(arguments: list[str], log: Path, limit_s: float) -> str:
                                   stdout=subprocess.PIPE, stderr=errors, text=True, timeout=limit_s)
         except subprocess.TimeoutExpired:
             raise StepFailed(f"{arguments[0]} ran past {limit_s:.0f} s") from None
+    if done.returncode == INTERRUPTED:
+        raise KeyboardInterrupt
     if done.returncode != 0:
         tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:]
         raise StepFailed(f"{arguments[0]} exited with {done.returncode}: {tail[0] if tail else ''} (see {log})")
@@ -154,7 +157,8 @@ def cell(pretraining: dict, k: int, seed: int, args, truth: dict[str, dict[str, 
     model = folder / "model.onnx"
     cli(["export", printed_value(stdout, "run folder:"), "--out", str(model), "--overwrite"], log, STEP_SLACK_S)
     cli(["predict", str(model), str(args.work / "test"), "--csv", str(folder / "predictions.csv")], log, STEP_SLACK_S)
-    return results.add({"kind": "cell", "budget": pretraining["budget"], "k": k, "seed": seed,
+    return results.add({"kind": "cell", "budget": pretraining["budget"], "run_dir": pretraining["run_dir"],
+                        "k": k, "seed": seed,
                         "accuracy": score(folder / "predictions.csv", truth["test"]),
                         "mode": printed_value(stdout, "mode:"), "finetune_s": round(finetune_s, 1),
                         "cell_s": round(time.monotonic() - started, 1)})
@@ -171,7 +175,8 @@ def run(args) -> None:
                  f"{ {k: earlier[k] for k in settings} }")
     if not earlier:
         results.add({"kind": "settings", **settings})
-    results.add({"kind": "session", "at": now(), "load": os.getloadavg()[0], "argv": sys.argv[1:]})
+    session = {"kind": "session", "argv": sys.argv[1:], "started": now(), "load_start": os.getloadavg()[0]}
+    steps_before = len(results.records)
     truth = prepare_folders(args.work, args.source, args.train, args.test)
     for budget in args.budgets:
         try:
@@ -184,14 +189,15 @@ def run(args) -> None:
         for k in args.ks:
             for seed in args.seeds:
                 where = f"budget {budget:g} min, K={k}, seed {seed}"
-                done = results.find("cell", budget=budget, k=k, seed=seed)
+                done = results.find("cell", run_dir=pretraining["run_dir"], k=k, seed=seed)
                 try:
                     done = done or cell(pretraining, k, seed, args, truth, results)
                 except StepFailed as error:
                     print(f"{where}: failed: {error}", flush=True)
                     continue
-                print(f"{where}: {done['accuracy']:.1%} ({done['mode']}), {done['cell_s']:.0f} s", flush=True)
-    results.add({"kind": "session_end", "at": now(), "load": os.getloadavg()[0]})
+                print(f"{where}: {done['accuracy']:.1%} ({done['mode'].split(':')[0]}), {done['cell_s']:.0f} s", flush=True)
+    if len(results.records) > steps_before:     # a session that did work: when, how, and how loaded
+        results.add({**session, "ended": now(), "load_end": os.getloadavg()[0]})
     report(args, results)
 
 
@@ -207,7 +213,11 @@ def mean_spread(values: list[float]) -> str:
 
 
 def cell_values(results: Results, budget: float, k: int, seeds: list[int]) -> list[float]:
-    found = (results.find("cell", budget=budget, k=k, seed=seed) for seed in seeds)
+    """The accuracies of the budget's latest pretraining run with K labels per class, one per finished seed."""
+    pretraining = results.find("pretrain", budget=budget)
+    if pretraining is None:
+        return []
+    found = (results.find("cell", run_dir=pretraining["run_dir"], k=k, seed=seed) for seed in seeds)
     return [r["accuracy"] for r in found if r]
 
 
@@ -220,9 +230,9 @@ def versions() -> str:
 
 def report(args, results: Results) -> None:
     """Write the Markdown table and the plot for the chosen budgets, Ks and seeds."""
-    sessions = [r for r in results.records if r["kind"] in ("session", "session_end")]
-    loads = ", ".join(f"{r['load']:.2f} at the {'start' if r['kind'] == 'session' else 'end'} ({r['at']})"
-                      for r in sessions)
+    sessions = [f"`{' '.join(['python bench/pretraining_gain.py', *r['argv']])}` from {r['started']} to "
+                f"{r['ended'][-9:]}, load average (1 min) {r['load_start']:.2f} at the start and {r['load_end']:.2f} "
+                f"at the end" for r in results.records if r["kind"] == "session"]
     title = "Pretraining gain: harness check (--quick), not a result" if args.quick else "Pretraining gain"
     table = ["| pretraining | steps | " + " | ".join(f"K = {k}" for k in args.ks) + " |",
              "| --- | --- | " + " | ".join("---" for _ in args.ks) + " |"]
@@ -231,17 +241,17 @@ def report(args, results: Results) -> None:
         steps = f"{pretraining['steps']} in {pretraining['seconds']:.0f} s" if pretraining else "failed"
         cells = [mean_spread(cell_values(results, budget, k, args.seeds)) for k in args.ks]
         table.append(f"| {budget:g} min | {steps} | " + " | ".join(cells) + " |")
-    lines = [f"# {title}", "", "`" + " ".join(["python bench/pretraining_gain.py", *sys.argv[1:]]) + "`", "",
+    lines = [f"# {title}", "", *(f"- {session}" for session in sessions), "",
              f"Fashion-MNIST, {args.train} training images as the unlabeled pool, the first {args.test} test images "
              f"scored. Every step is the CLI; accuracy is the exported ONNX model's, run by `predict` "
              f"(onnxruntime). Fine-tune: mode auto, {args.finetune_minutes:g} min for every row. "
-             f"Budget 0 is a {UNTRAINED_MINUTES * 60:.0f} s pretraining.", "",
-             f"Machine: {os.cpu_count()} CPUs, shared with other developers' jobs; load average (1 min) {loads}. "
+             f"Budget 0 is a pretraining of {UNTRAINED_MINUTES:g} min ({UNTRAINED_MINUTES * 60:.0f} s).", "",
+             f"Machine: {os.cpu_count()} CPUs, shared with other developers' jobs (see the load averages above); "
              f"{versions()}.", "",
              "Test accuracy in %, mean ± std over the label seeds "
              f"({', '.join(map(str, args.seeds))}); n = the seeds that finished:", "", *table]
     modes = sorted({r["mode"] for r in results.records if r["kind"] == "cell"})
-    lines += ["", "Fine-tune modes chosen: " + ("; ".join(modes) if modes else "none") + ".", "",
+    lines += ["", "Fine-tune modes chosen (the CLI's reasons): " + ("; ".join(modes) if modes else "none") + ".", "",
               f"![accuracy against pretraining minutes]({args.plot.name})", ""]
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text("\n".join(lines), encoding="utf-8")
@@ -257,14 +267,20 @@ def plot(args, results: Results, title: str) -> None:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=120)
+    means = []
     for k in args.ks:
         points = [(budget, values) for budget in args.budgets
                   if (values := cell_values(results, budget, k, args.seeds))]
         if not points:
             continue
-        axes.errorbar([b for b, _ in points], [100 * statistics.mean(v) for _, v in points],
+        means += [100 * statistics.mean(v) for _, v in points]
+        axes.errorbar([b for b, _ in points], means[-len(points):],
                       yerr=[100 * statistics.stdev(v) if len(v) > 1 else 0 for _, v in points],
                       marker="o", capsize=4, label=f"K = {k} labels per class")
+    if means:      # at least a 10-point span, so that a small difference does not fill the plot
+        middle = (max(means) + min(means)) / 2
+        half = max(5.0, (max(means) - min(means)) / 2 + 3)
+        axes.set_ylim(max(0.0, middle - half), min(100.0, middle + half))
     axes.set_xscale("symlog", linthresh=1)
     axes.set_xticks(args.budgets, [f"{b:g}" for b in args.budgets])
     axes.set_xlabel("pretraining budget (CPU minutes; 0 = a few seconds)")
