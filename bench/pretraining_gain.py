@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import os
 import platform
@@ -257,10 +258,13 @@ def report(args, results: Results) -> None:
     args.report.write_text("\n".join(lines), encoding="utf-8")
     plot(args, results, title)
     print("\n".join(table))
-    print(f"\nwrote {args.report} and {args.plot}")
+    print(f"\nwrote {args.report}")
 
 
 def plot(args, results: Results, title: str) -> None:
+    if importlib.util.find_spec("matplotlib") is None:
+        print(f"no plot: matplotlib is not installed (pip install matplotlib), so {args.plot} was not written")
+        return
     import matplotlib
 
     matplotlib.use("Agg")
@@ -292,6 +296,7 @@ def plot(args, results: Results, title: str) -> None:
     figure.tight_layout()
     figure.savefig(args.plot)
     plt.close(figure)
+    print(f"wrote {args.plot}")
 
 
 def main() -> None:
@@ -316,6 +321,8 @@ def main() -> None:
         if getattr(args, name) is None:
             setattr(args, name, value)
     args.work = args.work or Path(tempfile.gettempdir()) / ("pretraining-gain-quick" if args.quick else "pretraining-gain")
+    if importlib.util.find_spec("matplotlib") is None:
+        print("warning: matplotlib is not installed (pip install matplotlib): the table will be written, the plot not")
     run(args)
 
 
