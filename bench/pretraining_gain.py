@@ -179,27 +179,36 @@ def run(args) -> None:
     session = {"kind": "session", "argv": sys.argv[1:], "started": now(), "load_start": os.getloadavg()[0]}
     steps_before = len(results.records)
     truth = prepare_folders(args.work, args.source, args.train, args.test)
-    for budget in args.budgets:
-        try:
-            pretraining = pretrain(budget, args.work, results)
-        except StepFailed as error:
-            print(f"budget {budget:g} min: pretraining failed: {error}; skipping its fine-tunes", flush=True)
-            continue
-        print(f"budget {budget:g} min: {pretraining['steps']} steps in {pretraining['seconds']:.0f} s, "
-              f"final loss {pretraining['final_loss']}", flush=True)
-        for k in args.ks:
-            for seed in args.seeds:
-                where = f"budget {budget:g} min, K={k}, seed {seed}"
-                done = results.find("cell", run_dir=pretraining["run_dir"], k=k, seed=seed)
-                try:
-                    done = done or cell(pretraining, k, seed, args, truth, results)
-                except StepFailed as error:
-                    print(f"{where}: failed: {error}", flush=True)
-                    continue
-                print(f"{where}: {done['accuracy']:.1%} ({done['mode'].split(':')[0]}), {done['cell_s']:.0f} s", flush=True)
+    try:
+        for budget in args.budgets:
+            run_budget(budget, args, truth, results)
+    except KeyboardInterrupt:
+        print(f"\nstopped: continue with --resume (and the same --work, {args.work})", flush=True)
     if len(results.records) > steps_before:     # a session that did work: when, how, and how loaded
         results.add({**session, "ended": now(), "load_end": os.getloadavg()[0]})
     report(args, results)
+
+
+def run_budget(budget: float, args, truth: dict[str, dict[str, str]], results: Results) -> None:
+    """Pretrain for ``budget`` minutes (or reuse that run), then every K and seed not done with it yet."""
+    try:
+        pretraining = pretrain(budget, args.work, results)
+    except (StepFailed, OSError) as error:
+        print(f"budget {budget:g} min: pretraining failed: {error}; skipping its fine-tunes", flush=True)
+        return
+    print(f"budget {budget:g} min: {pretraining['steps']} steps in {pretraining['seconds']:.0f} s, "
+          f"final loss {pretraining['final_loss']}", flush=True)
+    for k in args.ks:
+        for seed in args.seeds:
+            where = f"budget {budget:g} min, K={k}, seed {seed}"
+            done = results.find("cell", run_dir=pretraining["run_dir"], k=k, seed=seed)
+            try:
+                done = done or cell(pretraining, k, seed, args, truth, results)
+            except (StepFailed, OSError, KeyError, ValueError) as error:   # a missing or malformed predictions CSV
+                print(f"{where}: failed: {error}", flush=True)
+                continue
+            mode = done["mode"].split(":")[0]
+            print(f"{where}: {done['accuracy']:.1%} ({mode}), {done['cell_s']:.0f} s", flush=True)
 
 
 def now() -> str:
@@ -208,7 +217,7 @@ def now() -> str:
 
 def mean_spread(values: list[float]) -> str:
     if not values:
-        return "failed"
+        return "—"
     spread = f" ± {100 * statistics.stdev(values):.1f}" if len(values) > 1 else ""
     return f"{100 * statistics.mean(values):.1f}{spread} (n={len(values)})"
 
@@ -239,7 +248,7 @@ def report(args, results: Results) -> None:
              "| --- | --- | " + " | ".join("---" for _ in args.ks) + " |"]
     for budget in args.budgets:
         pretraining = results.find("pretrain", budget=budget)
-        steps = f"{pretraining['steps']} in {pretraining['seconds']:.0f} s" if pretraining else "failed"
+        steps = f"{pretraining['steps']} in {pretraining['seconds']:.0f} s" if pretraining else "—"
         cells = [mean_spread(cell_values(results, budget, k, args.seeds)) for k in args.ks]
         table.append(f"| {budget:g} min | {steps} | " + " | ".join(cells) + " |")
     lines = [f"# {title}", "", *(f"- {session}" for session in sessions), "",
@@ -250,7 +259,7 @@ def report(args, results: Results) -> None:
              f"Machine: {os.cpu_count()} CPUs, shared with other developers' jobs (see the load averages above); "
              f"{versions()}.", "",
              "Test accuracy in %, mean ± std over the label seeds "
-             f"({', '.join(map(str, args.seeds))}); n = the seeds that finished:", "", *table]
+             f"({', '.join(map(str, args.seeds))}); n = the seeds that finished, — = none:", "", *table]
     modes = sorted({r["mode"] for r in results.records if r["kind"] == "cell"})
     lines += ["", "Fine-tune modes chosen (the CLI's reasons): " + ("; ".join(modes) if modes else "none") + ".", "",
               f"![accuracy against pretraining minutes]({args.plot.name})", ""]
@@ -292,7 +301,8 @@ def plot(args, results: Results, title: str) -> None:
     axes.set_title(f"{title}\nFashion-MNIST, {args.finetune_minutes:g} min fine-tune, ±1 std over label seeds",
                    fontsize=10)
     axes.grid(alpha=0.3)
-    axes.legend()
+    if means:
+        axes.legend()
     figure.tight_layout()
     figure.savefig(args.plot)
     plt.close(figure)
@@ -320,7 +330,8 @@ def main() -> None:
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
-    args.work = args.work or Path(tempfile.gettempdir()) / ("pretraining-gain-quick" if args.quick else "pretraining-gain")
+    default_work = "pretraining-gain-quick" if args.quick else "pretraining-gain"
+    args.work = args.work or Path(tempfile.gettempdir()) / default_work
     if importlib.util.find_spec("matplotlib") is None:
         print("warning: matplotlib is not installed (pip install matplotlib): the table will be written, the plot not")
     run(args)
