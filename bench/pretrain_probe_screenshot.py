@@ -4,7 +4,8 @@
 
 Copies the bundled sample to a scratch folder, labels ``--per-class`` images of each class
 there (from resources/sample-labels.csv), starts a pretraining run of ``--minutes`` on it, and
-saves the window once the first probe after training (not the untrained one) is shown.
+saves the window once the first probe after training (not the untrained one) is shown (or,
+failing that, when the run ends, and exits with 1).
 """
 from __future__ import annotations
 
@@ -66,11 +67,12 @@ def main() -> int:
     page = window.pretrain_page
     outcome = {"saved": False}
 
-    def save_and_quit() -> None:
+    def save_and_quit(trained: bool = True) -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         window.grab().save(str(args.out))
-        outcome["saved"] = True
-        print(f"saved {args.out}: {page.gain.text()}")
+        outcome["saved"] = trained
+        print(f"saved {args.out}{'' if trained else ' (no probe after training: the run was too short)'}: "
+              f"{page.gain.text()}")
         window.close()
 
     def on_progress(event) -> None:
@@ -82,7 +84,11 @@ def main() -> int:
         form = page.form
         form.set_config(form.config(str(root)).replace(backbone="smallcnn", minutes=args.minutes,
                                                        out_dir=str(scratch / "runs")))
-        QTimer.singleShot(500, lambda: page.start() and page.job.progress.connect(on_progress))
+        QTimer.singleShot(500, lambda: page.start() and watch(page.job))
+
+    def watch(job) -> None:
+        job.progress.connect(on_progress)
+        job.finished.connect(lambda: outcome["saved"] or save_and_quit(trained=False))
 
     window.data_page.project_opened.connect(lambda *_: QTimer.singleShot(1000, start))
     window.open_folder(str(root))
