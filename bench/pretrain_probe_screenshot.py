@@ -26,6 +26,7 @@ from desktop.common.theme import apply_theme  # noqa: E402
 from desktop.shell.application import create_app  # noqa: E402
 from desktop.shell.main_window import MainWindow  # noqa: E402
 from engine.core.events import Stage  # noqa: E402
+from engine.pretrain import gain_probe  # noqa: E402
 from engine.store.project import Project  # noqa: E402
 from resources import RESOURCES_DIR, SAMPLE_DIR  # noqa: E402
 
@@ -48,9 +49,13 @@ def main() -> int:
     parser.add_argument("out", type=Path, help="the PNG to write")
     parser.add_argument("--per-class", type=int, default=5, help="labels per class (default %(default)s)")
     parser.add_argument("--minutes", type=float, default=3.0, help="the run's time budget (default %(default)s)")
+    parser.add_argument("--probe-share", type=float, default=gain_probe.PROBE_SHARE,
+                        help="the probes' share of the training time (default %(default)s); a larger one "
+                             "shows a trained figure sooner on a busy machine")
     parser.add_argument("--size", default="1440x900", help="window size, WIDTHxHEIGHT (default %(default)s)")
     args = parser.parse_args()
     width, height = (int(side) for side in args.size.lower().split("x"))
+    gain_probe.PROBE_SHARE = args.probe_share
     scratch = Path(tempfile.mkdtemp(prefix="pretext-probe-shot-"))
     os.environ["XDG_CACHE_HOME"] = str(scratch / "cache")
     os.environ["XDG_DATA_HOME"] = str(scratch / "data")

@@ -6,6 +6,7 @@ import time
 from html import escape
 
 from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget,
 )
@@ -86,6 +87,9 @@ class PretrainPage(QWidget):
         self.collapse_warning.setProperty("role", "warning")
         self.collapse_warning.hide()
         self.gain = QLabel(wordWrap=True)      # the gain probe's figure, or the collapse metric in words
+        font = self.gain.font()
+        font.setWeight(QFont.Weight.DemiBold)
+        self.gain.setFont(font)
         self.gain.hide()
         self.plots = TrainingPlots()
         self.live_map = LiveMap()
