@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from desktop.pretrain.gain_line import collapse_sentence, probe_sentence, recorded_probes
-from engine.core.events import PretrainMetrics, ProbeResult, Stage
+from engine.core.events import PretrainMetrics, ProbeResult, Progress, Stage
 from engine.pretrain import gain_probe
 from engine.store.project import Project
 from tests.desktop.window_helpers import open_and_scan, tiny_settings
@@ -103,3 +103,16 @@ def test_recorded_probes_come_back_from_metrics_rows_and_damaged_ones_are_left_o
     rows = [{"step": 1, "loss": 1.0}, {"step": 9, "probe": result.as_dict()}, {"step": 10, "probe": {"x": 1}},
             {"step": 11, "probe": 3}]
     assert recorded_probes(rows) == [result]
+
+
+def test_a_resumed_runs_untrained_figure_leaves_its_recorded_later_figure_shown(window):
+    page = window.pretrain_page
+    base = dict(labels=30, classes=3, evaluated=30, scheme="5-fold", cost_s=0.5, share=0.01)
+    recorded = ProbeResult(epoch=4, accuracy=0.81, untrained_accuracy=0.62, **base)
+    page._on_progress(Progress(Stage.PROBE, 120, 300, recorded))
+    page._on_progress(Progress(Stage.PROBE, 120, 300, ProbeResult(epoch=0, accuracy=0.62, untrained_accuracy=0.62,
+                                                                  **base)))
+    assert page.gain.text() == probe_sentence(recorded) and page.probe == recorded
+    later = ProbeResult(epoch=6, accuracy=0.85, untrained_accuracy=0.62, **base)
+    page._on_progress(Progress(Stage.PROBE, 180, 300, later))
+    assert page.gain.text() == "A quick fine-tune on your 30 labels now reaches 85 % (untrained backbone: 62 %)."
