@@ -8,8 +8,8 @@ The generic events carry a :class:`Stage` and that stage's typed payload::
 
     Started(stage, total, info)            info: ScanStart, CacheStart, PretrainStart, FinetuneStart, ExportStart
     Progress(stage, step, total, metrics)  metrics: ScanProgress, CheckProgress, CacheProgress, PretrainMetrics,
-                                           FinetuneMetrics, ExportProgress, PredictProgress; None where step
-                                           and total say it all (embed, layout, ...)
+                                           ProbeResult, FinetuneMetrics, ExportProgress, PredictProgress; None
+                                           where step and total say it all (embed, layout, ...)
     EpochEnded(epoch, step, metrics)       metrics: EpochMetrics
     Finished(stage, status, info)          info: ScanSummary (scan, check), CacheSummary, PretrainSummary,
                                            FinetuneSummary, ExportSummary; None when a check, cache, fine-tune
@@ -34,6 +34,7 @@ class Stage(str, Enum):
     CHECK = "check"              # decoding the images a header-only scan indexed (engine.data.verify)
     CACHE = "cache"              # decoding every image once into the store (engine.data.decoded_store)
     PRETRAIN = "pretrain"        # self-supervised training steps
+    PROBE = "probe"              # the gain probe during pretraining (engine.pretrain.gain_probe)
     EMBED = "embed"              # backbone features of every image (engine.maps.embed)
     LAYOUT = "layout"            # the map's neighbour layout, one step per epoch
     PLACING = "placing"          # the other images placed beside their map neighbours
@@ -152,6 +153,23 @@ class PretrainMetrics(Payload):
 class EpochMetrics(Payload):
     loss: Optional[float]        # of the epoch's last step
     images_per_s: float
+
+
+@dataclass(frozen=True)
+class ProbeResult(Payload):
+    """One gain probe: what a quick fine-tune on the user's labels reaches with the backbone now
+    (the linear head, cross-validated over the labels); ``as_dict()`` is its metrics.jsonl row
+    (under "probe", beside the step)."""
+
+    epoch: int                   # epochs trained; 0 for the untrained backbone
+    labels: int                  # labeled images found among the training images
+    classes: int
+    evaluated: int               # labels tested by the validation (a class needs 2 labels)
+    scheme: str                  # the validation scheme, e.g. "leave-one-out"
+    cost_s: float                # seconds this probe took
+    share: float                 # every probe's seconds over the training seconds so far (0 before training)
+    accuracy: Optional[float] = None             # None when no label could be tested
+    untrained_accuracy: Optional[float] = None   # the same figure for the backbone before training
 
 
 @dataclass(frozen=True)
