@@ -13,7 +13,7 @@ from engine.finetune.validation import choose_folds
 from engine.maps.embed import compute_features, open_images
 from engine.models.model_io import load_backbone
 from engine.pretrain import gain_probe
-from engine.store.runs import open_run_folder
+from engine.store.runs import backbone_file, open_run_folder
 from tests.engine.run_helpers import tiny_config
 
 
@@ -53,7 +53,7 @@ def test_the_probe_figure_is_a_leave_one_out_linear_head_on_the_backbone_feature
     assert last.epoch == 2 and last.labels == 12 and last.classes == 2 and last.scheme == "5-fold"
 
     # by hand, on the saved backbone (the one the last probe saw): the same features, the same folds
-    backbone, meta = load_backbone(result.run_dir)
+    backbone, meta = load_backbone(backbone_file(result.run_dir))
     _report, store = open_images(meta, cache_dir=str(tmp_path / "cache"))
     rows = torch.tensor([store.paths.index(p) for p in sorted(labels)])
     raw = compute_features(backbone, store, meta["mean"], meta["std"], torch.device("cpu"))[rows]
