@@ -2,7 +2,7 @@
 
     pretext-studio-cli export RUN_OR_PROJECT --out model.onnx [--raw-input] [--fp16 | --int8] [--embedding]
                                 [--overwrite] [--verify-images DIR] [--calibration-images DIR]
-    pretext-studio-cli predict model.onnx IMAGE_OR_DIR [--csv out.csv]
+    pretext-studio-cli predict model.onnx IMAGE_OR_DIR [--csv out.csv [--overwrite]]
 
 ``predict`` imports onnxruntime, numpy and Pillow only, never torch.
 """
@@ -40,6 +40,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     predict.add_argument("model", type=Path, metavar="MODEL.onnx")
     predict.add_argument("images", type=Path, metavar="IMAGE_OR_DIR")
     predict.add_argument("--csv", type=Path, metavar="OUT.csv", help="also write the results as CSV")
+    predict.add_argument("--overwrite", action="store_true", help="replace an existing CSV file")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,10 +80,12 @@ def _export(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from engine.cli.console import ConsoleProgress
-    from engine.deploy.predict import image_files, load_model, write_csv
+    from engine.deploy.predict import check_csv_target, image_files, load_model, write_csv
 
     model = load_model(args.model)
     files = image_files(args.images)
+    if args.csv:          # before any prediction runs: a refused file is said at once
+        check_csv_target(args.csv, args.overwrite, keep=[args.model, *files])
     progress = ConsoleProgress(quiet=len(files) < PROGRESS_FROM)
     try:
         predictions = model.predict(files, on_event=progress, cancel=progress.cancel_token)
@@ -92,7 +95,8 @@ def _predict(args: argparse.Namespace) -> int:
         if p.error is not None:
             print(f"{p.path}\terror: {p.error}")
         elif p.embedding is not None:
-            print(f"{p.path}\tembedding of {len(p.embedding)} values, norm {float((p.embedding ** 2).sum()) ** 0.5:.3f}")
+            norm = float((p.embedding ** 2).sum()) ** 0.5
+            print(f"{p.path}\tembedding of {len(p.embedding)} values, norm {norm:.3f}")
         else:
             print(f"{p.path}\t{p.label}\t{p.probability:.3f}")
     if args.csv:

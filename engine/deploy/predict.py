@@ -20,6 +20,7 @@ memory bounded; the batches still reach the model, and the results the caller, i
 from __future__ import annotations
 
 import csv
+import io
 import os
 import time
 from collections import deque
@@ -31,6 +32,7 @@ from typing import Iterable, Optional, Sequence, Union
 import numpy as np
 import onnxruntime as ort
 
+from engine.core import atomic
 from engine.core.events import CancelToken, EventSink, PredictProgress, Progress, Stage, ignore_events
 from engine.data import imageio
 from engine.deploy import onnx_meta
@@ -211,18 +213,39 @@ def predict(model_path: PathLike, image_or_dir: PathLike, on_event: Optional[Eve
     return load_model(model_path).predict(image_files(image_or_dir), on_event=on_event, cancel=cancel)
 
 
+def check_csv_target(path: PathLike, overwrite: bool, keep: Sequence[PathLike] = ()) -> Path:
+    """``path`` checked before any prediction runs: ValueError when it is one of the files in
+    ``keep`` (the model, the images), exists and ``overwrite`` is off, or cannot be written."""
+    path = Path(path)
+    target = path.resolve()
+    if any(target == Path(kept).resolve() for kept in keep):
+        raise ValueError(f"--csv {path} is a file this command reads; choose another name")
+    if target.is_dir():
+        raise ValueError(f"--csv {path} is a folder; give a file name")
+    if target.exists() and not overwrite:
+        raise ValueError(f"--csv {path} exists; add --overwrite to replace it")
+    folder = target.parent
+    if not folder.is_dir():
+        raise ValueError(f"--csv {path}: the folder {folder} does not exist")
+    read_only = hasattr(os, "statvfs") and os.statvfs(folder).f_flag & os.ST_RDONLY
+    if read_only or not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"--csv {path}: the folder {folder} cannot be written")
+    return path
+
+
 def write_csv(predictions: Sequence[Prediction], path: PathLike) -> None:
-    """``path,label,probability,error`` rows, or ``path,error,e0..eD-1`` for embeddings."""
+    """``path,label,probability,error`` rows, or ``path,error,e0..eD-1`` for embeddings, written atomically."""
     embedding = next((p.embedding for p in predictions if p.embedding is not None), None)
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        if embedding is None:
-            writer.writerow(["path", "label", "probability", "error"])
-            for p in predictions:
-                probability = "" if p.probability is None else f"{p.probability:.6f}"
-                writer.writerow([p.path, p.label or "", probability, p.error or ""])
-            return
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    if embedding is None:
+        writer.writerow(["path", "label", "probability", "error"])
+        for p in predictions:
+            probability = "" if p.probability is None else f"{p.probability:.6f}"
+            writer.writerow([p.path, p.label or "", probability, p.error or ""])
+    else:
         writer.writerow(["path", "error", *(f"e{i}" for i in range(len(embedding)))])
         for p in predictions:
             values = [] if p.embedding is None else [f"{v:.7g}" for v in p.embedding]
             writer.writerow([p.path, p.error or "", *values])
+    atomic.write_text(path, text.getvalue())
