@@ -85,6 +85,9 @@ class ValidationView(QWidget):
         self.clear()
 
     def clear(self) -> None:
+        self.per_class.setRowCount(0)
+        self.confusion.setRowCount(0)
+        self.confusion.setColumnCount(0)
         for widget in (self.summary, self.scheme_note, self.per_class_title, self.per_class,
                        self.confusion_title, self.confusion):
             widget.hide()
