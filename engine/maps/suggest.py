@@ -29,12 +29,15 @@ UNCERTAIN_POOL = 4          # the uncertain pool holds this many candidates per 
 
 @dataclass(frozen=True)
 class Suggestion:
-    """An image worth labeling: its row, path, why, and ``kind`` ("diversity"/"uncertainty")."""
+    """An image worth labeling: its row, path, why, and ``kind`` ("diversity"/"uncertainty").
+    ``cluster``: for a cluster's medoid, the paths of that cluster (a label on any of them
+    covers it, and the reason no longer holds); empty otherwise."""
 
     index: int
     path: str
     reason: str
     kind: str
+    cluster: frozenset = frozenset()
 
 
 def suggest(features, paths: Sequence[str], n: int, labeled: Iterable[str] = (), predictions: Iterable = (),
@@ -127,8 +130,10 @@ def _diverse(z, paths, labeled_rows, taken, count, generator) -> list[Suggestion
         if cluster in covered or not members:
             continue
         medoid = min(members, key=lambda i: float(distance[i]))
+        everyone = torch.nonzero(assignment == cluster).flatten().tolist()
         out.append(Suggestion(medoid, paths[medoid], f"covers a cluster not yet labeled "
-                                                      f"({int(sizes[cluster])} similar images)", "diversity"))
+                                                      f"({int(sizes[cluster])} similar images)", "diversity",
+                              frozenset(paths[i] for i in everyone)))
         blocked.add(medoid)
     while len(out) < count and len(blocked) < len(z):
         chosen = torch.tensor(sorted(blocked))

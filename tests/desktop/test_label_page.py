@@ -336,3 +336,17 @@ def test_switching_to_a_backbone_without_a_fine_tune_clears_the_other_backbones_
     assert page.finetune.validation.per_class.isHidden() and page.finetune.validation.per_class.rowCount() == 0
     assert page.finetune.validation.summary.isHidden() and "Last model" not in page.finetune.status.text()
     assert not page.finetune.accept_button.isEnabled()
+
+
+def test_a_label_in_a_suggested_cluster_drops_that_suggestion(qtbot, window, patterns, runs_dir):
+    from desktop.label.suggestion_list import CLUSTER_ROLE
+
+    images, _run, _truth = patterns
+    page = open_labeling(qtbot, window, images, runs_dir)
+    suggested = page.suggestions.list
+    item = next(suggested.item(row) for row in range(suggested.count()) if len(suggested.item(row).data(CLUSTER_ROLE)) > 1)
+    path = item.data(Qt.ItemDataRole.UserRole)
+    neighbour = sorted(item.data(CLUSTER_ROLE) - {path} - set(page.suggestions.paths()))[0]
+    page.classes.add_requested.emit("stripes")
+    assert page.label_paths([neighbour], "stripes")
+    assert path not in page.suggestions.paths()
