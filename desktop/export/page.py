@@ -21,6 +21,7 @@ from desktop.export.export_result import ExportResultView
 from desktop.export.try_it import TryItBox
 from desktop.jobs import EngineJob
 from engine.core.events import ExportStep, Stage
+from engine.store.runs import FinetuneRun
 
 STEP_TEXT = {ExportStep.LOAD: "Loading the trained model…", ExportStep.CONVERT: "Converting to ONNX…",
              ExportStep.VERIFY: "Checking onnxruntime against torch on your images…",
@@ -36,6 +37,31 @@ def export(source: str, out: str, kind: str, raw_input: bool, fp16: bool, overwr
                         on_event=on_event, cancel=cancel, scan=scan)
 
 
+def last_export(root: str) -> str | None:
+    """The model last exported from the folder ``root`` (recorded in its project) while the
+    file is still there, else None."""
+    from engine.store.project import Project, ProjectError
+
+    try:
+        with Project.open(root) as project:
+            records = project.runs("export")
+    except ProjectError:
+        return None
+    return next((record.path for record in records if os.path.isfile(record.path)), None)
+
+
+def record_export(root: str, result) -> None:
+    """Note ``result`` (an ``engine.export.run.ExportResult``) in the folder's project, so Try it
+    is ready with it when the folder opens again; a project that cannot be written is skipped."""
+    from engine.store.project import Project, ProjectError
+
+    try:
+        with Project.open(root) as project:
+            project.add_run("export", result.path, {"kind": result.kind})
+    except ProjectError:
+        pass
+
+
 class ExportPage(QWidget):
     exported = Signal(object)     # engine.export.run.ExportResult
     running_changed = Signal(bool)
@@ -49,6 +75,7 @@ class ExportPage(QWidget):
         self.job: EngineJob | None = None
         self.last_result = None
         self._default_path = ""
+        self._source = ""        # the run folder being exported
 
         self.title = QLabel("Export")
         self.title.setProperty("role", "title")
@@ -168,8 +195,9 @@ class ExportPage(QWidget):
         if folder_changed:
             self.banner.dismiss()
             self.result_view.clear()
-            self.try_it.set_model(None)
             self.status.clear()
+            self.path.clear()                     # the previous folder's file is no default here
+            self.try_it.set_model(last_export(root) if root else None)
         self._update_default_path()
         self._set_running(self.job is not None)
 
@@ -210,7 +238,7 @@ class ExportPage(QWidget):
         if overwrite and not self.confirm_overwrite(out):
             return False
         kind = self.kind()
-        source = self.finetune_run if kind == "classifier" else self.pretrain_run
+        source = self._source = self.finetune_run if kind == "classifier" else self.pretrain_run
         self.banner.dismiss()
         self.result_view.clear()
         job = self.job = EngineJob(export, source, out, kind, bool(self.input.currentData()), self.fp16.isChecked(),
@@ -247,8 +275,11 @@ class ExportPage(QWidget):
         self.status.setText(f"Exported and verified: {result.path}")
         self.banner.show_message("success", f"The {result.kind} model is saved in {result.path} and verified "
                                  "with onnxruntime. Try it on any image below.")
-        self.result_view.show_result(result)
+        validation = FinetuneRun(Path(self._source)).validation() if result.kind == "classifier" else {}
+        self.result_view.show_result(result, validation)
         self.try_it.set_model(result.path)
+        if self.root:
+            record_export(self.root, result)
         self.exported.emit(result)
 
     def _on_failed(self, message: str, details: str) -> None:

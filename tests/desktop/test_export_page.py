@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from desktop.common.validation_view import percent
 from tests.desktop.label_helpers import label_some, open_labeling, patterns, pretrained, train  # noqa: F401
 from tests.desktop.window_helpers import drop_paths
 
@@ -60,6 +61,10 @@ def test_classifier_export_shows_accuracy_asks_before_overwriting_and_predicts(
     assert result.kind == "classifier" and result.raw_input and result.top1_agreement == 1.0
     assert "Top-1 agreement 100%" in page.result_view.parity.text()
     assert set(page.result_view.accuracy_rows()) == {"rows", "columns", "disc"}
+    validation = label_page.finetune.outcome.result.validation                # held-out figures, not training fit
+    assert page.result_view.accuracy_rows() == {name: percent(value) for name, value in validation["per_class"].items()}
+    assert "validation" in page.result_view.accuracy_title.text() and validation["scheme"] in \
+        page.result_view.accuracy_title.text()
     assert "uint8 NHWC" in page.result_view.inputs.text()
 
     prediction = try_dropped(qtbot, page, images / "d" / "disc_15.png")
@@ -98,3 +103,27 @@ def test_export_errors_are_shown_and_nothing_is_written(qtbot, window, patterns,
     qtbot.waitUntil(lambda: page.job is None, timeout=60_000)
     assert "must end in .onnx" in page.banner.text()
     assert not (tmp_path / "model.txt").exists() and page.export_button.isEnabled()
+
+
+def test_another_folder_resets_the_export_step_and_the_first_folder_reopens_ready_to_try(
+        qtbot, window, patterns, runs_dir, tmp_path):
+    import shutil
+
+    images, _run, _truth = patterns
+    open_labeling(qtbot, window, images, runs_dir)
+    window.go_to("export")
+    page = window.export_page
+    result = export(qtbot, page, tmp_path / "out" / "embedding.onnx")
+    try_dropped(qtbot, page, images / "r" / "rows_00.png")
+    other = tmp_path / "other"
+    shutil.copytree(images, other, ignore=shutil.ignore_patterns(".pretext"))
+
+    with qtbot.waitSignal(window.data_page.project_opened, timeout=30_000):     # what File > Open Folder does
+        window.data_page.open_folder(str(other))
+    assert window.current_step() == "data"
+    assert page.path.text().endswith("other-embedding.onnx") and not page.result_view.isVisible()
+    assert not page.try_it.isEnabled() and page.try_it.result.text() == ""
+
+    with qtbot.waitSignal(window.data_page.project_opened, timeout=30_000):
+        window.data_page.open_folder(str(images))
+    assert page.try_it.isEnabled() and page.try_it.model_path == result.path
