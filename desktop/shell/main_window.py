@@ -82,6 +82,7 @@ class MainWindow(QMainWindow):
         self.data_page.continue_requested.connect(lambda: self.go_to("pretrain"))
         self.pretrain_page.running_changed.connect(self._on_training_changed)
         self.pretrain_page.completed.connect(self._on_pretrained)
+        self.pretrain_page.continue_requested.connect(lambda: self.go_to("label"))
         self.label_page.models_changed.connect(self._on_models_changed)
         self.label_page.running_changed.connect(self._on_training_changed)
         self.export_page.exported.connect(lambda _result: self.set_step_done("export", True))
