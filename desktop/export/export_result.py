@@ -8,7 +8,7 @@ from PySide6.QtWidgets import (
     QFrame, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
-from desktop.common.validation_view import fit_height, make_table, percent
+from desktop.common.validation_view import fit_height, make_table, percent, scheme_help
 
 
 def parity_text(result) -> str:
@@ -83,6 +83,7 @@ class ExportResultView(QFrame):
         per_class = validation.get("per_class") or {}
         self.accuracy_title.setText(f"Per-class validation accuracy ({validation.get('scheme', '')}: each labeled "
                                     "image predicted by a model trained without it)")
+        self.accuracy_title.setToolTip(scheme_help(validation.get("scheme", "")))
         self.accuracy.setRowCount(len(per_class))
         for row, (name, value) in enumerate(per_class.items()):
             self.accuracy.setItem(row, 0, QTableWidgetItem(name))

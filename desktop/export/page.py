@@ -94,6 +94,12 @@ class ExportPage(QWidget):
         self.input = QComboBox()
         self.input.addItem("Float NCHW, normalised (the default)", False)
         self.input.addItem("Raw uint8 NHWC RGB (resizes and normalises inside)", True)
+        self.input.setItemData(0, "The model takes float32 tensors shaped (batch, channels, height, width), already "
+                               "resized and normalised with the mean and std in the README.",
+                               Qt.ItemDataRole.ToolTipRole)
+        self.input.setItemData(1, "The model takes uint8 pixels shaped (batch, height, width, 3), as image libraries "
+                               "load them, and does the resizing and normalising itself.",
+                               Qt.ItemDataRole.ToolTipRole)
         self.input.setMinimumContentsLength(20)
         self.input.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.fp16 = QCheckBox("Half precision (fp16)")

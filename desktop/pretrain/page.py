@@ -12,14 +12,13 @@ from PySide6.QtWidgets import (
 
 import engine
 from desktop.common.banner import Banner
-from desktop.common.training_plots import TrainingPlots
+from desktop.common.training_plots import COLLAPSE_ALARM, TrainingPlots
 from desktop.jobs import EngineJob
 from desktop.pretrain.form import PretrainForm
 from desktop.pretrain.live_map import LiveMap
 from desktop.pretrain.view_pairs import ViewPairs
 from engine.core.events import PretrainMetrics, PretrainStart, Stage
 
-COLLAPSE_ALARM = 0.25       # warn when the spread falls below this share of the healthy value
 COLLAPSE_MIN_STEPS = 20     # freshly initialised networks start low; give them a moment
 
 

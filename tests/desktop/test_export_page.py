@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
+
 from desktop.common.validation_view import percent
 from tests.desktop.label_helpers import label_some, open_labeling, patterns, pretrained, train  # noqa: F401
 from tests.desktop.window_helpers import drop_paths
@@ -66,6 +68,9 @@ def test_classifier_export_shows_accuracy_asks_before_overwriting_and_predicts(
     assert "validation" in page.result_view.accuracy_title.text() and validation["scheme"] in \
         page.result_view.accuracy_title.text()
     assert "uint8 NHWC" in page.result_view.inputs.text()
+    assert "(batch, channels, height, width)" in page.input.itemData(0, Qt.ItemDataRole.ToolTipRole)
+    assert label_page.finetune.status.toolTip().startswith("linear: ")
+    assert page.result_view.accuracy_title.toolTip().startswith(f"{validation['scheme']}: ")
 
     prediction = try_dropped(qtbot, page, images / "d" / "disc_15.png")
     assert prediction.label in {"rows", "columns", "disc"} and 0 < prediction.probability <= 1
