@@ -202,8 +202,9 @@ class ExportPage(QWidget):
             self.banner.dismiss()
             self.result_view.clear()
             self.status.clear()
-            self.path.clear()                     # the previous folder's file is no default here
-            self.try_it.set_model(last_export(root) if root else None)
+            previous = last_export(root) if root else None
+            self.path.setText(previous or "")      # the previous folder's file is no default here
+            self.try_it.set_model(previous)
         self._update_default_path()
         self._set_running(self.job is not None)
 

@@ -17,6 +17,7 @@ from desktop.jobs import EngineJob
 from desktop.pretrain.form import PretrainForm
 from desktop.pretrain.live_map import LiveMap
 from desktop.pretrain.view_pairs import ViewPairs
+from engine.core.config import METHOD_NAMES
 from engine.core.events import PretrainMetrics, PretrainStart, Stage
 
 COLLAPSE_MIN_STEPS = 20     # freshly initialised networks start low; give them a moment
@@ -219,7 +220,8 @@ class PretrainPage(QWidget):
         newest = (f" The newest finished run ({describe_pretrain_run(finished[0])}) is shown below."
                   if finished else "")
         self.resume_banner.show_message(
-            "info", f"This folder has an unfinished run ({cfg.method}, {cfg.backbone}, {cfg.image_size} px), "
+            "info", f"This folder has an unfinished run ({METHOD_NAMES.get(cfg.method, cfg.method)}, {cfg.backbone}, "
+                    f"{cfg.image_size} px), "
                     f"last saved {saved}.{newest} Resume it where it stopped, or start a new one?",
             actions=[("Resume", lambda: self.resume(str(run.path))), ("Start New", lambda: self.start(fresh=True))])
 

@@ -300,6 +300,7 @@ def scan_folder(
         checks.close()
     report.images.sort(key=lambda r: r.path)
     report.problems.sort(key=lambda p: p.path)
+    report.skipped_names.sort()
     emit(Finished(Stage.SCAN, "completed", summarize(report, seen)))
     return report
 

@@ -131,4 +131,4 @@ def test_another_folder_resets_the_export_step_and_the_first_folder_reopens_read
 
     with qtbot.waitSignal(window.data_page.project_opened, timeout=30_000):
         window.data_page.open_folder(str(images))
-    assert page.try_it.isEnabled() and page.try_it.model_path == result.path
+    assert page.try_it.isEnabled() and page.try_it.model_path == result.path == page.path.text()
