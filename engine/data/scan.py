@@ -330,7 +330,8 @@ def _visit(report: ScanReport, checks: FileChecks, pending: list[str], entry: os
         report.skipped_hidden += 1
     elif entry.is_dir(follow_symlinks=False):
         pending.append(rel)
-    elif entry.is_dir() or not entry.is_file() or os.path.splitext(entry.name)[1].lower() not in imageio.IMAGE_EXTENSIONS:
+    elif (entry.is_dir() or not entry.is_file()
+          or os.path.splitext(entry.name)[1].lower() not in imageio.IMAGE_EXTENSIONS):
         report.skipped_other += 1  # not an image file: a link to a folder, a socket, a dead link, a text file
         if len(report.skipped_names) < SKIPPED_NAMES_KEPT:
             report.skipped_names.append(rel)

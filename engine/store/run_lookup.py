@@ -58,7 +58,8 @@ def describe_pretrain_run(run: PretrainRun) -> str:
     if images is not None:
         parts.append(f"{images:,} image{'s' if images != 1 else ''}")
     epochs = config.get("epochs", "?")
-    parts.append(f"{config['minutes']:g} min" if config.get("minutes") else f"{epochs} epoch{'' if epochs == 1 else 's'}")
+    plural = "" if epochs == 1 else "s"
+    parts.append(f"{config['minutes']:g} min" if config.get("minutes") else f"{epochs} epoch{plural}")
     try:
         parts.append(time.strftime("%d %b %H:%M", time.localtime(run.backbone_path.stat().st_mtime)))
     except OSError:

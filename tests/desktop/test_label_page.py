@@ -344,7 +344,8 @@ def test_a_label_in_a_suggested_cluster_drops_that_suggestion(qtbot, window, pat
     images, _run, _truth = patterns
     page = open_labeling(qtbot, window, images, runs_dir)
     suggested = page.suggestions.list
-    item = next(suggested.item(row) for row in range(suggested.count()) if len(suggested.item(row).data(CLUSTER_ROLE)) > 1)
+    item = next(suggested.item(row) for row in range(suggested.count())
+                if len(suggested.item(row).data(CLUSTER_ROLE)) > 1)
     path = item.data(Qt.ItemDataRole.UserRole)
     neighbour = sorted(item.data(CLUSTER_ROLE) - {path} - set(page.suggestions.paths()))[0]
     page.classes.add_requested.emit("stripes")
