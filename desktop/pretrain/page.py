@@ -6,21 +6,23 @@ import time
 from html import escape
 
 from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget,
 )
 
 import engine
 from desktop.common.banner import Banner
-from desktop.common.training_plots import COLLAPSE_ALARM, TrainingPlots
+from desktop.common.training_plots import TrainingPlots
 from desktop.jobs import EngineJob
 from desktop.pretrain.form import PretrainForm
+from desktop.pretrain.gain_line import (
+    collapse_alarm, collapse_sentence, probe_sentence, recorded_probes, write_probe_labels,
+)
 from desktop.pretrain.live_map import LiveMap
 from desktop.pretrain.view_pairs import ViewPairs
 from engine.core.config import METHOD_NAMES
-from engine.core.events import PretrainMetrics, PretrainStart, Stage
-
-COLLAPSE_MIN_STEPS = 20     # freshly initialised networks start low; give them a moment
+from engine.core.events import PretrainMetrics, PretrainStart, ProbeResult, Stage
 
 
 def detect_devices(on_event=None, cancel=None) -> list:
@@ -36,15 +38,6 @@ def format_duration(seconds: float) -> str:
     seconds = max(0, int(round(seconds)))
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
-
-
-def collapse_alarm(step: int, metrics: PretrainMetrics) -> str | None:
-    """A warning when the embedding spread has fallen far below its healthy value, else None."""
-    spread, healthy = metrics.collapse, metrics.collapse_healthy
-    if not healthy or step < COLLAPSE_MIN_STEPS or spread >= COLLAPSE_ALARM * healthy:
-        return None
-    return (f"⚠ The embeddings are collapsing: spread {spread:.3f}, healthy is about {healthy:.3f}. "
-            "If it stays this low, stop and try a lower learning rate or another method.")
 
 
 class PretrainPage(QWidget):
@@ -66,6 +59,7 @@ class PretrainPage(QWidget):
         self.last_result = None
         self.state = "idle"      # idle, running, pausing, paused, stopping
         self.step = 0
+        self.probe: ProbeResult | None = None    # the run's latest gain probe
 
         self.title = QLabel("Pretrain")
         self.title.setProperty("role", "title")
@@ -99,6 +93,11 @@ class PretrainPage(QWidget):
         self.collapse_warning = QLabel(wordWrap=True)
         self.collapse_warning.setProperty("role", "warning")
         self.collapse_warning.hide()
+        self.gain = QLabel(wordWrap=True)      # the gain probe's figure, or the collapse metric in words
+        font = self.gain.font()
+        font.setWeight(QFont.Weight.DemiBold)
+        self.gain.setFont(font)
+        self.gain.hide()
         self.plots = TrainingPlots()
         self.live_map = LiveMap()
         self.pairs = ViewPairs()
@@ -150,6 +149,7 @@ class PretrainPage(QWidget):
         layout.setContentsMargins(12, 8, 0, 0)
         layout.addLayout(status)
         layout.addWidget(self.progress)
+        layout.addWidget(self.gain)
         layout.addWidget(self.collapse_warning)
         layout.addWidget(self.plots, 1)
         layout.addWidget(self.pairs)
@@ -193,13 +193,19 @@ class PretrainPage(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.metrics.clear()
+        self.probe = None
+        self.gain.hide()
         finished = self._finished_runs()
         self.continue_button.setVisible(bool(finished))
         if not finished:
             self.status.setText("Ready")
             return
         newest = finished[0]
-        self.plots.load(newest.read_metrics())
+        history = newest.read_metrics()
+        self.plots.load(history)
+        probes = recorded_probes(history)
+        if probes:
+            self._show_probe(probes[-1])
         self.progress.setValue(1)
         self.status.setText(f"Last finished run: {describe_pretrain_run(newest)}")
         self.status.setToolTip(str(newest.path))
@@ -266,8 +272,19 @@ class PretrainPage(QWidget):
             return False
         self.form.save(self._settings)
         self.plots.clear()
-        self._launch(cfg, resume=None)
+        labels, note = self._probe_labels()
+        self._launch(cfg.replace(probe_labels=labels), resume=None, note=note)
         return True
+
+    def _probe_labels(self) -> tuple[str, str]:
+        """The CSV of the folder's labels for the gain probe ("" without labels) and what the gain
+        line says until the first figure comes."""
+        path, count, problem = write_probe_labels(self.data_dir)
+        if problem:
+            return "", f"No gain probe this run: {problem}"
+        if not count:
+            return "", ""
+        return path, f"Measuring what a quick fine-tune on your {count} label{'s' if count != 1 else ''} reaches…"
 
     def resume(self, run_dir: str) -> bool:
         """Continue the run in ``run_dir`` from its last checkpoint, its curves included."""
@@ -285,15 +302,24 @@ class PretrainPage(QWidget):
         self.form.set_config(cfg)
         self.plots.clear()
         self.plots.load(history)
+        if cfg.probe_labels:
+            self._probe_labels()    # the labels as they are now, in the file the run reads
+        probes = recorded_probes(history)
         self._launch(cfg, resume=run_dir)
+        if probes:
+            self._show_probe(probes[-1])
         return True
 
-    def _launch(self, cfg, resume: str | None) -> None:
+    def _launch(self, cfg, resume: str | None, note: str = "") -> None:
+        """Start the engine job; ``note`` is the gain line's text until the run reports."""
         self.banner.dismiss()
         self.continue_button.hide()
         self.status.setToolTip("")
         self.resume_banner.dismiss()
         self.collapse_warning.hide()
+        self.probe = None
+        self.gain.setText(note)
+        self.gain.setVisible(bool(note))
         self.pairs.clear()
         self.live_map.clear()
         self.step = 0
@@ -378,6 +404,9 @@ class PretrainPage(QWidget):
         self.choices.setText("<br>".join(lines))
 
     def _on_progress(self, event) -> None:
+        if event.stage is Stage.PROBE:
+            self._show_probe(event.metrics)
+            return
         if event.stage is not Stage.PRETRAIN:
             if event.total:
                 self.progress.setValue(event.step)
@@ -404,6 +433,17 @@ class PretrainPage(QWidget):
         if alarm:
             self.collapse_warning.setText(alarm)
         self.collapse_warning.setVisible(bool(alarm))
+        if self.probe is None:   # no gain probe this run (or none yet): the spread in plain words
+            self.gain.setText(collapse_sentence(step, metrics))
+            self.gain.show()
+
+    def _show_probe(self, result: ProbeResult) -> None:
+        """Show a gain probe; a resumed run's untrained figure leaves its recorded later one shown."""
+        if self.probe is not None and result.epoch < self.probe.epoch:
+            return
+        self.probe = result
+        self.gain.setText(probe_sentence(result))
+        self.gain.show()
 
     def _on_checkpoint(self, event) -> None:
         self.progress.setToolTip(f"Last checkpoint: step {event.step:,}")

@@ -155,6 +155,8 @@ class PretrainConfig(JsonConfig):
     stem: str = setting("auto", "small: stride-1 stem for images ≤ 64 px; auto decides by size", choices=STEMS)
     map_every: int = setting(-1, "epochs between live embedding maps; 0 = never, -1 = auto (on a GPU only)",
                              metavar="EPOCHS")
+    probe_labels: str = setting("", "a path,label CSV: every few epochs, report what a quick fine-tune on these "
+                                "labels reaches (the gain probe)", metavar="LABELS.csv")
 
     def validate(self) -> "PretrainConfig":
         """Raise :class:`ConfigError` with a one-line reason for the first bad field."""

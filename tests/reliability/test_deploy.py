@@ -77,8 +77,8 @@ def refuse(monkeypatch, folder: Path, how: str) -> None:
 
 @pytest.mark.parametrize("how, says", [
     ("a folder that is not writable", "is not writable"),
-    ("a write that is refused", "Permission denied; the existing file is unchanged"),
-    ("a full disk", "No space left on device; the existing file is unchanged"),
+    ("a write that is refused", ": permission denied; the existing file is unchanged"),
+    ("a full disk", "model.onnx: the disk is full; the existing file is unchanged"),
 ])
 def test_14_an_export_that_cannot_be_written_says_why_and_leaves_the_existing_model_untouched(
         finetuned, tmp_path, monkeypatch, capsys, how, says):
