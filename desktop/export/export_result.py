@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (
     QFrame, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
-from desktop.common.validation_view import fit_height, make_table, percent
+from desktop.common.validation_view import fit_height, make_table, percent, scheme_help
 
 
 def parity_text(result) -> str:
@@ -64,10 +64,9 @@ class ExportResultView(QFrame):
         self.parity = QLabel(wordWrap=True)
         self.inputs = QLabel(wordWrap=True)
         self.inputs.setProperty("role", "muted")
-        self.accuracy_title = QLabel("Accuracy of the exported model on the labeled images it was trained on",
-                                     wordWrap=True)
+        self.accuracy_title = QLabel(wordWrap=True)
         self.accuracy = make_table(0, 2)
-        self.accuracy.setHorizontalHeaderLabels(["Class", "Accuracy"])
+        self.accuracy.setHorizontalHeaderLabels(["Class", "Validation accuracy"])
         self.accuracy.verticalHeader().hide()
         self.accuracy.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.accuracy.horizontalHeader().setStretchLastSection(False)
@@ -105,11 +104,18 @@ class ExportResultView(QFrame):
     def clear(self) -> None:
         self.hide()
 
-    def show_result(self, result) -> None:
+    def show_result(self, result, validation: dict | None = None) -> None:
+        """``result``: an ``engine.export.run.ExportResult``; ``validation``: the exported
+        classifier's fine-tune validation (``engine.finetune.validation``), whose per-class
+        figures are shown: images held out of training, not the ones it learned from."""
         self._path = result.path
         self.parity.setText(parity_text(result))
         self.inputs.setText(input_text(result))
-        per_class = result.per_class_accuracy or {}
+        validation = validation or {}
+        per_class = validation.get("per_class") or {}
+        self.accuracy_title.setText(f"Per-class validation accuracy ({validation.get('scheme', '')}: each labeled "
+                                    "image predicted by a model trained without it)")
+        self.accuracy_title.setToolTip(scheme_help(validation.get("scheme", "")))
         self.accuracy.setRowCount(len(per_class))
         for row, (name, value) in enumerate(per_class.items()):
             self.accuracy.setItem(row, 0, QTableWidgetItem(name))

@@ -22,6 +22,7 @@ from desktop.export.try_it import TryItBox
 from desktop.jobs import EngineJob
 from engine.core.events import ExportStep, Stage
 from engine.deploy.onnx_meta import int8_path
+from engine.store.runs import FinetuneRun
 
 STEP_TEXT = {ExportStep.LOAD: "Loading the trained model…", ExportStep.CONVERT: "Converting to ONNX…",
              ExportStep.VERIFY: "Checking onnxruntime against torch on your images…",
@@ -40,6 +41,31 @@ def export(source: str, out: str, kind: str, raw_input: bool, precision: str, ov
                         int8=precision == "int8", overwrite=overwrite, on_event=on_event, cancel=cancel, scan=scan)
 
 
+def last_export(root: str) -> str | None:
+    """The model last exported from the folder ``root`` (recorded in its project) while the
+    file is still there, else None."""
+    from engine.store.project import Project, ProjectError
+
+    try:
+        with Project.open(root) as project:
+            records = project.runs("export")
+    except ProjectError:
+        return None
+    return next((record.path for record in records if os.path.isfile(record.path)), None)
+
+
+def record_export(root: str, path: str, kind: str) -> None:
+    """Note the model exported to ``path`` in the folder's project, so Try it is ready with it
+    when the folder opens again; a project that cannot be written is skipped."""
+    from engine.store.project import Project, ProjectError
+
+    try:
+        with Project.open(root) as project:
+            project.add_run("export", path, {"kind": kind})
+    except ProjectError:
+        pass
+
+
 class ExportPage(QWidget):
     exported = Signal(object)     # engine.export.run.ExportResult
     running_changed = Signal(bool)
@@ -53,6 +79,7 @@ class ExportPage(QWidget):
         self.job: EngineJob | None = None
         self.last_result = None
         self._default_path = ""
+        self._source = ""        # the run folder being exported
 
         self.title = QLabel("Export")
         self.title.setProperty("role", "title")
@@ -71,6 +98,12 @@ class ExportPage(QWidget):
         self.input = QComboBox()
         self.input.addItem("Float NCHW, normalised (the default)", False)
         self.input.addItem("Raw uint8 NHWC RGB (resizes and normalises inside)", True)
+        self.input.setItemData(0, "The model takes float32 tensors shaped (batch, channels, height, width), already "
+                               "resized and normalised with the mean and std in the README.",
+                               Qt.ItemDataRole.ToolTipRole)
+        self.input.setItemData(1, "The model takes uint8 pixels shaped (batch, height, width, 3), as image libraries "
+                               "load them, and does the resizing and normalising itself.",
+                               Qt.ItemDataRole.ToolTipRole)
         self.input.setMinimumContentsLength(20)
         self.input.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.precision = QComboBox()
@@ -176,8 +209,10 @@ class ExportPage(QWidget):
         if folder_changed:
             self.banner.dismiss()
             self.result_view.clear()
-            self.try_it.set_model(None)
             self.status.clear()
+            previous = last_export(root) if root else None
+            self.path.setText(previous or "")      # the previous folder's file is no default here
+            self.try_it.set_model(previous)
         self._update_default_path()
         self._set_running(self.job is not None)
 
@@ -224,7 +259,7 @@ class ExportPage(QWidget):
         if overwrite and not self.confirm_overwrite(existing):
             return False
         kind = self.kind()
-        source = self.finetune_run if kind == "classifier" else self.pretrain_run
+        source = self._source = self.finetune_run if kind == "classifier" else self.pretrain_run
         self.banner.dismiss()
         self.result_view.clear()
         job = self.job = EngineJob(export, source, out, kind, bool(self.input.currentData()), precision, overwrite,
@@ -268,8 +303,11 @@ class ExportPage(QWidget):
             message = f"Both models are saved; the INT8 one loses too much accuracy: use the fp32 model, {use}."
         too_lossy = result.int8 is not None and result.int8.recommended != "int8"
         self.banner.show_message("warning" if too_lossy else "success", f"{message} Try it on any image below.")
-        self.result_view.show_result(result)
+        validation = FinetuneRun(Path(self._source)).validation() if result.kind == "classifier" else {}
+        self.result_view.show_result(result, validation)
         self.try_it.set_model(use)
+        if self.root:
+            record_export(self.root, use, result.kind)
         self.exported.emit(result)
 
     def _on_failed(self, message: str, details: str) -> None:

@@ -3,7 +3,7 @@
 as pretraining; the page gives it the config and the labels and gets the outcome back."""
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox, QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget,
 )
@@ -20,6 +20,13 @@ MODES = (
     ("semi", "Semi-supervised: also learns from unlabeled images"),
     ("full", "Full fine-tune: many labels, slower"),
 )
+MODE_HELP = {
+    "auto": "Picks linear, semi or full from how many labels there are.",
+    "linear": "A linear classifier on the frozen backbone's embeddings: seconds, the best choice for few labels.",
+    "semi": "A semi-supervised (\"semi\") classifier: trains the network on the labels and on its own "
+            "confident predictions for unlabeled images (consistency training).",
+    "full": "Trains the whole network on the labels: needs many labels and minutes.",
+}
 TIME_LIMITS = (
     (0.0, "Quick (seconds)"),
     (1.0, "1 minute"),
@@ -48,6 +55,7 @@ class FinetunePanel(QWidget):
         self.mode = QComboBox()
         for key, text in MODES:
             self.mode.addItem(text, key)
+            self.mode.setItemData(self.mode.count() - 1, MODE_HELP[key], Qt.ItemDataRole.ToolTipRole)
         self.mode.setMinimumContentsLength(16)
         self.mode.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.time_limit = QComboBox()
@@ -188,6 +196,9 @@ class FinetunePanel(QWidget):
         elif event.stage in STAGE_TEXT:
             self.status.setText(f"{STAGE_TEXT[event.stage][:-1]} {event.step:,} of {event.total:,}")
 
+    def _explain_mode(self, mode: str) -> None:
+        self.status.setToolTip(f"{mode}: {MODE_HELP[mode]}" if mode in MODE_HELP else "")
+
     def _on_result(self, outcome) -> None:
         result = outcome.result
         self.plots.finish()
@@ -196,6 +207,7 @@ class FinetunePanel(QWidget):
             return
         self.outcome = outcome
         self.status.setText(f"Trained a {result.mode} classifier on {result.labels_used} labels.")
+        self._explain_mode(result.mode)
         self.validation.show_validation(result.validation, result.classes, result.labels_used, result.mode_reason)
         self.completed.emit(outcome)
 
@@ -204,6 +216,7 @@ class FinetunePanel(QWidget):
         from desktop.label.jobs import FinetuneOutcome
 
         self.outcome = FinetuneOutcome(saved, saved.predictions)
+        self._explain_mode(saved.mode)
         self.status.setText(f"Last model: {saved.mode} classifier on {saved.labels_used} labels. "
                             "Train again after adding labels.")
         self.validation.show_validation(saved.validation, saved.classes, saved.labels_used)
@@ -226,5 +239,6 @@ class FinetunePanel(QWidget):
         self.plots.hide()
         self.validation.clear()
         self.status.setText("Label a few images of each class (at least two classes), then train.")
+        self._explain_mode("")
         self.set_has_predictions(False)
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from desktop.common.training_plots import COLLAPSE_ALARM
 from engine.core.atomic import DiskWriteError
 from engine.core.events import PretrainMetrics, ProbeResult
 
 PROBE_LABELS_FILE = "probe-labels.csv"    # beside the project database
-COLLAPSE_ALARM = 0.25       # the spread is alarming below this share of the healthy value
 COLLAPSE_MIN_STEPS = 20     # freshly initialised networks start low; give them a moment
 
 

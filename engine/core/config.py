@@ -17,6 +17,7 @@ from typing import Optional
 from engine.core.atomic import write_json
 
 METHODS = ("auto", "simclr", "byol", "vicreg", "dino")
+METHOD_NAMES = {"auto": "Automatic", "simclr": "SimCLR", "byol": "BYOL", "vicreg": "VICReg", "dino": "DINO"}
 BACKBONES = (
     "auto", "smallcnn", "resnet18", "resnet34", "resnet50",
     "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0",
