@@ -86,6 +86,15 @@ def fashion_mnist(train_images: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
         SOURCE / "t10k-labels-idx1-ubyte.gz")
 
 
+def fashion_mnist_data(args: argparse.Namespace) -> tuple:
+    """(training images, their labels, test images, test labels, epochs, the calibration pool)."""
+    pool, pool_labels, test, test_labels = fashion_mnist(args.train_images)
+    if args.labels_per_class:
+        rows = np.concatenate([np.flatnonzero(pool_labels == c)[:args.labels_per_class] for c in range(10)])
+        return pool[rows], pool_labels[rows], test, test_labels, args.epochs, pool
+    return pool, pool_labels, test, test_labels, args.epochs, pool
+
+
 def normalised(images: np.ndarray) -> torch.Tensor:
     """uint8 (N, 28, 28) -> float (N, 1, 28, 28), normalised as training normalises grayscale."""
     mean, std = default_mean_std(1)
@@ -123,7 +132,7 @@ def models(name: str, size: int, channels: int, data) -> tuple[torch.nn.Module, 
     classifier.feature_std.fill_(dim ** -0.5)    # unit-length features: about 1/sqrt(D) per dimension
     if data is not None and (name, size, channels) == CASES[0]:
         train(classifier, data[0], data[1], data[4])
-        calibration = normalised(data[0][:CALIBRATION]).numpy()
+        calibration = normalised(data[5][:CALIBRATION]).numpy()
     else:
         calibration = torch.randn(CALIBRATION, channels, size, size).numpy()
     classifier.eval()
@@ -169,6 +178,9 @@ def main() -> None:
     parser.add_argument("--fashion-mnist", action="store_true",
                         help="train the 28 px model on Fashion-MNIST and give each precision's test accuracy")
     parser.add_argument("--train-images", type=int, default=20000)
+    parser.add_argument("--labels-per-class", type=int, metavar="K",
+                        help="train on only K labeled images of each class (the first ones of --train-images); "
+                             "INT8 is still calibrated on the unlabeled pool, as an export calibrates on the folder")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--cases", nargs="*", type=int, help="indices into CASES (default: all)")
     args = parser.parse_args()
@@ -176,7 +188,7 @@ def main() -> None:
         args.threads = 1
     torch.set_num_threads(args.threads)
     clock = time.thread_time if args.cpu_time else time.perf_counter
-    data = (*fashion_mnist(args.train_images), args.epochs) if args.fashion_mnist else None
+    data = fashion_mnist_data(args) if args.fashion_mnist else None
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"torch {torch.__version__}, onnxruntime {ort.__version__}, {args.threads} torch thread(s), "
           f"{os.cpu_count()} CPU(s), load average {load}, {'thread CPU' if args.cpu_time else 'wall'} time")
