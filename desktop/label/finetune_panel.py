@@ -50,6 +50,7 @@ class FinetunePanel(QWidget):
             self.mode.addItem(text, key)
         self.mode.setMinimumContentsLength(16)
         self.mode.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.mode.view().setMinimumWidth(self.mode.view().sizeHintForColumn(0) + 16)   # the list shows whole names
         self.time_limit = QComboBox()
         for minutes, text in TIME_LIMITS:
             self.time_limit.addItem(text, minutes)
@@ -58,6 +59,8 @@ class FinetunePanel(QWidget):
                                    "training learns from the unlabeled images and is usually several points more "
                                    "accurate than Quick.")
         self.mode.currentIndexChanged.connect(self._update_time_limit)
+        self.mode.currentTextChanged.connect(self.mode.setToolTip)     # the whole name where the field cuts it
+        self.mode.setToolTip(self.mode.currentText())
         self.train_button = QPushButton("Train Classifier")
         self.train_button.setProperty("role", "primary")
         self.train_button.setToolTip("Train on the current labels; click again after more labels to retrain")
@@ -85,15 +88,15 @@ class FinetunePanel(QWidget):
 
         form = QFormLayout()
         form.setContentsMargins(0, 0, 0, 0)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)    # each list as wide as the column
         form.addRow("Mode", self.mode)
         form.addRow("Training time", self.time_limit)
         buttons = QHBoxLayout()
         buttons.addWidget(self.train_button, 1)
         buttons.addWidget(self.stop_button)
         accept = QHBoxLayout()
-        accept.addWidget(QLabel("Accept predictions above"))
+        accept.addWidget(QLabel("Accept predictions above", wordWrap=True), 1)
         accept.addWidget(self.threshold)
-        accept.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(heading)

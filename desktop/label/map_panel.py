@@ -79,6 +79,8 @@ class MapPanel(QWidget):
         self.colour_by = QComboBox()
         for text, key in MODES:
             self.colour_by.addItem(f"Colour: {text}", key)
+        self.colour_by.setMinimumContentsLength(10)
+        self.colour_by.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.colour_by.setToolTip("Colour the points by their label, the model's prediction or its confidence")
         self.colour_by.currentIndexChanged.connect(lambda _i: self.recolour())
         self.colour_by.activated.connect(self._on_colour_chosen)

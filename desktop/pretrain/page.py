@@ -7,11 +7,12 @@ from html import escape
 
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
-    QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget,
+    QHBoxLayout, QLabel, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget,
 )
 
 import engine
 from desktop.common.banner import Banner
+from desktop.common.scroll_column import ScrollColumn
 from desktop.common.training_plots import TrainingPlots
 from desktop.jobs import EngineJob
 from desktop.pretrain.form import PretrainForm
@@ -89,7 +90,8 @@ class PretrainPage(QWidget):
         self.progress = QProgressBar()
         self.progress.setTextVisible(False)
         self.status = QLabel("Ready")
-        self.metrics = QLabel()
+        self.metrics = QLabel(wordWrap=True)
+        self.metrics.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.metrics.setProperty("role", "muted")
         self.collapse_warning = QLabel(wordWrap=True)
         self.collapse_warning.setProperty("role", "warning")
@@ -126,19 +128,12 @@ class PretrainPage(QWidget):
         layout.addWidget(self.choices)
         layout.addWidget(self.live_map, 1)
         layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setWidget(column)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(column.minimumSizeHint().width() + 16)
-        return scroll
+        return ScrollColumn(column)
 
     def _run_column(self) -> QWidget:
         status = QHBoxLayout()
         status.addWidget(self.status)
-        status.addStretch(1)
-        status.addWidget(self.metrics)
+        status.addWidget(self.metrics, 1)
         column = QWidget()
         layout = QVBoxLayout(column)
         layout.setContentsMargins(12, 8, 0, 0)
