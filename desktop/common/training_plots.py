@@ -70,6 +70,7 @@ class TrainingPlots(QWidget):
         rows = (self.view.ci.addLayout(row=0, col=0), None)
         if set(panels) & {"images_per_s", "data_wait", "collapse"}:
             rows = (rows[0], self.view.ci.addLayout(row=1, col=0))
+        self._rows = rows
         titles = {"loss": "Loss", "lr": "Learning rate", "images_per_s": "Images / s",
                   "data_wait": "Waiting for data (%)", "collapse": "Embedding spread (collapse → 0)"}
         columns = [0, 0]
@@ -102,6 +103,9 @@ class TrainingPlots(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)
         self._apply_palette()
+        self._wide_width = math.ceil(self.view.ci.effectiveSizeHint(Qt.SizeHint.MinimumSize).width()) + 4
+        self._moved: pg.PlotItem | None = None     # the second row's last plot, on a row of its own when narrow
+        self._third_row: pg.GraphicsLayout | None = None
         # One plot per tick, in turn: each plot still redraws every REFRESH_MS, but the GUI
         # thread never repaints all the axes at once (that burst alone was a 100+ ms stall).
         self.timer = QTimer(self, interval=max(1, REFRESH_MS // len(self._plots)))
@@ -215,6 +219,30 @@ class TrainingPlots(QWidget):
         if (x_new, y_new) != (x_now, y_now):
             self._ranges[plot] = (x_new, y_new)
             self._plots[plot].setRange(xRange=x_new, yRange=y_new, padding=0)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self._fit_rows()
+
+    def _fit_rows(self) -> None:
+        """Too narrow for every plot of the second row side by side: its last plot gets a row of its own,
+        so no chart runs past the right edge; wide enough again, it goes back."""
+        row = self._rows[1]
+        narrow = self.width() < self._wide_width
+        if row is None or narrow == (self._moved is not None):
+            return
+        if narrow:
+            if len(row.items) < 2:
+                return
+            self._moved = max(row.items, key=lambda plot: row.items[plot][0][1])    # by its column
+            row.removeItem(self._moved)
+            if self._third_row is None:
+                self._third_row = self.view.ci.addLayout(row=2, col=0)
+            self._third_row.addItem(self._moved, row=0, col=0)
+        else:
+            self._third_row.removeItem(self._moved)
+            row.addItem(self._moved, row=0, col=len(row.items))
+            self._moved = None
 
     def changeEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().changeEvent(event)

@@ -108,12 +108,14 @@ class ScanDetails(QWidget):
         self.problems.setModel(self.problems_model)
         self.problems.verticalHeader().hide()
         self.problems.setWordWrap(False)
+        self.problems.setTextElideMode(Qt.TextElideMode.ElideMiddle)    # long paths keep their file name
         self.problems.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         self.problems.setAlternatingRowColors(True)
         header = self.problems.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(0, 180)
-        header.setStretchLastSection(True)
+        header.resizeSection(0, 110)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)      # the Detail column: the rest of the width
         self.no_problems = QLabel("Every image file could be read.")
         self.no_problems.setProperty("role", "muted")
         layout = QVBoxLayout(self)

@@ -79,7 +79,7 @@ class MapPanel(QWidget):
         self.colour_by = QComboBox()
         for text, key in MODES:
             self.colour_by.addItem(f"Colour: {text}", key)
-        self.colour_by.setMinimumContentsLength(10)
+        self.colour_by.setMinimumContentsLength(8)
         self.colour_by.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.colour_by.setToolTip("Colour the points by their label, the model's prediction or its confidence")
         self.colour_by.currentIndexChanged.connect(lambda _i: self.recolour())
@@ -90,6 +90,7 @@ class MapPanel(QWidget):
         for text, key, tip in DRAG_MODES:
             button = QToolButton(text=text, checkable=True, toolTip=tip)
             button.setProperty("mode", key)
+            button.setProperty("role", "mode")
             button.setChecked(key == "pan")
             self.modes.addButton(button)
             bar.addWidget(button)

@@ -5,7 +5,7 @@ import json
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import (
-    QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QPushButton,
+    QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit,
     QRadioButton, QSpinBox, QToolButton, QVBoxLayout, QWidget,
 )
 
@@ -135,7 +135,7 @@ class PretrainForm(QWidget):
         self.compile = QCheckBox("Compile with torch.compile")
         self.compile.setToolTip("CUDA only; the run starts slower, then trains faster")
         self.out_dir = QLineEdit(placeholderText="Default (the app's data folder)")
-        browse = QPushButton("…", maximumWidth=32)
+        browse = QToolButton(text="…")
         browse.clicked.connect(self._browse_out_dir)
         out_row = QHBoxLayout()
         out_row.addWidget(self.out_dir, 1)

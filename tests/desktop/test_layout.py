@@ -1,0 +1,100 @@
+"""Every page holds together in a small window: nothing clipped, nothing jumps, both themes legible."""
+from __future__ import annotations
+
+from PySide6.QtCore import QCoreApplication, QPoint, QRect
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QApplication, QCheckBox, QScrollArea, QStyle, QStyleOptionButton, QVBoxLayout, QWidget
+
+from desktop.common.theme import apply_theme
+
+SMALL = (1024, 700)
+
+
+def settle() -> None:
+    """Deliver the posted layout requests, so geometries are final."""
+    QCoreApplication.sendPostedEvents()
+
+
+def show_page(window, page, size=SMALL) -> None:
+    window.resize(*size)
+    window.pages.setCurrentWidget(page)
+    settle()
+
+
+def reachable(widget: QWidget, window) -> bool:
+    """Whole inside the window, once the scroll area holding it (if any) has scrolled to it."""
+    parent = widget.parentWidget()
+    while parent is not None and not isinstance(parent, QScrollArea):
+        parent = parent.parentWidget()
+    if parent is not None:
+        parent.ensureWidgetVisible(widget, 0, 0)
+        settle()
+    rect = QRect(widget.mapTo(window, QPoint(0, 0)), widget.size())
+    return widget.isVisible() and window.rect().contains(rect) and widget.visibleRegion().boundingRect() == widget.rect()
+
+
+def test_the_window_fits_1024_by_700_with_every_section_open(window):
+    window.pretrain_page.form.advanced_toggle.setChecked(True)
+    settle()
+    hint = window.minimumSizeHint()
+    assert hint.width() <= SMALL[0] and hint.height() <= SMALL[1]
+    window.resize(*SMALL)
+    settle()
+    assert (window.width(), window.height()) == SMALL
+
+
+def test_at_1024_by_700_the_label_panels_and_the_pretrain_buttons_can_be_reached(window):
+    label = window.label_page
+    show_page(window, label)
+    for widget in (label.finetune.train_button, label.finetune.stop_button, label.finetune.mode,
+                   label.finetune.accept_button, label.classes.add_button, label.classes.delete_button):
+        assert reachable(widget, window), widget
+    pretrain = window.pretrain_page
+    pretrain.form.advanced_toggle.setChecked(True)
+    show_page(window, pretrain)
+    for widget in (pretrain.start_button, pretrain.pause_button, pretrain.stop_button, pretrain.form.compile,
+                   pretrain.form.torchrun.copy_button):
+        assert reachable(widget, window), widget
+
+
+def test_a_banner_appearing_or_going_moves_nothing_on_any_page(window):
+    for page in (window.data_page, window.pretrain_page, window.label_page, window.export_page):
+        show_page(window, page)
+        before = {child: child.mapTo(window, QPoint(0, 0)) for child in page.findChildren(QWidget)
+                  if child.isVisible()}
+        page.banner.show_message("warning", "A message long enough to wrap onto a second line at this width, "
+                                 "as the messages after an undo, an apply or an export often are. " * 2,
+                                 details="details", actions=[("Act", lambda: None)])
+        settle()
+        bar = page.banner.bar()
+        assert bar.isVisible() and bar.height() > 30
+        assert bar.mapTo(window, QPoint(0, 0)) == page.banner.mapTo(window, QPoint(0, 0))
+        moved = [child for child, point in before.items() if child.mapTo(window, QPoint(0, 0)) != point]
+        assert moved == []
+        page.banner.dismiss()
+        settle()
+        assert not bar.isVisible()
+        assert all(child.mapTo(window, QPoint(0, 0)) == point for child, point in before.items())
+
+
+def test_an_unchecked_check_box_stands_out_from_the_dark_background(qtbot):
+    app = QApplication.instance()
+    apply_theme(app, "dark")
+    try:
+        holder = QWidget()
+        qtbot.addWidget(holder)
+        box = QCheckBox("Compile")
+        QVBoxLayout(holder).addWidget(box)
+        holder.show()
+        qtbot.waitExposed(holder)
+        option = QStyleOptionButton()
+        option.initFrom(box)
+        indicator = box.style().subElementRect(QStyle.SubElement.SE_CheckBoxIndicator, option, box)
+        image = box.grab().toImage()
+        background = holder.palette().window().color()
+        contrast = max(max(abs(QColor(image.pixel(x, y)).lightness() - background.lightness())
+                           for y in range(indicator.top(), indicator.bottom() + 1))
+                       for x in range(indicator.left(), indicator.right() + 1))
+        assert contrast >= 30
+    finally:
+        apply_theme(app, "light")
