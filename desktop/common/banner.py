@@ -1,7 +1,8 @@
 """An inline, non-modal message bar: info, success, warning or error, with actions and details.
 
-The bar floats over the page instead of taking room in its layout, so a message appearing or going
-away never moves the controls under the pointer."""
+The page keeps room for a one-line message at the banner's place whether one is shown or not; a longer
+message (or its details) floats over the page below that room. So a message appearing or going away
+never moves the controls under the pointer."""
 from __future__ import annotations
 
 from typing import Callable, Iterable
@@ -16,12 +17,12 @@ KINDS = ("info", "success", "warning", "error")
 
 
 class Banner(QWidget):
-    """A zero-height anchor in the page's layout; :meth:`show_message` floats the bar over the page
-    at the anchor's place and width. "Details…" reveals the technical text on demand."""
+    """An anchor in the page's layout, one message line high (``reserve=True``) or zero high;
+    :meth:`show_message` floats the bar over the page at the anchor's place and width.
+    "Details…" reveals the technical text on demand."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, reserve: bool = True) -> None:
         super().__init__(parent)
-        self.setFixedHeight(0)
         self._bar = QFrame(objectName="banner")    # opaque, so the page under it does not show through
         self._tint = QFrame()
         self._tint.setProperty("kind", "info")
@@ -52,6 +53,7 @@ class Banner(QWidget):
         layout.addWidget(self._tint)
         self._bar.hide()
         self._bar.installEventFilter(self)
+        self.setFixedHeight(self._one_line_height() if reserve else 0)
 
     def show_message(self, kind: str, text: str, details: str = "",
                      actions: Iterable[tuple[str, Callable[[], None]]] = ()) -> None:
@@ -107,6 +109,13 @@ class Banner(QWidget):
         self._details.setVisible(shown)
         self._place()
 
+    def _one_line_height(self) -> int:
+        """The bar's height for a message of one line with an action button."""
+        line = max(self._text.fontMetrics().lineSpacing(), QPushButton("Act").sizeHint().height(),
+                   self._details_button.sizeHint().height())
+        margins = self._tint.layout().contentsMargins()
+        return line + margins.top() + margins.bottom() + 2
+
     def _place(self) -> None:
         """Lay the bar over the page: the anchor's left edge, top and width; its own height."""
         if self._bar.isHidden() or self._bar.parentWidget() is None:
@@ -115,7 +124,7 @@ class Banner(QWidget):
         layout.activate()
         width = self.width()
         height = layout.totalHeightForWidth(width) if layout.hasHeightForWidth() else -1
-        self._bar.setGeometry(self.x(), self.y(), width, max(height, self._bar.minimumSizeHint().height()))
+        self._bar.setGeometry(self.x(), self.y(), width, max(height, self.height(), self._bar.minimumSizeHint().height()))
 
     def moveEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().moveEvent(event)

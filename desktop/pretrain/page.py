@@ -72,7 +72,7 @@ class PretrainPage(QWidget):
         self.subtitle = QLabel("Open a folder on the Data step first.")
         self.subtitle.setProperty("role", "muted")
         self.banner = Banner()
-        self.resume_banner = Banner()
+        self.resume_banner = Banner(reserve=False)   # floats just below the other one's room
         self.form = PretrainForm()
         self.form.restore(settings)
         self.start_button = QPushButton("Start Pretraining")
@@ -104,8 +104,8 @@ class PretrainPage(QWidget):
         layout.setContentsMargins(20, 16, 20, 16)
         layout.addWidget(self.title)
         layout.addWidget(self.subtitle)
-        layout.addWidget(self.resume_banner)
         layout.addWidget(self.banner)
+        layout.addWidget(self.resume_banner)
         splitter = QSplitter()
         splitter.addWidget(self._settings_column())
         splitter.addWidget(self._run_column())

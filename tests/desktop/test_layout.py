@@ -77,6 +77,15 @@ def test_a_banner_appearing_or_going_moves_nothing_on_any_page(window):
         assert all(child.mapTo(window, QPoint(0, 0)) == point for child, point in before.items())
 
 
+def test_a_one_line_message_fits_the_room_kept_for_it_and_covers_nothing(window):
+    page = window.label_page
+    show_page(window, page)
+    page.banner.show_message("success", "Labeled 3 images as shirt.", actions=[("Undo", lambda: None)])
+    settle()
+    bar = page.banner.bar()
+    assert bar.geometry() == page.banner.geometry() and page.banner.height() > 20
+
+
 def test_an_unchecked_check_box_stands_out_from_the_dark_background(qtbot):
     app = QApplication.instance()
     apply_theme(app, "dark")
