@@ -124,7 +124,8 @@ class Banner(QWidget):
         layout.activate()
         width = self.width()
         height = layout.totalHeightForWidth(width) if layout.hasHeightForWidth() else -1
-        self._bar.setGeometry(self.x(), self.y(), width, max(height, self.height(), self._bar.minimumSizeHint().height()))
+        height = max(height, self.height(), self._bar.minimumSizeHint().height())
+        self._bar.setGeometry(self.x(), self.y(), width, height)
 
     def moveEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().moveEvent(event)
