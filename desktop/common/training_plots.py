@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtCore import QEvent, QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
@@ -13,6 +13,7 @@ from desktop.common import sticky_range
 from desktop.common.theme import ACCENT
 
 REFRESH_MS = 250
+ROW_HEIGHT = 125    # the least height of a row of plots, so a chart never flattens to a line
 EMA_BETA = 0.95
 TEAL = QColor("#1e9e8f")
 ORANGE = QColor("#d9822b")
@@ -106,6 +107,7 @@ class TrainingPlots(QWidget):
         self._wide_width = math.ceil(self.view.ci.effectiveSizeHint(Qt.SizeHint.MinimumSize).width()) + 4
         self._moved: pg.PlotItem | None = None     # the second row's last plot, on a row of its own when narrow
         self._third_row: pg.GraphicsLayout | None = None
+        self.setMinimumHeight(ROW_HEIGHT * sum(row is not None for row in rows))
         # One plot per tick, in turn: each plot still redraws every REFRESH_MS, but the GUI
         # thread never repaints all the axes at once (that burst alone was a 100+ ms stall).
         self.timer = QTimer(self, interval=max(1, REFRESH_MS // len(self._plots)))
@@ -239,10 +241,16 @@ class TrainingPlots(QWidget):
             if self._third_row is None:
                 self._third_row = self.view.ci.addLayout(row=2, col=0)
             self._third_row.addItem(self._moved, row=0, col=0)
+            self.setMinimumHeight(3 * ROW_HEIGHT)
         else:
             self._third_row.removeItem(self._moved)
             row.addItem(self._moved, row=0, col=len(row.items))
             self._moved = None
+            self.setMinimumHeight(2 * ROW_HEIGHT)
+        for layout in (row, self._third_row, self.view.ci):    # their minimum widths changed
+            layout.layout.invalidate()
+            layout.updateGeometry()
+        self.view.ci.setGeometry(QRectF(self.view.viewport().rect()))
 
     def changeEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().changeEvent(event)

@@ -142,7 +142,7 @@ class PretrainPage(QWidget):
         layout.addWidget(self.collapse_warning)
         layout.addWidget(self.plots, 1)
         layout.addWidget(self.pairs)
-        return column
+        return ScrollColumn(column)
 
     # --- project ---------------------------------------------------------------------------
     def set_project(self, data_dir: str, report) -> None:
@@ -317,9 +317,9 @@ class PretrainPage(QWidget):
         if self.state == "running":
             eta_text = f"  ·  about {format_duration(metrics.eta_s)} left"
             self.status.setText(f"Step {event.step:,} of {event.total:,}{eta_text}")
-        self.metrics.setText(
-            f"loss {metrics.loss:.4f}  ·  {metrics.images_per_s:,.0f} images/s  ·  "
-            f"waiting for data {100 * metrics.data_wait:.0f}%  ·  epoch {metrics.epoch:.1f}")
+        items = (f"loss {metrics.loss:.4f}", f"{metrics.images_per_s:,.0f} images/s",
+                 f"waiting for data {100 * metrics.data_wait:.0f}%", f"epoch {metrics.epoch:.1f}")
+        self.metrics.setText("  ·  ".join(item.replace(" ", "\u00a0") for item in items))   # wraps between items
         self._check_collapse(event.step, metrics)
 
     def _check_collapse(self, step: int, metrics: PretrainMetrics) -> None:

@@ -6,6 +6,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication, QCheckBox, QScrollArea, QStyle, QStyleOptionButton, QVBoxLayout, QWidget
 
 from desktop.common.theme import apply_theme
+from desktop.common.training_plots import TrainingPlots
 
 SMALL = (1024, 700)
 
@@ -107,3 +108,20 @@ def test_an_unchecked_check_box_stands_out_from_the_dark_background(qtbot):
         assert contrast >= 30
     finally:
         apply_theme(app, "light")
+
+
+def test_training_charts_take_another_row_rather_than_run_past_a_narrow_pane(qtbot):
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.show()
+    qtbot.waitExposed(plots)
+
+    def rights() -> list[float]:
+        settle()
+        return [plot.sceneBoundingRect().right() for plot in plots._plots.values()]
+
+    for width in (1000, 380, 1000):
+        plots.resize(width, 500)
+        qtbot.waitUntil(lambda: max(rights()) <= plots.view.viewport().width() + 1)
+        assert min(rights()) > 0
+    assert plots.minimumHeight() >= 2 * 100
