@@ -7,6 +7,9 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QHeaderView, QLa
 TOP_SIZES = 6
 
 
+PROBLEMS_WIDTH = 420    # the least width of the pane while it lists problems
+
+
 class ProblemsModel(QAbstractTableModel):
     """Rows of ``engine.data.scan.Problem``: path, reason, detail."""
 
@@ -141,3 +144,4 @@ class ScanDetails(QWidget):
         self.problems_title.setText(f"Problems ({len(problems):,})")
         self.problems.setVisible(bool(problems))
         self.no_problems.setVisible(not problems)
+        self.setMinimumWidth(PROBLEMS_WIDTH if problems else 0)     # room for the Detail column

@@ -3,7 +3,7 @@
 as pretraining; the page gives it the config and the labels and gets the outcome back."""
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox, QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget,
 )
@@ -14,11 +14,11 @@ from desktop.jobs import EngineJob
 from desktop.label.jobs import finetune_and_predict
 from engine.core.events import Stage
 
-MODES = (
-    ("auto", "Auto (picked from the label count)"),
-    ("linear", "Linear probe: seconds, few labels"),
-    ("semi", "Semi-supervised: also learns from unlabeled images"),
-    ("full", "Full fine-tune: many labels, slower"),
+MODES = (     # key, name (short enough for a narrow column), what it does
+    ("auto", "Auto", "Picked from the label count"),
+    ("linear", "Linear probe", "Seconds; suits a few labels"),
+    ("semi", "Semi-supervised", "Also learns from the unlabeled images"),
+    ("full", "Full fine-tune", "Suits many labels; slower"),
 )
 TIME_LIMITS = (
     (0.0, "Quick (seconds)"),
@@ -46,11 +46,11 @@ class FinetunePanel(QWidget):
         heading = QLabel("Fine-tune")
         heading.setProperty("role", "heading")
         self.mode = QComboBox()
-        for key, text in MODES:
-            self.mode.addItem(text, key)
-        self.mode.setMinimumContentsLength(16)
-        self.mode.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.mode.view().setMinimumWidth(self.mode.view().sizeHintForColumn(0) + 16)   # the list shows whole names
+        for key, name, what in MODES:
+            self.mode.addItem(name, key)
+            self.mode.setItemData(self.mode.count() - 1, what, Qt.ItemDataRole.ToolTipRole)
+        self.mode_note = QLabel(wordWrap=True)      # what the chosen mode does
+        self.mode_note.setProperty("role", "muted")
         self.time_limit = QComboBox()
         for minutes, text in TIME_LIMITS:
             self.time_limit.addItem(text, minutes)
@@ -59,8 +59,9 @@ class FinetunePanel(QWidget):
                                    "training learns from the unlabeled images and is usually several points more "
                                    "accurate than Quick.")
         self.mode.currentIndexChanged.connect(self._update_time_limit)
-        self.mode.currentTextChanged.connect(self.mode.setToolTip)     # the whole name where the field cuts it
-        self.mode.setToolTip(self.mode.currentText())
+        self.mode.currentIndexChanged.connect(
+            lambda index: self.mode_note.setText(self.mode.itemData(index, Qt.ItemDataRole.ToolTipRole)))
+        self.mode_note.setText(MODES[0][2])
         self.train_button = QPushButton("Train Classifier")
         self.train_button.setProperty("role", "primary")
         self.train_button.setToolTip("Train on the current labels; click again after more labels to retrain")
@@ -90,6 +91,7 @@ class FinetunePanel(QWidget):
         form.setContentsMargins(0, 0, 0, 0)
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)    # each list as wide as the column
         form.addRow("Mode", self.mode)
+        form.addRow(self.mode_note)
         form.addRow("Training time", self.time_limit)
         buttons = QHBoxLayout()
         buttons.addWidget(self.train_button, 1)
