@@ -7,6 +7,8 @@ from PySide6.QtWidgets import QApplication, QCheckBox, QScrollArea, QStyle, QSty
 
 from desktop.common.theme import apply_theme
 from desktop.common.training_plots import TrainingPlots
+from desktop.label.class_panel import ClassPanel
+from engine.store.project import ClassInfo
 
 SMALL = (1024, 700)
 
@@ -126,3 +128,17 @@ def test_training_charts_take_another_row_rather_than_run_past_a_narrow_pane(qtb
         qtbot.waitUntil(lambda: max(rights()) <= plots.view.viewport().width() + 1)
         assert min(rights()) > 0
     assert plots.minimumHeight() >= 2 * 100
+
+
+def test_the_class_buttons_stay_put_when_the_first_class_arrives(qtbot):
+    panel = ClassPanel()
+    qtbot.addWidget(panel)
+    panel.resize(240, 420)
+    panel.show()
+    qtbot.waitExposed(panel)
+    settle()
+    before = panel.add_button.mapTo(panel, QPoint(0, 0))
+    panel.set_classes([ClassInfo("cat", "#e6194b", 0)], {"cat": 2})
+    settle()
+    assert panel.list.isVisible() and not panel.empty_hint.isVisible()
+    assert panel.add_button.mapTo(panel, QPoint(0, 0)) == before
