@@ -25,7 +25,7 @@ def lay_out(page) -> None:
     centre = QSplitter(Qt.Orientation.Vertical)
     centre.addWidget(page.map)
     centre.addWidget(page.browser)
-    centre.setSizes([380, 420])
+    centre.setSizes([330, 470])     # the grid keeps a row of thumbnails in a short window
     splitter.addWidget(centre)
     splitter.addWidget(_right_column(page.finetune))
     splitter.setStretchFactor(1, 1)
