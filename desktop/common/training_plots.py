@@ -238,16 +238,16 @@ class TrainingPlots(QWidget):
                 return
             self._moved = max(row.items, key=lambda plot: row.items[plot][0][1])    # by its column
             row.removeItem(self._moved)
-            if self._third_row is None:
-                self._third_row = self.view.ci.addLayout(row=2, col=0)
+            self._third_row = self.view.ci.addLayout(row=2, col=0)
             self._third_row.addItem(self._moved, row=0, col=0)
             self.setMinimumHeight(3 * ROW_HEIGHT)
         else:
             self._third_row.removeItem(self._moved)
+            self.view.ci.removeItem(self._third_row)     # an empty row would still take its share of the height
             row.addItem(self._moved, row=0, col=len(row.items))
-            self._moved = None
+            self._moved, self._third_row = None, None
             self.setMinimumHeight(2 * ROW_HEIGHT)
-        for layout in (row, self._third_row, self.view.ci):    # their minimum widths changed
+        for layout in (row, self.view.ci):    # their minimum widths changed
             layout.layout.invalidate()
             layout.updateGeometry()
         self.view.ci.setGeometry(QRectF(self.view.viewport().rect()))

@@ -127,6 +127,7 @@ def test_training_charts_take_another_row_rather_than_run_past_a_narrow_pane(qtb
         plots.resize(width, 500)
         qtbot.waitUntil(lambda: max(rights()) <= plots.view.viewport().width() + 1)
         assert min(rights()) > 0
+    assert len(plots.view.ci.items) == 2        # wide again: two rows, no empty third one taking height
     assert plots.minimumHeight() >= 2 * 100
 
 
