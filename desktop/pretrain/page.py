@@ -319,8 +319,9 @@ class PretrainPage(QWidget):
             self.status.setText(f"Step {event.step:,} of {event.total:,}{eta_text}")
         items = (f"loss {metrics.loss:.4f}", f"{metrics.images_per_s:,.0f} images/s",
                  f"waiting for data {100 * metrics.data_wait:.0f}%", f"epoch {metrics.epoch:.1f}")
-        # a narrow pane wraps the line after a "·", never inside an item
-        self.metrics.setText("\u00a0\u00a0·  ".join(item.replace(" ", "\u00a0") for item in items))
+        # a narrow pane wraps the line after a "·", never inside an item (no-break spaces, word joiners)
+        unbroken = (item.replace(" ", "\u00a0").replace("/", "\u2060/\u2060") for item in items)
+        self.metrics.setText("\u00a0\u00a0·  ".join(unbroken))
         self._check_collapse(event.step, metrics)
 
     def _check_collapse(self, step: int, metrics: PretrainMetrics) -> None:
