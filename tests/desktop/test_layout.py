@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import QCoreApplication, QPoint, QRect
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QApplication, QCheckBox, QScrollArea, QStyle, QStyleOptionButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication, QCheckBox, QHBoxLayout, QScrollArea, QStyle, QStyleOptionButton, QToolButton, QVBoxLayout, QWidget,
+)
 
 from desktop.common.theme import apply_theme
 from desktop.common.training_plots import TrainingPlots
@@ -143,3 +145,25 @@ def test_the_class_buttons_stay_put_when_the_first_class_arrives(qtbot):
     settle()
     assert panel.list.isVisible() and not panel.empty_hint.isVisible()
     assert panel.add_button.mapTo(panel, QPoint(0, 0)) == before
+
+
+def test_the_active_map_tool_stands_out_in_the_dark_theme(qtbot):
+    app = QApplication.instance()
+    apply_theme(app, "dark")
+    try:
+        holder = QWidget()
+        qtbot.addWidget(holder)
+        row = QHBoxLayout(holder)
+        tools = []
+        for text, checked in (("Pan", True), ("Box", False)):
+            tool = QToolButton(text=text, checkable=True, checked=checked)
+            tool.setProperty("role", "mode")
+            row.addWidget(tool)
+            tools.append(tool)
+        holder.show()
+        qtbot.waitExposed(holder)
+        active, other = (tool.grab().toImage() for tool in tools)
+        inside = QPoint(4, active.height() // 2)
+        assert abs(QColor(active.pixel(inside)).lightness() - QColor(other.pixel(inside)).lightness()) >= 40
+    finally:
+        apply_theme(app, "light")
