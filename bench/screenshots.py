@@ -43,6 +43,7 @@ class Shooter:
         self.training_minutes = training_minutes
         self.scratch, self.per_class = scratch, per_class
         self.shot_taken = False
+        self.data_shot = False    # data.png taken: a later folder (the one with problems) is shot on its own
         self.done = False
         window.data_page.project_opened.connect(self._on_project_opened)
         window.pretrain_page.completed.connect(lambda _result: QTimer.singleShot(300, self.open_label))
@@ -55,7 +56,8 @@ class Shooter:
             QTimer.singleShot(100, lambda: self._when(ready, then, tries - 1))
 
     def _on_project_opened(self, *_args) -> None:
-        if not (self.out / "data.png").exists():
+        if not self.data_shot:
+            self.data_shot = True
             self._when(self._thumbnails_ready, self.shoot_data)
 
     def _thumbnails_ready(self) -> bool:
