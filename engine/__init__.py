@@ -43,10 +43,13 @@ def scan(root, on_event=None, cancel=None, verify=True):
 
 
 def run_pretraining(cfg, on_event=None, cancel=None, resume=None, scan=None):
-    """Run (or resume, given a run folder) self-supervised pretraining; see :mod:`engine.pretrain.loop`."""
+    """Run (or resume, given a run folder) self-supervised pretraining; see :mod:`engine.pretrain.loop`.
+    The gain probe (``cfg.probe_labels``) scores with the fine-tune's linear head and validation."""
+    from engine.finetune.quick_probe import probe_accuracy
     from engine.pretrain.loop import run_pretraining
 
-    return run_pretraining(cfg, on_event=on_event, cancel=cancel, resume=resume, scan=scan)
+    return run_pretraining(cfg, on_event=on_event, cancel=cancel, resume=resume, scan=scan,
+                           probe_scorer=probe_accuracy)
 
 
 def run_finetune(cfg, labels, on_event=None, cancel=None, scan=None):

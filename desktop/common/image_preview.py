@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QSizePolicy, QV
 
 from desktop.common.thumbnail_grid import ThumbnailModel
 from desktop.common.thumbnails import ThumbnailLoader
+from engine.core.user_cache import human_size
 
 PREVIEW_PIXELS = 1600
 
@@ -24,8 +25,8 @@ class ImagePreview(QDialog):
         self._image = QLabel("Loading…", alignment=Qt.AlignmentFlag.AlignCenter)
         self._image.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         self._image.setMinimumSize(240, 240)
-        info = QLabel(f"{record.path}   ·   {record.width} × {record.height} px   ·   {record.mode}   ·   "
-                      f"{record.size / 1024:.0f} KB")
+        info = self.info = QLabel(f"{record.path}   ·   {record.width} × {record.height} px   ·   {record.mode}   ·   "
+                      f"{human_size(record.size)}")
         info.setProperty("role", "muted")
         info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)

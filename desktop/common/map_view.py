@@ -53,6 +53,7 @@ class _MapViewBox(pg.ViewBox):
         here = self.mapSceneToView(event.scenePos())
         if event.isStart():
             self._trace = [self.mapSceneToView(event.buttonDownScenePos())]
+            self._view.end_hover()
         self._trace = self._trace[:1] + [here] if self.mode == "box" else self._trace + [here]
         polygon = self._polygon()
         path = QPainterPath()
@@ -179,6 +180,7 @@ class MapView(QWidget):
     def select_polygon(self, polygon: np.ndarray, additive: bool = False) -> int:
         """Select the points inside ``polygon`` ``(V, 2)`` (in map coordinates); return how many."""
         inside = points_in_polygon(self.xy, polygon)
+        self.end_hover()
         self.selected = (self.selected | inside) if additive else inside
         self._draw_selection()
         self.selection_changed.emit()
@@ -226,6 +228,14 @@ class MapView(QWidget):
             self.tip_image.setPixmap(pixmap)
         self.tip_caption.setText(text)
         self.tip.adjustSize()
+
+    def end_hover(self) -> None:
+        """Hide the hover tip until the pointer next rests on a point (a lasso or box has its own
+        feedback, and its end leaves no pointer move to hide the tip)."""
+        if self._hovered >= 0 or self.tip.isVisible():
+            self._hovered = -1
+            self.tip.hide()
+            self.hovered.emit(-1)
 
     def _on_mouse_moved(self, scene_pos) -> None:
         row = self.row_at(self.box.mapSceneToView(scene_pos)) if self.box.sceneBoundingRect().contains(scene_pos) else -1

@@ -16,6 +16,7 @@ from PySide6.QtGui import QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from desktop.common.thumbnails import THUMB_SIZE, Request, ThumbnailLoader
+from engine.core.user_cache import human_size
 from engine.data import imageio
 
 MEMORY_THUMBNAILS = 4000   # pixmaps kept in memory (about 150 MB at most)
@@ -59,7 +60,7 @@ class ThumbnailModel(QAbstractListModel):
             return self._thumbnail(index.row(), record)
         if role == Qt.ItemDataRole.ToolTipRole:
             return (f"{record.path}\n{record.width} × {record.height} px · {record.mode} · "
-                    f"{record.size / 1024:.0f} KB")
+                    f"{human_size(record.size)}")
         if role == PathRole:
             return self.absolute_path(record)
         if role == RecordRole:

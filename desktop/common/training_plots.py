@@ -44,6 +44,28 @@ class Series:
         self.size = 0
 
 
+COLLAPSE_ALARM = 0.25       # the spread is too low below this share of its healthy value
+PANEL_HELP = {
+    "loss": "How badly the model does its training task (lower is better): it should fall fast, then "
+            "slowly; the bold line is the smoothed loss.",
+    "lr": "The learning rate, how big each update of the weights is: it warms up at the start, then "
+          "decays towards zero by the end of the run.",
+    "images_per_s": "Training speed: images processed per second.",
+    "data_wait": "Share of the time spent waiting for images to be loaded: high values mean the disk or "
+                 "the decoding, not the model, sets the speed.",
+    "collapse": "How different the embeddings of different images are; if it falls towards 0, every image "
+                "gets the same embedding (a collapse) and the model has learned nothing useful.",
+}
+
+
+def spread_verdict(spread: float, healthy: float) -> str:
+    """"fine" or "too low" for the embedding spread against its ``healthy`` value ("" when
+    that is not known yet)."""
+    if not healthy:
+        return ""
+    return "fine" if spread >= COLLAPSE_ALARM * healthy else "too low"
+
+
 class TrainingPlots(QWidget):
     """Loss (raw and smoothed), learning rate, images/s, data-wait % and the collapse metric."""
 
@@ -116,6 +138,7 @@ class TrainingPlots(QWidget):
 
     def _plot(self, row: pg.GraphicsLayout, col: int, name: str, title: str, stretch: int = 1) -> pg.PlotItem:
         plot = row.addPlot(col=col, title=title)
+        plot.setToolTip(PANEL_HELP[name])
         row.layout.setColumnStretchFactor(col, stretch)
         plot.setDownsampling(auto=True, mode="peak")
         plot.setClipToView(True)
@@ -204,6 +227,19 @@ class TrainingPlots(QWidget):
         if plot == "collapse":
             self.healthy_line.setValue(self.collapse_healthy)
             self.healthy_line.setVisible(bool(self.collapse_healthy))
+            self._judge_spread()
+
+    def _judge_spread(self) -> None:
+        """Say in the spread plot's title and tool tip whether its last value is fine."""
+        series = self.series["collapse"]
+        verdict = spread_verdict(float(series.y[-1]), self.collapse_healthy) if series.size else ""
+        title = "Embedding spread (collapse → 0)"
+        help_text = PANEL_HELP["collapse"]
+        if verdict:
+            title += f": {series.y[-1]:.3f}, {verdict}"
+            help_text += f" Now {series.y[-1]:.3f}: {verdict} (healthy is about {self.collapse_healthy:.3f})."
+        self._plots["collapse"].setTitle(title)
+        self._plots["collapse"].setToolTip(help_text)
 
     def _fit(self, plot: str, series: list) -> None:
         """Move the plot's ranges only when its data needs it (see :mod:`sticky_range`)."""

@@ -24,6 +24,17 @@ def accuracy_text(validation: dict, labels_used: int) -> str:
     return text + "".join(f"\n{warning}" for warning in class_warnings(validation))
 
 
+def scheme_help(scheme: str) -> str:
+    """One sentence on a validation ``scheme`` ("5-fold", "leave-one-out"); "" for others."""
+    if scheme == "leave-one-out":
+        return "leave-one-out: each labeled image is predicted by a model trained on all the others."
+    if scheme.endswith("-fold"):
+        folds = scheme.split("-")[0]
+        return (f"{scheme}: the labeled images are split into {folds} parts, and each part is predicted by a "
+                "model trained on the others, so every figure comes from images the model did not learn from.")
+    return ""
+
+
 def class_warnings(validation: dict) -> list[str]:
     """The weakest class, and the classes with far fewer labels than the others, in words."""
     warnings = []
@@ -85,6 +96,9 @@ class ValidationView(QWidget):
         self.clear()
 
     def clear(self) -> None:
+        self.per_class.setRowCount(0)
+        self.confusion.setRowCount(0)
+        self.confusion.setColumnCount(0)
         for widget in (self.summary, self.scheme_note, self.per_class_title, self.per_class,
                        self.confusion_title, self.confusion):
             widget.hide()
@@ -103,6 +117,7 @@ class ValidationView(QWidget):
         if mode_reason:
             notes.append(f"Mode: {mode_reason}")
         scheme = validation.get("scheme", "")
+        self.summary.setToolTip(scheme_help(scheme))
         if scheme == "leave-one-out":
             notes.append("Each label was predicted by a model trained on all the others (few labels: no "
                          "label is wasted on a fixed test split).")

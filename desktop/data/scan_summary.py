@@ -5,6 +5,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
 
 TOP_SIZES = 6
+SKIPPED_SHOWN = 8
 
 
 PROBLEMS_WIDTH = 420    # the least width of the pane while it lists problems
@@ -64,6 +65,17 @@ def describe_sizes(report) -> str:
     return text + (f", and {len(sizes) - TOP_SIZES:,} more" if len(sizes) > TOP_SIZES else "")
 
 
+def describe_skipped(report) -> str:
+    """"notes.txt, a/readme.md and 3 more (not image files)"; "—" when nothing was skipped but
+    hidden entries (the names beyond the shown ones are in the label's tool tip)."""
+    names = report.skipped_names
+    if not report.skipped_other:
+        return "—"
+    more = report.skipped_other - min(len(names), SKIPPED_SHOWN)
+    shown = ", ".join(names[:SKIPPED_SHOWN]) or f"{report.skipped_other:,} files"
+    return f"{shown}{f' and {more:,} more' if more > 0 and names else ''} (not image files)"
+
+
 def describe_modes(report) -> str:
     modes = report.mode_histogram().most_common()
     return ", ".join(f"{mode} ({n:,})" for mode, n in modes) or "—"
@@ -97,8 +109,10 @@ class ScanDetails(QWidget):
         self.sizes = QLabel(wordWrap=True)
         self.modes = QLabel(wordWrap=True)
         self.colour = QLabel()
+        self.skipped = QLabel(wordWrap=True)
         facts = QGridLayout()
-        for row, (name, label) in enumerate((("Sizes", self.sizes), ("Modes", self.modes), ("Colour", self.colour))):
+        for row, (name, label) in enumerate((("Sizes", self.sizes), ("Modes", self.modes), ("Colour", self.colour),
+                                             ("Skipped", self.skipped))):
             caption = QLabel(name)
             caption.setProperty("role", "muted")
             facts.addWidget(caption, row, 0, Qt.AlignmentFlag.AlignTop)
@@ -137,6 +151,8 @@ class ScanDetails(QWidget):
         self.sizes.setText(describe_sizes(report))
         self.modes.setText(describe_modes(report))
         self.colour.setText("grayscale (1 channel)" if report.grayscale else "colour (3 channels)")
+        self.skipped.setText(describe_skipped(report))
+        self.skipped.setToolTip("\n".join(report.skipped_names))
         self.show_problems(report.problems)
 
     def show_problems(self, problems: list) -> None:

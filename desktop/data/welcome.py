@@ -11,6 +11,22 @@ from PySide6.QtWidgets import (
 from desktop.common.theme import themed_icon
 
 
+class OneClickList(QListWidget):
+    """A list whose item opens with one click, or Enter on the current item (``chosen``)."""
+
+    chosen = Signal(QListWidgetItem)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.itemClicked.connect(self.chosen)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentItem() is not None:
+            self.chosen.emit(self.currentItem())
+        else:
+            super().keyPressEvent(event)
+
+
 class WelcomeView(QWidget):
     """Signals what the user picked; the page decides what to do with it."""
 
@@ -58,8 +74,9 @@ class WelcomeView(QWidget):
 
         self.recent_title = QLabel("Recent folders")
         self.recent_title.setProperty("role", "heading")
-        self.recent = QListWidget()
-        self.recent.itemActivated.connect(lambda item: self.recent_requested.emit(item.data(Qt.ItemDataRole.UserRole)))
+        self.recent = OneClickList()
+        self.recent.setToolTip("Click a folder to open it")
+        self.recent.chosen.connect(lambda item: self.recent_requested.emit(item.data(Qt.ItemDataRole.UserRole)))
 
         column = QVBoxLayout()
         column.setSpacing(12)

@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QStandardPaths, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
-    QButtonGroup, QCheckBox, QComboBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
+    QButtonGroup, QComboBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
     QProgressBar, QPushButton, QRadioButton, QScrollArea, QVBoxLayout, QWidget,
 )
 
@@ -21,19 +21,49 @@ from desktop.export.export_result import ExportResultView
 from desktop.export.try_it import TryItBox
 from desktop.jobs import EngineJob
 from engine.core.events import ExportStep, Stage
+from engine.deploy.onnx_meta import int8_path
+from engine.store.runs import FinetuneRun
 
 STEP_TEXT = {ExportStep.LOAD: "Loading the trained model…", ExportStep.CONVERT: "Converting to ONNX…",
              ExportStep.VERIFY: "Checking onnxruntime against torch on your images…",
+             ExportStep.QUANTIZE: "Quantizing to INT8 on your images and comparing it with fp32…",
              ExportStep.WRITE: "Writing the model and its README…"}
+PRECISIONS = (("fp32", "Full precision (fp32)"), ("fp16", "Half precision (fp16): about half the size"),
+              ("int8", "INT8 as well: about a quarter of the size, compared with fp32"))
 
 
-def export(source: str, out: str, kind: str, raw_input: bool, fp16: bool, overwrite: bool, scan=None,
+def export(source: str, out: str, kind: str, raw_input: bool, precision: str, overwrite: bool, scan=None,
            on_event=None, cancel=None):
     """engine.export.run.export_model, imported in the worker (it loads torch and onnx)."""
     from engine.export.run import export_model
 
-    return export_model(source, out, kind=kind, raw_input=raw_input, fp16=fp16, overwrite=overwrite,
-                        on_event=on_event, cancel=cancel, scan=scan)
+    return export_model(source, out, kind=kind, raw_input=raw_input, fp16=precision == "fp16",
+                        int8=precision == "int8", overwrite=overwrite, on_event=on_event, cancel=cancel, scan=scan)
+
+
+def last_export(root: str) -> str | None:
+    """The model last exported from the folder ``root`` (recorded in its project) while the
+    file is still there, else None."""
+    from engine.store.project import Project, ProjectError
+
+    try:
+        with Project.open(root) as project:
+            records = project.runs("export")
+    except ProjectError:
+        return None
+    return next((record.path for record in records if os.path.isfile(record.path)), None)
+
+
+def record_export(root: str, path: str, kind: str) -> None:
+    """Note the model exported to ``path`` in the folder's project, so Try it is ready with it
+    when the folder opens again; a project that cannot be written is skipped."""
+    from engine.store.project import Project, ProjectError
+
+    try:
+        with Project.open(root) as project:
+            project.add_run("export", path, {"kind": kind})
+    except ProjectError:
+        pass
 
 
 class ExportPage(QWidget):
@@ -49,6 +79,7 @@ class ExportPage(QWidget):
         self.job: EngineJob | None = None
         self.last_result = None
         self._default_path = ""
+        self._source = ""        # the run folder being exported
 
         self.title = QLabel("Export")
         self.title.setProperty("role", "title")
@@ -67,10 +98,20 @@ class ExportPage(QWidget):
         self.input = QComboBox()
         self.input.addItem("Float NCHW, normalised (the default)", False)
         self.input.addItem("Raw uint8 NHWC RGB (resizes and normalises inside)", True)
+        self.input.setItemData(0, "The model takes float32 tensors shaped (batch, channels, height, width), already "
+                               "resized and normalised with the mean and std in the README.",
+                               Qt.ItemDataRole.ToolTipRole)
+        self.input.setItemData(1, "The model takes uint8 pixels shaped (batch, height, width, 3), as image libraries "
+                               "load them, and does the resizing and normalising itself.",
+                               Qt.ItemDataRole.ToolTipRole)
         self.input.setMinimumContentsLength(20)
         self.input.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.fp16 = QCheckBox("Half precision (fp16)")
-        self.fp16.setToolTip("About half the file size; verified against fp32 with a looser tolerance (1e-2)")
+        self.precision = QComboBox()
+        for value, text in PRECISIONS:
+            self.precision.addItem(text, value)
+        self.precision.setToolTip("fp16 is verified against fp32 with a looser tolerance (1e-2). INT8 writes a "
+                                  "second file, <name>.int8.onnx, calibrated on your images, and says whether it "
+                                  "keeps the fp32 model's accuracy")
         self.path = QLineEdit()
         self.path.setPlaceholderText("model.onnx")
         self.choose_button = QPushButton("Choose…")
@@ -126,7 +167,7 @@ class ExportPage(QWidget):
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.addRow("Input", self.input)
-        form.addRow("Precision", self.fp16)
+        form.addRow("Precision", self.precision)
         form.addRow("Save as", path_row)
         note = QLabel("Every export is checked: onnxruntime and torch run on your own images at batch 1 and "
                       "batch 8, and nothing is written unless they agree. A README.txt with a short Python "
@@ -168,8 +209,10 @@ class ExportPage(QWidget):
         if folder_changed:
             self.banner.dismiss()
             self.result_view.clear()
-            self.try_it.set_model(None)
             self.status.clear()
+            previous = last_export(root) if root else None
+            self.path.setText(previous or "")      # the previous folder's file is no default here
+            self.try_it.set_model(previous)
         self._update_default_path()
         self._set_running(self.job is not None)
 
@@ -191,9 +234,12 @@ class ExportPage(QWidget):
         if path:
             self.path.setText(path if path.lower().endswith(".onnx") else path + ".onnx")
 
-    def confirm_overwrite(self, path: str) -> bool:
-        answer = QMessageBox.question(self, "Replace the File?", f"{path} exists already. Replace it?\n\n"
-                                      "The old file stays as it is unless the new model verifies.",
+    def confirm_overwrite(self, paths: list[str]) -> bool:
+        one = len(paths) == 1
+        answer = QMessageBox.question(self, "Replace the File?" if one else "Replace the Files?",
+                                      f"{' and '.join(paths)} {'exists' if one else 'exist'} already. "
+                                      f"Replace {'it' if one else 'them'}?\n\n"
+                                      "The old files stay as they are unless the new model verifies.",
                                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
                                       QMessageBox.StandardButton.Cancel)
         return answer == QMessageBox.StandardButton.Yes
@@ -206,15 +252,18 @@ class ExportPage(QWidget):
         if not self.path.text().strip():
             self.banner.show_message("error", "Choose where to save the model first.")
             return False
-        overwrite = Path(out).is_file()
-        if overwrite and not self.confirm_overwrite(out):
+        precision = self.precision.currentData()
+        targets = (out, str(int8_path(out))) if precision == "int8" else (out,)
+        existing = [path for path in targets if Path(path).is_file()]
+        overwrite = bool(existing)
+        if overwrite and not self.confirm_overwrite(existing):
             return False
         kind = self.kind()
-        source = self.finetune_run if kind == "classifier" else self.pretrain_run
+        source = self._source = self.finetune_run if kind == "classifier" else self.pretrain_run
         self.banner.dismiss()
         self.result_view.clear()
-        job = self.job = EngineJob(export, source, out, kind, bool(self.input.currentData()), self.fp16.isChecked(),
-                                   overwrite, self.scan, parent=self)
+        job = self.job = EngineJob(export, source, out, kind, bool(self.input.currentData()), precision, overwrite,
+                                   self.scan, parent=self)
         job.stage_started.connect(lambda e: e.stage is Stage.CACHE and self.status.setText("Decoding your images…"))
         job.progress.connect(self._on_progress)
         job.succeeded.connect(self._on_result)
@@ -228,7 +277,7 @@ class ExportPage(QWidget):
         return True
 
     def _set_running(self, running: bool) -> None:
-        for widget in (self.classifier, self.embedding, self.input, self.fp16, self.path, self.choose_button):
+        for widget in (self.classifier, self.embedding, self.input, self.precision, self.path, self.choose_button):
             widget.setEnabled(not running and bool(self.pretrain_run) and
                               (widget is not self.classifier or bool(self.finetune_run)))
         self.export_button.setEnabled(not running and bool(self.pretrain_run))
@@ -239,16 +288,26 @@ class ExportPage(QWidget):
             return
         self.progress.setRange(0, event.total)
         self.progress.setValue(event.step)
-        current = event.metrics.current
+        current = event.metrics.current   # QUANTIZE comes only when INT8 was chosen
         self.status.setText("Done" if current is None else STEP_TEXT[current])
 
     def _on_result(self, result) -> None:
         self.last_result = result
+        use = result.int8.path if result.int8 and result.int8.recommended == "int8" else result.path
         self.status.setText(f"Exported and verified: {result.path}")
-        self.banner.show_message("success", f"The {result.kind} model is saved in {result.path} and verified "
-                                 "with onnxruntime. Try it on any image below.")
-        self.result_view.show_result(result)
-        self.try_it.set_model(result.path)
+        if result.int8 is None:
+            message = f"The {result.kind} model is saved in {result.path} and verified with onnxruntime."
+        elif result.int8.recommended == "int8":
+            message = f"Both models are saved and verified; the INT8 one keeps the accuracy: use {use}."
+        else:
+            message = f"Both models are saved; the INT8 one loses too much accuracy: use the fp32 model, {use}."
+        too_lossy = result.int8 is not None and result.int8.recommended != "int8"
+        self.banner.show_message("warning" if too_lossy else "success", f"{message} Try it on any image below.")
+        validation = FinetuneRun(Path(self._source)).validation() if result.kind == "classifier" else {}
+        self.result_view.show_result(result, validation)
+        self.try_it.set_model(use)
+        if self.root:
+            record_export(self.root, use, result.kind)
         self.exported.emit(result)
 
     def _on_failed(self, message: str, details: str) -> None:

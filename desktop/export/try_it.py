@@ -79,7 +79,11 @@ class TryItBox(QFrame):
         self.set_model(None)
 
     def set_model(self, model_path: Optional[str]) -> None:
+        """Try ``model_path`` (None: nothing exported yet); the last image tried is cleared."""
         self.model_path = model_path
+        self.result.clear()
+        self.picture.clear()
+        self.picture.hide()
         self.setEnabled(model_path is not None)
         self.hint.setText("Drop any image here: onnxruntime runs the exported model on it, without torch, "
                           f"as a deployer would.\nModel: {model_path}" if model_path else

@@ -20,6 +20,13 @@ MODES = (     # key, name (short enough for a narrow column), what it does
     ("semi", "Semi-supervised", "Also learns from the unlabeled images"),
     ("full", "Full fine-tune", "Suits many labels; slower"),
 )
+MODE_HELP = {
+    "auto": "Picks linear, semi or full from how many labels there are.",
+    "linear": "A linear classifier on the frozen backbone's embeddings: seconds, the best choice for few labels.",
+    "semi": "A semi-supervised (\"semi\") classifier: trains the network on the labels and on its own "
+            "confident predictions for unlabeled images (consistency training).",
+    "full": "Trains the whole network on the labels: needs many labels and minutes.",
+}
 TIME_LIMITS = (
     (0.0, "Quick (seconds)"),
     (1.0, "1 minute"),
@@ -46,10 +53,10 @@ class FinetunePanel(QWidget):
         heading = QLabel("Fine-tune")
         heading.setProperty("role", "heading")
         self.mode = QComboBox()
-        for key, name, what in MODES:
+        for key, name, _what in MODES:
             self.mode.addItem(name, key)
-            self.mode.setItemData(self.mode.count() - 1, what, Qt.ItemDataRole.ToolTipRole)
-        self.mode_note = QLabel(wordWrap=True)      # what the chosen mode does
+            self.mode.setItemData(self.mode.count() - 1, MODE_HELP[key], Qt.ItemDataRole.ToolTipRole)
+        self.mode_note = QLabel(wordWrap=True)      # what the chosen mode does, in a few words
         self.mode_note.setProperty("role", "muted")
         self.time_limit = QComboBox()
         for minutes, text in TIME_LIMITS:
@@ -60,7 +67,7 @@ class FinetunePanel(QWidget):
                                    "accurate than Quick.")
         self.mode.currentIndexChanged.connect(self._update_time_limit)
         self.mode.currentIndexChanged.connect(
-            lambda index: self.mode_note.setText(self.mode.itemData(index, Qt.ItemDataRole.ToolTipRole)))
+            lambda index: self.mode_note.setText(MODES[index][2]))
         self.mode_note.setText(MODES[0][2])
         self.train_button = QPushButton("Train Classifier")
         self.train_button.setProperty("role", "primary")
@@ -193,6 +200,9 @@ class FinetunePanel(QWidget):
         elif event.stage in STAGE_TEXT:
             self.status.setText(f"{STAGE_TEXT[event.stage][:-1]} {event.step:,} of {event.total:,}")
 
+    def _explain_mode(self, mode: str) -> None:
+        self.status.setToolTip(f"{mode}: {MODE_HELP[mode]}" if mode in MODE_HELP else "")
+
     def _on_result(self, outcome) -> None:
         result = outcome.result
         self.plots.finish()
@@ -201,6 +211,7 @@ class FinetunePanel(QWidget):
             return
         self.outcome = outcome
         self.status.setText(f"Trained a {result.mode} classifier on {result.labels_used} labels.")
+        self._explain_mode(result.mode)
         self.validation.show_validation(result.validation, result.classes, result.labels_used, result.mode_reason)
         self.completed.emit(outcome)
 
@@ -209,6 +220,7 @@ class FinetunePanel(QWidget):
         from desktop.label.jobs import FinetuneOutcome
 
         self.outcome = FinetuneOutcome(saved, saved.predictions)
+        self._explain_mode(saved.mode)
         self.status.setText(f"Last model: {saved.mode} classifier on {saved.labels_used} labels. "
                             "Train again after adding labels.")
         self.validation.show_validation(saved.validation, saved.classes, saved.labels_used)
@@ -231,5 +243,6 @@ class FinetunePanel(QWidget):
         self.plots.hide()
         self.validation.clear()
         self.status.setText("Label a few images of each class (at least two classes), then train.")
+        self._explain_mode("")
         self.set_has_predictions(False)
 

@@ -221,13 +221,13 @@ class MapPanel(QWidget):
         self.recolour()
 
     def set_predictions(self, predictions: dict) -> None:
-        """The first predictions turn the map to "Colour: Prediction", unless the user has
-        chosen a colouring."""
+        """The first predictions turn the map to "Colour: Prediction", and their end (another
+        backbone or folder) back to "Colour: Label", unless the user has chosen a colouring."""
         first = bool(predictions) and not self.predictions
         self.predictions = predictions
-        prediction_mode = self.colour_by.findData("prediction")
-        if first and not self._colour_chosen and self.colour_by.currentIndex() != prediction_mode:
-            self.colour_by.setCurrentIndex(prediction_mode)      # recolours
+        automatic = self.colour_by.findData("prediction" if predictions else "label")
+        if (first or not predictions) and not self._colour_chosen and self.colour_by.currentIndex() != automatic:
+            self.colour_by.setCurrentIndex(automatic)      # recolours
         else:
             self.recolour()
 

@@ -14,6 +14,7 @@ from engine.core.events import Stage
 
 IDLE_TEXT = "Images that cover the data (and, once a model exists, the ones it is unsure of) appear here."
 ICON_SIZE = 56
+CLUSTER_ROLE = Qt.ItemDataRole.UserRole + 1     # a suggestion's cluster (frozenset of paths), empty when none
 
 
 class SuggestionList(QWidget):
@@ -106,8 +107,11 @@ class SuggestionList(QWidget):
         for suggestion in suggestions:
             if suggestion.path in labeled:
                 continue
+            if suggestion.cluster & labeled:
+                continue
             item = QListWidgetItem(f"{suggestion.path}\n{suggestion.reason}")
             item.setData(Qt.ItemDataRole.UserRole, suggestion.path)
+            item.setData(CLUSTER_ROLE, suggestion.cluster)
             item.setToolTip(f"{suggestion.path}\n{suggestion.kind}: {suggestion.reason}")
             self.list.addItem(item)
             self._show_thumbnail(item)
@@ -117,9 +121,11 @@ class SuggestionList(QWidget):
                             if count else "Nothing left to suggest: every image has a label.")
 
     def drop(self, paths: set[str]) -> None:
-        """Remove the suggestions that got a label."""
+        """Remove the suggestions that got a label, and those whose reason was a cluster not
+        yet labeled when ``paths`` label that cluster (its reason no longer holds)."""
         for row in reversed(range(self.list.count())):
-            if self.list.item(row).data(Qt.ItemDataRole.UserRole) in paths:
+            item = self.list.item(row)
+            if item.data(Qt.ItemDataRole.UserRole) in paths or item.data(CLUSTER_ROLE) & paths:
                 self.list.takeItem(row)
 
     def following(self, paths: list[str]) -> Optional[str]:

@@ -10,9 +10,20 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.pretrain.torchrun_box import TorchrunBox
-from engine.core.config import BACKBONES, METHODS, PRECISIONS, PretrainConfig
+from engine.core.config import BACKBONES, METHOD_NAMES, METHODS, PRECISIONS, PretrainConfig
 
-METHOD_LABELS = {"auto": "Automatic", "simclr": "SimCLR", "byol": "BYOL", "vicreg": "VICReg", "dino": "DINO"}
+METHOD_LABELS = METHOD_NAMES
+METHOD_HELP = {
+    "auto": "Picks the method from the batch size and the images (the reason shows when the run starts).",
+    "simclr": "SimCLR: pulls two augmented views of an image together and pushes other images away; "
+              "simple and robust, needs large batches.",
+    "byol": "BYOL: a network learns to predict a slowly moving copy of itself on another view; no negative "
+            "images needed, works with small batches.",
+    "vicreg": "VICReg: matches two views while keeping every embedding dimension varied and uncorrelated; "
+              "no negatives, no moving copy.",
+    "dino": "DINO: a student network matches a moving-average teacher's class-like outputs on many views "
+            "(self-distillation); strong features, slower.",
+}
 BACKBONE_LABELS = {
     "auto": "Automatic", "smallcnn": "Small CNN (fast, small images)", "resnet18": "ResNet-18",
     "resnet34": "ResNet-34", "resnet50": "ResNet-50", "mobilenet_v3_small": "MobileNet V3 Small",
@@ -54,6 +65,8 @@ class PretrainForm(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.method = _combo(METHOD_LABELS, METHODS)
+        for row, value in enumerate(METHODS):
+            self.method.setItemData(row, METHOD_HELP[value], Qt.ItemDataRole.ToolTipRole)
         self.backbone = _combo(BACKBONE_LABELS, BACKBONES)
         self.image_size = _spin(0, 1024, "Automatic")
         self.image_size.setSuffix(" px")

@@ -6,8 +6,9 @@ import time
 from html import escape
 
 from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QHBoxLayout, QLabel, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget,
+    QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget,
 )
 
 import engine
@@ -16,12 +17,13 @@ from desktop.common.scroll_column import ScrollColumn
 from desktop.common.training_plots import TrainingPlots
 from desktop.jobs import EngineJob
 from desktop.pretrain.form import PretrainForm
+from desktop.pretrain.gain_line import (
+    collapse_alarm, collapse_sentence, probe_sentence, recorded_probes, write_probe_labels,
+)
 from desktop.pretrain.live_map import LiveMap
 from desktop.pretrain.view_pairs import ViewPairs
-from engine.core.events import PretrainMetrics, PretrainStart, Stage
-
-COLLAPSE_ALARM = 0.25       # warn when the spread falls below this share of the healthy value
-COLLAPSE_MIN_STEPS = 20     # freshly initialised networks start low; give them a moment
+from engine.core.config import METHOD_NAMES
+from engine.core.events import PretrainMetrics, PretrainStart, ProbeResult, Stage
 
 
 def detect_devices(on_event=None, cancel=None) -> list:
@@ -39,19 +41,11 @@ def format_duration(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
-def collapse_alarm(step: int, metrics: PretrainMetrics) -> str | None:
-    """A warning when the embedding spread has fallen far below its healthy value, else None."""
-    spread, healthy = metrics.collapse, metrics.collapse_healthy
-    if not healthy or step < COLLAPSE_MIN_STEPS or spread >= COLLAPSE_ALARM * healthy:
-        return None
-    return (f"⚠ The embeddings are collapsing: spread {spread:.3f}, healthy is about {healthy:.3f}. "
-            "If it stays this low, stop and try a lower learning rate or another method.")
-
-
 class PretrainPage(QWidget):
     """Runs ``engine.run_pretraining`` through an :class:`EngineJob`; one run at a time."""
 
     completed = Signal(object)        # engine.pretrain.loop.PretrainResult of a finished run
+    continue_requested = Signal()     # "Continue to Label & Fine-tune" once a run has finished
     running_changed = Signal(bool)
     percent_changed = Signal(int)     # the run's progress, 0-100; -1 once no run is going
 
@@ -66,6 +60,7 @@ class PretrainPage(QWidget):
         self.last_result = None
         self.state = "idle"      # idle, running, pausing, paused, stopping
         self.step = 0
+        self.probe: ProbeResult | None = None    # the run's latest gain probe
 
         self.title = QLabel("Pretrain")
         self.title.setProperty("role", "title")
@@ -83,6 +78,10 @@ class PretrainPage(QWidget):
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Stop and keep a checkpoint; the run can be resumed later")
         self.stop_button.clicked.connect(self.stop)
+        self.continue_button = QPushButton("Continue to Label && Fine-tune")
+        self.continue_button.setToolTip("Label a few images and train a classifier on this backbone")
+        self.continue_button.clicked.connect(self.continue_requested)
+        self.continue_button.hide()
         self.choices = QLabel(wordWrap=True)
         self.choices.setProperty("role", "muted")
         self.choices.setTextFormat(Qt.TextFormat.RichText)
@@ -96,6 +95,11 @@ class PretrainPage(QWidget):
         self.collapse_warning = QLabel(wordWrap=True)
         self.collapse_warning.setProperty("role", "warning")
         self.collapse_warning.hide()
+        self.gain = QLabel(wordWrap=True)      # the gain probe's figure, or the collapse metric in words
+        font = self.gain.font()
+        font.setWeight(QFont.Weight.DemiBold)
+        self.gain.setFont(font)
+        self.gain.hide()
         self.plots = TrainingPlots()
         self.live_map = LiveMap()
         self.pairs = ViewPairs()
@@ -125,6 +129,7 @@ class PretrainPage(QWidget):
         layout.addWidget(self.form)
         layout.addSpacing(8)
         layout.addLayout(buttons)
+        layout.addWidget(self.continue_button)
         layout.addWidget(self.choices)
         layout.addWidget(self.live_map, 1)
         layout.addStretch(1)
@@ -139,6 +144,7 @@ class PretrainPage(QWidget):
         layout.setContentsMargins(12, 8, 0, 0)
         layout.addLayout(status)
         layout.addWidget(self.progress)
+        layout.addWidget(self.gain)
         layout.addWidget(self.collapse_warning)
         layout.addWidget(self.plots, 1)
         layout.addWidget(self.pairs)
@@ -146,30 +152,91 @@ class PretrainPage(QWidget):
 
     # --- project ---------------------------------------------------------------------------
     def set_project(self, data_dir: str, report) -> None:
-        """Point the page at a scanned folder and offer to resume its unfinished run."""
+        """Point the page at a scanned folder: show its last finished run and offer to resume its
+        unfinished one."""
+        folder_changed = data_dir != self.data_dir
         self.data_dir, self.report = data_dir, report
         self.form.set_data_dir(data_dir)
         kind = "grayscale" if report.grayscale else "colour"
         self.subtitle.setText(f"{os.path.basename(data_dir) or data_dir}  ·  {report.usable:,} {kind} images")
         self.banner.dismiss()
+        if self.job is None and folder_changed:
+            self.show_last_run()
         self.offer_resume()
         self._set_state(self.state)
 
-    def offer_resume(self) -> None:
-        """Show a Resume offer when the folder has an unfinished run with a checkpoint."""
+    def _finished_runs(self) -> list:
+        from engine.store.run_lookup import finished_pretrain_runs
+
+        return finished_pretrain_runs(self.data_dir, [self.form.out_dir.text().strip()]) if self.data_dir else []
+
+    def _resumable_runs(self) -> list:
         from engine.store.runs import find_resumable
 
-        runs = find_resumable(self.data_dir, self.form.out_dir.text().strip()) if self.data_dir else []
+        return find_resumable(self.data_dir, self.form.out_dir.text().strip()) if self.data_dir else []
+
+    def show_last_run(self) -> None:
+        """Where the user left off: the newest finished run of the folder with its curves (from its
+        metrics.jsonl), or empty charts when there is none."""
+        from engine.store.run_lookup import describe_pretrain_run
+
+        self.plots.clear()
+        self.pairs.clear()
+        self.live_map.clear()
+        self.choices.clear()
+        self.collapse_warning.hide()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.metrics.clear()
+        self.probe = None
+        self.gain.hide()
+        finished = self._finished_runs()
+        self.continue_button.setVisible(bool(finished))
+        if not finished:
+            self.status.setText("Ready")
+            return
+        newest = finished[0]
+        history = newest.read_metrics()
+        self.plots.load(history)
+        probes = recorded_probes(history)
+        if probes:
+            self._show_probe(probes[-1])
+        self.progress.setValue(1)
+        self.status.setText(f"Last finished run: {describe_pretrain_run(newest)}")
+        self.status.setToolTip(str(newest.path))
+
+    def offer_resume(self) -> None:
+        """Offer Resume or a new run when the folder has a stopped run with a checkpoint, naming
+        the newest finished run beside it."""
+        from engine.store.run_lookup import describe_pretrain_run
+
+        runs = self._resumable_runs()
         if not runs or self.job is not None:
             self.resume_banner.dismiss()
             return
         run = runs[0]
         saved = time.strftime("%d %b %H:%M", time.localtime(run.checkpoint_path.stat().st_mtime))
         cfg = run.config()
+        finished = self._finished_runs()
+        newest = (f" The newest finished run ({describe_pretrain_run(finished[0])}) is shown below."
+                  if finished else "")
         self.resume_banner.show_message(
-            "info", f"This folder has an unfinished run ({cfg.method}, {cfg.backbone}, {cfg.image_size} px), "
-                    f"last saved {saved}. Resume it where it stopped?",
-            actions=[("Resume", lambda: self.resume(str(run.path)))])
+            "info", f"This folder has an unfinished run ({METHOD_NAMES.get(cfg.method, cfg.method)}, {cfg.backbone}, "
+                    f"{cfg.image_size} px), "
+                    f"last saved {saved}.{newest} Resume it where it stopped, or start a new one?",
+            actions=[("Resume", lambda: self.resume(str(run.path))), ("Start New", lambda: self.start(fresh=True))])
+
+    def ask_resume_or_new(self, run) -> str:
+        """"resume", "new" or "cancel": what to do about the stopped run ``run`` on Start."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Resume the Stopped Run?",
+                          f"A run on this folder was stopped at its last checkpoint ({run.path.name}). "
+                          "Resume it where it stopped, or start a new run from scratch?", parent=self)
+        resume = box.addButton("Resume Stopped Run", QMessageBox.ButtonRole.AcceptRole)
+        new = box.addButton("Start New Run", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(resume)
+        box.exec()
+        return {resume: "resume", new: "new"}.get(box.clickedButton(), "cancel")
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)
@@ -179,10 +246,19 @@ class PretrainPage(QWidget):
             self._devices_job.start()
 
     # --- controls --------------------------------------------------------------------------
-    def start(self) -> bool:
-        """Start a fresh run with the form's settings; False (with a message) when they are invalid."""
+    def start(self, fresh: bool = False) -> bool:
+        """Start a fresh run with the form's settings; False (with a message) when they are invalid.
+        When a stopped run exists and not ``fresh``, the user first chooses to resume it, start
+        a new one or cancel."""
         if self.job is not None or not self.data_dir:
             return False
+        stopped = [] if fresh else self._resumable_runs()
+        if stopped:
+            answer = self.ask_resume_or_new(stopped[0])
+            if answer == "resume":
+                return self.resume(str(stopped[0].path))
+            if answer == "cancel":
+                return False
         cfg = self.form.config(self.data_dir)
         try:
             cfg.validate()
@@ -191,8 +267,19 @@ class PretrainPage(QWidget):
             return False
         self.form.save(self._settings)
         self.plots.clear()
-        self._launch(cfg, resume=None)
+        labels, note = self._probe_labels()
+        self._launch(cfg.replace(probe_labels=labels), resume=None, note=note)
         return True
+
+    def _probe_labels(self) -> tuple[str, str]:
+        """The CSV of the folder's labels for the gain probe ("" without labels) and what the gain
+        line says until the first figure comes."""
+        path, count, problem = write_probe_labels(self.data_dir)
+        if problem:
+            return "", f"No gain probe this run: {problem}"
+        if not count:
+            return "", ""
+        return path, f"Measuring what a quick fine-tune on your {count} label{'s' if count != 1 else ''} reaches…"
 
     def resume(self, run_dir: str) -> bool:
         """Continue the run in ``run_dir`` from its last checkpoint, its curves included."""
@@ -210,13 +297,24 @@ class PretrainPage(QWidget):
         self.form.set_config(cfg)
         self.plots.clear()
         self.plots.load(history)
+        if cfg.probe_labels:
+            self._probe_labels()    # the labels as they are now, in the file the run reads
+        probes = recorded_probes(history)
         self._launch(cfg, resume=run_dir)
+        if probes:
+            self._show_probe(probes[-1])
         return True
 
-    def _launch(self, cfg, resume: str | None) -> None:
+    def _launch(self, cfg, resume: str | None, note: str = "") -> None:
+        """Start the engine job; ``note`` is the gain line's text until the run reports."""
         self.banner.dismiss()
+        self.continue_button.hide()
+        self.status.setToolTip("")
         self.resume_banner.dismiss()
         self.collapse_warning.hide()
+        self.probe = None
+        self.gain.setText(note)
+        self.gain.setVisible(bool(note))
         self.pairs.clear()
         self.live_map.clear()
         self.step = 0
@@ -301,6 +399,9 @@ class PretrainPage(QWidget):
         self.choices.setText("<br>".join(lines))
 
     def _on_progress(self, event) -> None:
+        if event.stage is Stage.PROBE:
+            self._show_probe(event.metrics)
+            return
         if event.stage is not Stage.PRETRAIN:
             if event.total:
                 self.progress.setValue(event.step)
@@ -329,6 +430,17 @@ class PretrainPage(QWidget):
         if alarm:
             self.collapse_warning.setText(alarm)
         self.collapse_warning.setVisible(bool(alarm))
+        if self.probe is None:   # no gain probe this run (or none yet): the spread in plain words
+            self.gain.setText(collapse_sentence(step, metrics))
+            self.gain.show()
+
+    def _show_probe(self, result: ProbeResult) -> None:
+        """Show a gain probe; a resumed run's untrained figure leaves its recorded later one shown."""
+        if self.probe is not None and result.epoch < self.probe.epoch:
+            return
+        self.probe = result
+        self.gain.setText(probe_sentence(result))
+        self.gain.show()
 
     def _on_checkpoint(self, event) -> None:
         self.progress.setToolTip(f"Last checkpoint: step {event.step:,}")
@@ -346,6 +458,7 @@ class PretrainPage(QWidget):
             self.status.setText(f"Finished: {result.step:,} steps{loss}")
             self.banner.show_message("success", f"Pretraining finished after {result.step:,} steps{loss}. "
                                      f"The backbone is saved in {result.run_dir}.")
+            self.continue_button.show()
             self.completed.emit(result)
         else:
             self.status.setText(f"Stopped at step {result.step:,} of {result.total_steps:,}")

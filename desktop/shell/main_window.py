@@ -82,6 +82,7 @@ class MainWindow(QMainWindow):
         self.data_page.continue_requested.connect(lambda: self.go_to("pretrain"))
         self.pretrain_page.running_changed.connect(self._on_training_changed)
         self.pretrain_page.completed.connect(self._on_pretrained)
+        self.pretrain_page.continue_requested.connect(lambda: self.go_to("label"))
         self.label_page.models_changed.connect(self._on_models_changed)
         self.label_page.running_changed.connect(self._on_training_changed)
         self.export_page.exported.connect(lambda _result: self.set_step_done("export", True))
@@ -97,7 +98,7 @@ class MainWindow(QMainWindow):
     # --- menus -----------------------------------------------------------------------------
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        self._action(file_menu, "&Open Folder…", self.data_page.choose_folder, QKeySequence.StandardKey.Open)
+        self._action(file_menu, "&Open Folder…", self.choose_folder, QKeySequence.StandardKey.Open)
         self._action(file_menu, "Open &Sample Dataset", self.open_sample)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
@@ -239,11 +240,18 @@ class MainWindow(QMainWindow):
         self.go_to("data")
         return self.data_page.open_folder(path)
 
+    def choose_folder(self) -> None:
+        """Ask for a folder on the Data step, where its scan shows."""
+        self.go_to("data")
+        self.data_page.choose_folder()
+
     def open_sample(self) -> None:
         self.go_to("data")
         self.data_page.open_sample()
 
     def _on_project_opened(self, root: str, report) -> None:
+        if self.current_step() == "export":    # the Export step of the previous folder
+            self.go_to("data")
         self._title = f"{os.path.basename(root) or root} — Pretext Studio"
         self.setWindowTitle(self._title)
         self.scan = report

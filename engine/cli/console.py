@@ -12,10 +12,20 @@ import threading
 import time
 
 from engine.core.events import (
-    CacheSummary, CancelToken, CheckpointSaved, EpochEnded, Finished, Progress, Stage, Started, Warning,
+    CacheSummary, CancelToken, CheckpointSaved, EpochEnded, Finished, ProbeResult, Progress, Stage, Started, Warning,
 )
 
 REDRAW_INTERVAL_S = 0.2
+
+
+def probe_text(result: ProbeResult) -> str:
+    """One gain probe for people: "a quick fine-tune on 30 labels reaches 81% (untrained backbone: 62%)"."""
+    figure = "gives no figure" if result.accuracy is None else f"reaches {result.accuracy:.0%}"
+    if result.epoch == 0:
+        return f"gain probe: a quick fine-tune on {result.labels} labels with the untrained backbone {figure}"
+    untrained = "n/a" if result.untrained_accuracy is None else f"{result.untrained_accuracy:.0%}"
+    return (f"gain probe after epoch {result.epoch}: a quick fine-tune on {result.labels} labels {figure} "
+            f"(untrained backbone: {untrained}; probes took {result.share:.1%} of the training time)")
 
 
 class ConsoleProgress:
@@ -30,6 +40,7 @@ class ConsoleProgress:
         self.cancel_token = CancelToken()
         self._last_draw = 0.0
         self._line_open = False
+        self._probe: ProbeResult | None = None
         self._previous_handler = None
         if threading.current_thread() is threading.main_thread():
             self._previous_handler = signal.signal(signal.SIGINT, self._on_interrupt)
@@ -44,6 +55,9 @@ class ConsoleProgress:
             for field, reason in info.reasons.items():
                 self._print(f"  {field}: {reason}")
             self._print(f"  run folder: {info.run_dir}")
+        elif isinstance(event, Progress) and event.stage is Stage.PROBE:
+            self._probe = event.metrics
+            self._print(probe_text(event.metrics))
         elif isinstance(event, Progress):
             self._draw(event)
         elif isinstance(event, Warning):
@@ -77,19 +91,29 @@ class ConsoleProgress:
         self.stream.flush()
         self._line_open = True
 
-    @staticmethod
-    def _describe(event: Progress) -> str:
+    def _describe(self, event: Progress) -> str:
         m = event.metrics
         if event.stage is Stage.PRETRAIN:
             eta = m.eta_s
-            return (f"step {event.step}/{event.total}  loss {m.loss:.4f}  lr {m.lr:.2e}  "
+            return (f"step {event.step}/{event.total}  loss {m.loss:.4f}{self._probe_figures()}  lr {m.lr:.2e}  "
                     f"{m.images_per_s:.0f} img/s  data {100 * m.data_wait:.0f}%  "
                     f"collapse {m.collapse:.3f}  eta {int(eta) // 60}:{int(eta) % 60:02d}")
         if event.stage is Stage.FINETUNE:
             return f"fine-tune step {event.step}/{event.total}  loss {m.loss:.4f}  accuracy {m.accuracy:.0%}"
+        if event.stage is Stage.PREDICT:
+            return f"predict: {event.step}/{event.total} images  {m.images_per_s:.0f} img/s"
+        if event.stage is Stage.EXPORT:
+            return f"export: {event.step}/{event.total}  {m.current or 'done'}"
         if event.total:
             return f"{event.stage}: {event.step}/{event.total}"
         return f"{event.stage}: {event.step} files"
+
+    def _probe_figures(self) -> str:
+        """"  probe 81% (untrained 62%)" once a gain probe reported a figure, else ""."""
+        if self._probe is None or self._probe.accuracy is None:
+            return ""
+        untrained = "n/a" if self._probe.untrained_accuracy is None else f"{self._probe.untrained_accuracy:.0%}"
+        return f"  probe {self._probe.accuracy:.0%} (untrained {untrained})"
 
     def _print(self, text: str) -> None:
         self._end_line()

@@ -1,7 +1,8 @@
 """The CLI's deployment commands, registered by :mod:`engine.cli`::
 
-    pretext-studio-cli export RUN_OR_PROJECT --out model.onnx [--raw-input] [--fp16] [--embedding] [--overwrite]
-    pretext-studio-cli predict model.onnx IMAGE_OR_DIR [--csv out.csv]
+    pretext-studio-cli export RUN_OR_PROJECT --out model.onnx [--raw-input] [--fp16 | --int8] [--embedding]
+                                [--overwrite] [--verify-images DIR] [--calibration-images DIR]
+    pretext-studio-cli predict model.onnx IMAGE_OR_DIR [--csv out.csv [--overwrite]]
 
 ``predict`` imports onnxruntime, numpy and Pillow only, never torch.
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 
 COMMANDS = ("export", "predict")
 SOME_FILES_FAILED = 1
+PROGRESS_FROM = 100      # files; fewer are predicted before a progress line would help
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -22,16 +24,23 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--out", type=Path, required=True, metavar="MODEL.onnx")
     export.add_argument("--raw-input", action="store_true",
                         help="take uint8 (N, H, W, C) images of any size; crop, resize and normalise inside the model")
-    export.add_argument("--fp16", action="store_true", help="float16 weights and arithmetic (half the file size)")
+    precision = export.add_mutually_exclusive_group()
+    precision.add_argument("--fp16", action="store_true", help="float16 weights and arithmetic (half the file size)")
+    precision.add_argument("--int8", action="store_true",
+                           help="also write MODEL.int8.onnx, statically quantized on your images, and compare it "
+                                "with the fp32 model (accuracy, size, latency)")
     export.add_argument("--embedding", action="store_true", help="export the backbone's embedding, not a classifier")
     export.add_argument("--overwrite", action="store_true", help="replace an existing model file")
     export.add_argument("--verify-images", type=Path, metavar="DIR",
                         help="verify on these images (default: the images the model was trained on)")
+    export.add_argument("--calibration-images", type=Path, metavar="DIR",
+                        help="calibrate the INT8 model on these images (default: the images the model was trained on)")
 
     predict = commands.add_parser("predict", help="run an exported model on images (onnxruntime only, no torch)")
     predict.add_argument("model", type=Path, metavar="MODEL.onnx")
     predict.add_argument("images", type=Path, metavar="IMAGE_OR_DIR")
     predict.add_argument("--csv", type=Path, metavar="OUT.csv", help="also write the results as CSV")
+    predict.add_argument("--overwrite", action="store_true", help="replace an existing CSV file")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +54,8 @@ def _export(args: argparse.Namespace) -> int:
     progress = ConsoleProgress()
     try:
         result = export_model(args.source, args.out, kind="embedding" if args.embedding else "classifier",
-                              raw_input=args.raw_input, fp16=args.fp16, verify_images=args.verify_images,
+                              raw_input=args.raw_input, fp16=args.fp16, int8=args.int8,
+                              verify_images=args.verify_images, calibration_images=args.calibration_images,
                               overwrite=args.overwrite, on_event=progress, cancel=progress.cancel_token)
     finally:
         progress.close()
@@ -60,20 +70,33 @@ def _export(args: argparse.Namespace) -> int:
     if result.per_class_accuracy:
         print("accuracy of the exported model on its labeled images: "
               + ", ".join(f"{name} {100 * acc:.0f}%" for name, acc in result.per_class_accuracy.items()))
-    print(f"how to use it: {result.readme_path}")
+    if result.int8 is not None:
+        print(result.int8.summary())
+        recommended = result.int8.path if result.int8.recommended == "int8" else result.path
+        print(f"INT8 model: {result.int8.path}\nrecommended: {recommended}")
+    print(f"how to use it: {result.readme_path}\nwhat it is and where it falls short: {result.model_card_path}")
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from engine.deploy.predict import image_files, load_model, write_csv
+    from engine.cli.console import ConsoleProgress
+    from engine.deploy.predict import check_csv_target, image_files, load_model, write_csv
 
     model = load_model(args.model)
-    predictions = model.predict(image_files(args.images))
+    files = image_files(args.images)
+    if args.csv:          # before any prediction runs: a refused file is said at once
+        check_csv_target(args.csv, args.overwrite, keep=[args.model, *files])
+    progress = ConsoleProgress(quiet=len(files) < PROGRESS_FROM)
+    try:
+        predictions = model.predict(files, on_event=progress, cancel=progress.cancel_token)
+    finally:
+        progress.close()
     for p in predictions:
         if p.error is not None:
             print(f"{p.path}\terror: {p.error}")
         elif p.embedding is not None:
-            print(f"{p.path}\tembedding of {len(p.embedding)} values, norm {float((p.embedding ** 2).sum()) ** 0.5:.3f}")
+            norm = float((p.embedding ** 2).sum()) ** 0.5
+            print(f"{p.path}\tembedding of {len(p.embedding)} values, norm {norm:.3f}")
         else:
             print(f"{p.path}\t{p.label}\t{p.probability:.3f}")
     if args.csv:

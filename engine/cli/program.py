@@ -116,7 +116,7 @@ def _pretrain(args) -> int:
 
 
 def _run_pretraining(args, quiet: bool) -> int:
-    from engine.pretrain.loop import run_pretraining
+    from engine import run_pretraining
 
     cfg = pretrain_config(args) if args.resume is None else None
     progress = ConsoleProgress(quiet=quiet)

@@ -17,6 +17,7 @@ from typing import Optional
 from engine.core.atomic import write_json
 
 METHODS = ("auto", "simclr", "byol", "vicreg", "dino")
+METHOD_NAMES = {"auto": "Automatic", "simclr": "SimCLR", "byol": "BYOL", "vicreg": "VICReg", "dino": "DINO"}
 BACKBONES = (
     "auto", "smallcnn", "resnet18", "resnet34", "resnet50",
     "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0",
@@ -154,6 +155,8 @@ class PretrainConfig(JsonConfig):
     stem: str = setting("auto", "small: stride-1 stem for images ≤ 64 px; auto decides by size", choices=STEMS)
     map_every: int = setting(-1, "epochs between live embedding maps; 0 = never, -1 = auto (on a GPU only)",
                              metavar="EPOCHS")
+    probe_labels: str = setting("", "a path,label CSV: every few epochs, report what a quick fine-tune on these "
+                                "labels reaches (the gain probe)", metavar="LABELS.csv")
 
     def validate(self) -> "PretrainConfig":
         """Raise :class:`ConfigError` with a one-line reason for the first bad field."""

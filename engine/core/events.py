@@ -8,8 +8,8 @@ The generic events carry a :class:`Stage` and that stage's typed payload::
 
     Started(stage, total, info)            info: ScanStart, CacheStart, PretrainStart, FinetuneStart, ExportStart
     Progress(stage, step, total, metrics)  metrics: ScanProgress, CheckProgress, CacheProgress, PretrainMetrics,
-                                           FinetuneMetrics, ExportProgress; None where step and total say it
-                                           all (embed, layout, ...)
+                                           ProbeResult, FinetuneMetrics, ExportProgress, PredictProgress; None
+                                           where step and total say it all (embed, layout, ...)
     EpochEnded(epoch, step, metrics)       metrics: EpochMetrics
     Finished(stage, status, info)          info: ScanSummary (scan, check), CacheSummary, PretrainSummary,
                                            FinetuneSummary, ExportSummary; None when a check, cache, fine-tune
@@ -34,6 +34,7 @@ class Stage(str, Enum):
     CHECK = "check"              # decoding the images a header-only scan indexed (engine.data.verify)
     CACHE = "cache"              # decoding every image once into the store (engine.data.decoded_store)
     PRETRAIN = "pretrain"        # self-supervised training steps
+    PROBE = "probe"              # the gain probe during pretraining (engine.pretrain.gain_probe)
     EMBED = "embed"              # backbone features of every image (engine.maps.embed)
     LAYOUT = "layout"            # the map's neighbour layout, one step per epoch
     PLACING = "placing"          # the other images placed beside their map neighbours
@@ -53,6 +54,7 @@ class ExportStep(str, Enum):
     LOAD = "load"          # the trained model
     CONVERT = "convert"    # trace to ONNX, attach the metadata, check the graph
     VERIFY = "verify"      # onnxruntime against torch on the images
+    QUANTIZE = "quantize"  # the INT8 copy, calibrated and compared with fp32 (only with int8)
     WRITE = "write"        # the model and its README, atomically
 
     def __str__(self) -> str:
@@ -154,6 +156,23 @@ class EpochMetrics(Payload):
 
 
 @dataclass(frozen=True)
+class ProbeResult(Payload):
+    """One gain probe: what a quick fine-tune on the user's labels reaches with the backbone now
+    (the linear head, cross-validated over the labels); ``as_dict()`` is its metrics.jsonl row
+    (under "probe", beside the step)."""
+
+    epoch: int                   # epochs trained; 0 for the untrained backbone
+    labels: int                  # labeled images found among the training images
+    classes: int
+    evaluated: int               # labels tested by the validation (a class needs 2 labels)
+    scheme: str                  # the validation scheme, e.g. "leave-one-out"
+    cost_s: float                # seconds this probe took
+    share: float                 # every probe's seconds over the training seconds so far (0 before training)
+    accuracy: Optional[float] = None             # None when no label could be tested
+    untrained_accuracy: Optional[float] = None   # the same figure for the backbone before training
+
+
+@dataclass(frozen=True)
 class FinetuneMetrics(Payload):
     """One training step (or L-BFGS iteration); ``as_dict()`` is its metrics.jsonl row."""
 
@@ -166,6 +185,11 @@ class FinetuneMetrics(Payload):
 @dataclass(frozen=True)
 class ExportProgress(Payload):
     current: Optional[ExportStep]   # the step now under way; None once all are done
+
+
+@dataclass(frozen=True)
+class PredictProgress(Payload):
+    images_per_s: float          # since the prediction began
 
 
 # --- Finished.info ---------------------------------------------------------------------------------------
@@ -208,6 +232,7 @@ class ExportSummary(Payload):
     path: str
     max_abs_diff: float          # onnxruntime against torch
     top1_agreement: Optional[float]
+    recommended: str = "fp32"    # the model to use: "fp32", or "int8" when the INT8 copy keeps the results
 
 
 # --- events ----------------------------------------------------------------------------------------------

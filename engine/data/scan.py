@@ -23,6 +23,7 @@ PROGRESS_SECONDS = 0.1
 PROGRESS_FILES = 500
 CHECK_WORKERS = min(8, os.cpu_count() or 1)
 IN_FLIGHT_PER_WORKER = 4
+SKIPPED_NAMES_KEPT = 1000   # the skipped files named in a report; the count goes on
 
 
 class ScanError(ValueError):
@@ -67,6 +68,7 @@ class ScanReport:
     problems: list[Problem] = field(default_factory=list)
     skipped_hidden: int = 0
     skipped_other: int = 0  # non-image files and links to folders
+    skipped_names: list[str] = field(default_factory=list)   # the first SKIPPED_NAMES_KEPT of skipped_other
 
     @property
     def usable(self) -> int:
@@ -132,6 +134,11 @@ class ScanReport:
         if self.problems:
             lines.append("Problems:")
             lines.extend(f"  {p.path}: {p.reason} ({p.detail})" for p in self.problems)
+        if self.skipped_names:
+            lines.append("Skipped (not image files):")
+            lines.extend(f"  {name}" for name in self.skipped_names)
+            if self.skipped_other > len(self.skipped_names):
+                lines.append(f"  … and {self.skipped_other - len(self.skipped_names):,} more")
         return "\n".join(lines)
 
     def to_json(self) -> str:
@@ -146,6 +153,7 @@ class ScanReport:
             problems=[Problem(**p) for p in data["problems"]],
             skipped_hidden=data["skipped_hidden"],
             skipped_other=data["skipped_other"],
+            skipped_names=data.get("skipped_names", []),
         )
 
     def save(self, path) -> None:
@@ -292,6 +300,7 @@ def scan_folder(
         checks.close()
     report.images.sort(key=lambda r: r.path)
     report.problems.sort(key=lambda p: p.path)
+    report.skipped_names.sort()
     emit(Finished(Stage.SCAN, "completed", summarize(report, seen)))
     return report
 
@@ -321,9 +330,10 @@ def _visit(report: ScanReport, checks: FileChecks, pending: list[str], entry: os
         report.skipped_hidden += 1
     elif entry.is_dir(follow_symlinks=False):
         pending.append(rel)
-    elif entry.is_dir() or not entry.is_file():
-        report.skipped_other += 1  # a link to a folder, a socket, a dead link
-    elif os.path.splitext(entry.name)[1].lower() not in imageio.IMAGE_EXTENSIONS:
-        report.skipped_other += 1
+    elif (entry.is_dir() or not entry.is_file()
+          or os.path.splitext(entry.name)[1].lower() not in imageio.IMAGE_EXTENSIONS):
+        report.skipped_other += 1  # not an image file: a link to a folder, a socket, a dead link, a text file
+        if len(report.skipped_names) < SKIPPED_NAMES_KEPT:
+            report.skipped_names.append(rel)
     else:
         checks.add(rel, entry)

@@ -18,17 +18,22 @@ Keys (value types after ``json.loads``):
 ``channel_order``     "RGB" or "L" (grayscale)
 ``mean``, ``std``     per-channel normalisation of values in [0, 1] (list[float])
 ``preprocessing``     what the caller does before the model, in words
-``precision``         "fp32" or "fp16" (weights and arithmetic; input/output stay float32)
+``precision``         "fp32", "fp16" or "int8" (weights and arithmetic; input/output stay float32)
+``quantization``      INT8 only: {format "QDQ", method, calibration_images, per_channel, ops}
 ``feature_dim``       embedding length (int)
 ``training``          {method, backbone, mode, labels_used, validation_accuracy, ...}
 ``app_version``       Pretext Studio's version; ``torch_version``: the exporter's torch
+``exporter``          "dynamo" or "torchscript": the torch.onnx exporter that wrote the graph
+``model_card``        the main facts of MODEL_CARD.md: {data, pretraining, fine_tune (classifier),
+                      export, versions, intended_use, limits} (see engine.export.model_card)
 ====================  =============================================================
 """
 from __future__ import annotations
 
 import json
 from importlib import metadata as importlib_metadata
-from typing import Mapping
+from pathlib import Path
+from typing import Mapping, Union
 
 FORMAT_VERSION = 1
 MARKER_KEY = "pretext_studio"
@@ -76,6 +81,12 @@ def decode(props: Mapping[str, str], source: str = "the model") -> dict:
     if missing:
         raise NotOurModel(f"{source} lacks the metadata {', '.join(missing)}")
     return values
+
+
+def int8_path(model_path: Union[str, Path]) -> Path:
+    """Where an INT8 export writes its quantized copy: ``model.onnx`` -> ``model.int8.onnx`` beside it."""
+    model_path = Path(model_path)
+    return model_path.with_name(f"{model_path.stem}.int8.onnx")
 
 
 def channel_order(channels: int) -> str:

@@ -3,6 +3,7 @@ Python example that needs only onnxruntime, numpy and Pillow."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 TITLE = "Pretext Studio model"
 
@@ -42,16 +43,22 @@ print(embedding.shape, np.linalg.norm(embedding))"""
 def path_for(model_path: Path) -> Path:
     """``README.txt`` beside the model, unless that file documents something else (another
     exported model, or a README that is not ours): then ``<model name>.README.txt``."""
-    readme = model_path.with_name("README.txt")
-    if readme.is_file():
-        first_line = readme.read_text(encoding="utf-8", errors="replace").partition("\n")[0]
-        if first_line != f"{TITLE}: {model_path.name}":
-            return model_path.with_name(f"{model_path.stem}.README.txt")
-    return readme
+    return companion_path(model_path, "README.txt", f"{TITLE}: {model_path.name}")
 
 
-def render(meta: dict, file_name: str) -> str:
-    """The README text for a model with metadata ``meta`` (see :mod:`engine.deploy.onnx_meta`)."""
+def companion_path(model_path: Path, name: str, first_line: str) -> Path:
+    """``name`` beside the model when it is free or starts with ``first_line`` (it is this
+    model's), else ``<model stem>.<name>``."""
+    path = model_path.with_name(name)
+    if path.is_file():
+        if path.read_text(encoding="utf-8", errors="replace").partition("\n")[0] != first_line:
+            return model_path.with_name(f"{model_path.stem}.{name}")
+    return path
+
+
+def render(meta: dict, file_name: str, int8_file: Optional[str] = None) -> str:
+    """The README text for a model with metadata ``meta`` (see :mod:`engine.deploy.onnx_meta`),
+    and ``int8_file``, its INT8 copy, when there is one."""
     size = meta["input_size"][0]
     channels = len(meta["mean"])
     raw = meta["input_dtype"] == "uint8"
@@ -78,6 +85,8 @@ def render(meta: dict, file_name: str) -> str:
         f"Trained: {training.get('method')} pretraining of a {training['backbone']} backbone"
         + (f", {training.get('mode')} fine-tune on {training.get('labels_used')} labels" if classifier else "")
         + (f", validation accuracy {100 * accuracy:.1f}%" if accuracy is not None else "") + ".",
+        *([f"INT8 copy: {int8_file}, with the same input and outputs; the model card says how it compares "
+           "with this model and which of the two to use."] if int8_file else []),
         "",
         "Input",
         f"  {meta['input_name']}  {shape}",

@@ -101,20 +101,25 @@ def compare(reference: nn.Module, session: ort.InferenceSession, batches: Sequen
     return Parity(diff, agree / total if classifier else None, tuple(len(b) for b in batches), total, limit)
 
 
+def label_rows(store: ImageStore, labels: Mapping[str, str], classes: Sequence[str]) -> np.ndarray:
+    """``(N,)`` int64: the class index of each row of ``store`` (``labels``: relative path
+    -> class name), -1 where the image is unlabeled."""
+    index = {name: i for i, name in enumerate(classes)}
+    return np.array([index.get(labels.get(path, ""), -1) for path in store.paths], dtype=np.int64)
+
+
 def per_class_accuracy(session: ort.InferenceSession, store: ImageStore, spec: InputSpec,
                        labels: Mapping[str, str], classes: Sequence[str]) -> Optional[dict[str, float]]:
     """Accuracy of the ONNX model per class on the labeled images of ``store``
     (``labels``: relative path -> class name); None when no stored image is labeled."""
-    row_of = {path: row for row, path in enumerate(store.paths)}
-    index = {name: i for i, name in enumerate(classes)}
-    pairs = [(row_of[path], index[name]) for path, name in labels.items() if path in row_of and name in index]
-    if not pairs:
+    truth_of_row = label_rows(store, labels, classes)
+    rows = np.flatnonzero(truth_of_row >= 0)
+    if len(rows) == 0:
         return None
-    rows = torch.tensor([row for row, _ in pairs])
-    truth = np.array([target for _, target in pairs])
+    truth = truth_of_row[rows]
     input_name = session.get_inputs()[0].name
     output_name = session.get_outputs()[0].name
-    predicted = np.concatenate([
-        session.run([output_name], {input_name: spec.from_store(store.images[rows[i:i + ACCURACY_BATCH]])})[0]
-        .argmax(1) for i in range(0, len(rows), ACCURACY_BATCH)])
+    batches = (spec.from_store(store.images[torch.from_numpy(rows[i:i + ACCURACY_BATCH])])
+               for i in range(0, len(rows), ACCURACY_BATCH))
+    predicted = np.concatenate([session.run([output_name], {input_name: x})[0].argmax(1) for x in batches])
     return {name: float((predicted[truth == i] == i).mean()) for i, name in enumerate(classes) if (truth == i).any()}

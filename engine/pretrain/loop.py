@@ -18,14 +18,15 @@ from typing import Optional
 import torch
 
 from engine.core import atomic, checkpoint
-from engine.core.config import PretrainConfig
+from engine.core.config import ConfigError, PretrainConfig
 from engine.core.device import autocast, choose_device, is_out_of_memory
 from engine.core.events import (
     Cancelled, CancelToken, CheckpointSaved, EpochEnded, EpochMetrics, Finished, PretrainMetrics, PretrainStart,
-    EventSink, PretrainSummary, Progress, Stage, Started, Warning, ignore_events,
+    EventSink, PretrainSummary, ProbeResult, Progress, Stage, Started, Warning, ignore_events,
 )
 from engine.data.scan import ScanReport
 from engine.pretrain.distributed import any_rank, is_main_process, local_device
+from engine.pretrain.gain_probe import GainProbe, Scorer, read_probe_labels
 from engine.pretrain.live_map import map_snapshot
 from engine.pretrain.preview import preview_pairs
 from engine.pretrain.session import TrainingSession, build_session
@@ -49,11 +50,14 @@ class PretrainResult:
 
 
 def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Optional[CancelToken] = None,
-                    resume=None, scan: Optional[ScanReport] = None) -> PretrainResult:
+                    resume=None, scan: Optional[ScanReport] = None,
+                    probe_scorer: Optional[Scorer] = None) -> PretrainResult:
     """Pretrain on ``cfg.data_dir`` (or resume the run folder ``resume``); return the result.
     ``scan``: a scan of the folder the caller already has, used instead of scanning again.
 
-    Raises ValueError subclasses for bad input (config, folder, run folder). Cancelling
+    With ``cfg.probe_labels``, ``probe_scorer`` scores the gain probe (see
+    :mod:`engine.pretrain.gain_probe`; :func:`engine.run_pretraining` hands it the fine-tune's).
+    Raises ValueError subclasses for bad input (config, folder, run folder, probe labels). Cancelling
     while the images are scanned or decoded raises Cancelled (no run folder exists yet);
     once training began, a cancelled run returns ``status="cancelled"`` with a checkpoint.
     """
@@ -64,7 +68,13 @@ def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Option
         cfg = resumed.config()
         checkpoints = _readable_checkpoints(resumed)
     cfg.validate()
-    cfg = cfg.replace(data_dir=str(Path(cfg.data_dir).expanduser().resolve()))
+    cfg = cfg.replace(data_dir=str(Path(cfg.data_dir).expanduser().resolve()),
+                      probe_labels=cfg.probe_labels and str(Path(cfg.probe_labels).expanduser().resolve()))
+    probe_labels = None
+    if cfg.probe_labels and is_main_process():   # a CSV that cannot be read stops the run before any work
+        if probe_scorer is None:
+            raise ConfigError("probe labels need a probe scorer: start the run with engine.run_pretraining")
+        probe_labels = read_probe_labels(cfg.probe_labels, cfg.data_dir)
     if resumed is None and is_main_process():
         prepare_runs_dir(cfg.out_dir)   # fail before the slow scan and decode
     device = local_device(choose_device(cfg.device))
@@ -80,6 +90,12 @@ def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Option
             atomic.remove_stale_temps(folder)
     else:
         run = None
+    probe = untrained = None
+    if probe_labels is not None:
+        probe = GainProbe(probe_labels, probe_scorer, session.store, session.augment.mean, session.augment.std,
+                          device, cfg.seed, emit, cancel)
+        if probe.usable:   # from the initial weights, before a checkpoint replaces them
+            untrained = probe.measure(session.method.backbone, 0, training_s=0.0)
     state = LoopState.fresh(cfg, len(session.store))
     if resumed is not None:
         state = _restore(session, resumed, checkpoints, emit) or state
@@ -91,7 +107,9 @@ def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Option
         image_size=cfg.image_size, batch_size=state.batch_size, images=len(session.store),
         reasons=session.reasons, resumed_from_step=state.step,
     )))
-    trainer = _Trainer(session, state, run, emit, cancel)
+    trainer = _Trainer(session, state, run, emit, cancel, probe)
+    if untrained is not None:
+        trainer.report_probe(untrained, record=state.step == 0)
     try:
         trainer.train()
     except Cancelled:
@@ -107,8 +125,11 @@ def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Option
 class _Trainer:
     """Holds the moving parts of one run's loop; every method is one phase of a step."""
 
-    def __init__(self, session: TrainingSession, state: LoopState, run: Optional[PretrainRun], emit, cancel) -> None:
+    def __init__(self, session: TrainingSession, state: LoopState, run: Optional[PretrainRun], emit, cancel,
+                 probe: Optional[GainProbe] = None) -> None:
         self.session, self.state, self.run, self.emit, self.cancel = session, state, run, emit, cancel
+        self.probe = probe
+        self.training_s = 0.0      # the optimiser steps' seconds in this process (the gain probe's budget)
         self.last_loss: Optional[float] = None
         self.images_per_s = 0.0
         self.started_at = time.monotonic()
@@ -200,6 +221,7 @@ class _Trainer:
         self.state = self.state.advanced()
         state = self.state
         self.last_loss = loss
+        self.training_s += step_s
         rate = state.batch_size / max(step_s, 1e-9)
         self.images_per_s = rate if self.images_per_s == 0 else (
             ETA_SMOOTHING * self.images_per_s + (1 - ETA_SMOOTHING) * rate)
@@ -238,11 +260,27 @@ class _Trainer:
         if self.run is not None:
             self._unsaved_metrics.append({"epoch_end": finished_epoch, "step": self.state.step, **metrics.as_dict()})
         self._emit_preview()
+        if self.probe is not None:
+            self._probe_if_due(finished_epoch + 1)
         every = self.session.cfg.map_every
         if every > 0 and (finished_epoch + 1) % every == 0 and is_main_process():
             s = self.session
             self.emit(map_snapshot(s.store, s.method.backbone, s.augment.mean, s.augment.std, s.device,
                                    finished_epoch, s.cfg.seed))
+
+    def _probe_if_due(self, epochs_trained: int) -> None:
+        """Probe the backbone when the budget allows; else say once if it never will in this run."""
+        if self.probe.due(self.training_s):
+            self.report_probe(self.probe.measure(self.session.method.backbone, epochs_trained, self.training_s))
+            return
+        done = self.state.step - self.first_step
+        self.probe.warn_if_never_due(self.training_s * (self.state.total_steps - self.first_step) / max(1, done))
+
+    def report_probe(self, result: ProbeResult, record: bool = True) -> None:
+        """Emit a probe result and (``record``) keep it for metrics.jsonl, under "probe"."""
+        self.emit(Progress(Stage.PROBE, self.state.step, self.state.total_steps, result))
+        if record and self.run is not None:
+            self._unsaved_metrics.append({"step": self.state.step, "probe": result.as_dict()})
 
     def _emit_preview(self) -> None:
         s = self.session

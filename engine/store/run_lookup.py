@@ -5,9 +5,11 @@ Cheap (no torch): the GUI calls these on its own thread.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+from engine.core.config import METHOD_NAMES
 from engine.store.runs import FinetuneRun, PathLike, PretrainRun, default_runs_dir
 
 
@@ -48,7 +50,18 @@ def latest_finetune_run(candidates: Sequence[PathLike],
 
 
 def describe_pretrain_run(run: PretrainRun) -> str:
-    """"20261130-103657-simclr-smallcnn · 12 epochs" (or "· 10 min" for a time budget)."""
+    """"SimCLR · smallcnn · 480 images · 12 epochs · 30 Nov 10:36" (or "· 10 min" for a time
+    budget; the time is when the backbone was saved, else the run folder's name)."""
     config = run.config_dict()
-    length = f"{config['minutes']:g} min" if config.get("minutes") else f"{config.get('epochs', '?')} epochs"
-    return f"{run.path.name} · {length}"
+    parts = [METHOD_NAMES.get(config.get("method"), config.get("method") or "?"), config.get("backbone") or "?"]
+    images = run.image_count()
+    if images is not None:
+        parts.append(f"{images:,} image{'s' if images != 1 else ''}")
+    epochs = config.get("epochs", "?")
+    plural = "" if epochs == 1 else "s"
+    parts.append(f"{config['minutes']:g} min" if config.get("minutes") else f"{epochs} epoch{plural}")
+    try:
+        parts.append(time.strftime("%d %b %H:%M", time.localtime(run.backbone_path.stat().st_mtime)))
+    except OSError:
+        parts.append(run.path.name)
+    return " · ".join(parts)

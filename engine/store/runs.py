@@ -158,6 +158,14 @@ class PretrainRun(RunFolder):
     def finished(self) -> bool:
         return self.backbone_path.is_file()
 
+    def image_count(self) -> int | None:
+        """How many images the run trained on (from its saved scan); None when that is unknown."""
+        try:
+            images = json.loads(self.scan_path.read_text(encoding="utf-8")).get("images")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return len(images) if isinstance(images, list) else None
+
     @property
     def resumable(self) -> bool:
         return (self.checkpoint_path.is_file() or self.previous_checkpoint_path.is_file()) and not self.finished

@@ -5,8 +5,9 @@ import os
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QPersistentModelIndex
+from PySide6.QtCore import QPersistentModelIndex, Qt
 
+from desktop.common.thumbnail_grid import RecordRole
 from desktop.jobs import running_jobs
 from tests.desktop.window_helpers import drop_paths, open_and_scan
 from tests.image_files import write_shape_images, write_truncated_jpeg
@@ -41,6 +42,7 @@ def test_scan_lists_each_problem_with_its_reason(qtbot, window, tmp_path):
     assert page.counts.images.text() == "5"
     assert page.counts.broken.text() == "2"
     assert page.counts.skipped.text() == "2"
+    assert page.details.skipped.text() == "readme.txt (not image files)"        # the hidden one is not named
     rows = {page.details.problems_model.index(r, 0).data(): page.details.problems_model.index(r, 1).data()
             for r in range(page.details.problems_model.rowCount())}
     assert rows == {"empty.png": "empty", "notes.jpg": "not an image"}
@@ -162,6 +164,8 @@ def test_thumbnails_load_off_thread_and_are_cached_on_disk(qtbot, window, image_
     dialog = page.show_preview(QPersistentModelIndex(page.model.index(3)))
     qtbot.waitUntil(dialog.has_image, timeout=10_000)
     assert dialog.windowTitle().endswith("img_0003.png")
+    size = page.model.index(3).data(RecordRole).size
+    assert dialog.info.text().endswith(f"·   {size / 1000:.1f} KB")        # decimal units, bytes below 1 KB
     dialog.close()
 
 
@@ -171,8 +175,9 @@ def test_the_welcome_state_offers_recent_folders_and_the_sample(qtbot, make_wind
     welcome = window.data_page.welcome
     assert window.data_page.stack.currentWidget() is welcome
     assert welcome.recent.count() == 1   # the missing folder is left out
-    with qtbot.waitSignal(window.data_page.project_opened, timeout=30_000):
-        welcome.recent.itemActivated.emit(welcome.recent.item(0))
+    with qtbot.waitSignal(window.data_page.project_opened, timeout=30_000):      # one click opens it
+        qtbot.mouseClick(welcome.recent.viewport(), Qt.MouseButton.LeftButton,
+                         pos=welcome.recent.visualItemRect(welcome.recent.item(0)).center())
     assert window.data_page.root == str(image_folder)
 
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
+
+from desktop.common.validation_view import percent
+from desktop.export.page import STEP_TEXT
+from engine.core.events import ExportStep
 from tests.desktop.label_helpers import label_some, open_labeling, patterns, pretrained, train  # noqa: F401
 from tests.desktop.window_helpers import drop_paths
 
@@ -39,6 +44,7 @@ def test_embedding_export_before_any_fine_tune_and_try_it(qtbot, window, pattern
     parity = page.result_view.parity.text()
     assert "Max abs difference" in parity and "batch sizes 1 and" in parity
     assert str(result.readme_path) in page.result_view.files.text()
+    assert f"Model card: {result.model_card_path}" in page.result_view.files.text()
     assert page.banner.kind() == "success" and "export" in window.done_steps
     prediction = try_dropped(qtbot, page, images / "r" / "rows_00.png")
     assert prediction.embedding is not None and prediction.error is None
@@ -60,7 +66,14 @@ def test_classifier_export_shows_accuracy_asks_before_overwriting_and_predicts(
     assert result.kind == "classifier" and result.raw_input and result.top1_agreement == 1.0
     assert "Top-1 agreement 100%" in page.result_view.parity.text()
     assert set(page.result_view.accuracy_rows()) == {"rows", "columns", "disc"}
+    validation = label_page.finetune.outcome.result.validation                # held-out figures, not training fit
+    assert page.result_view.accuracy_rows() == {name: percent(value) for name, value in validation["per_class"].items()}
+    assert "validation" in page.result_view.accuracy_title.text() and validation["scheme"] in \
+        page.result_view.accuracy_title.text()
     assert "uint8 NHWC" in page.result_view.inputs.text()
+    assert "(batch, channels, height, width)" in page.input.itemData(0, Qt.ItemDataRole.ToolTipRole)
+    assert label_page.finetune.status.toolTip().startswith("linear: ")
+    assert page.result_view.accuracy_title.toolTip().startswith(f"{validation['scheme']}: ")
 
     prediction = try_dropped(qtbot, page, images / "d" / "disc_15.png")
     assert prediction.label in {"rows", "columns", "disc"} and 0 < prediction.probability <= 1
@@ -98,3 +111,64 @@ def test_export_errors_are_shown_and_nothing_is_written(qtbot, window, patterns,
     qtbot.waitUntil(lambda: page.job is None, timeout=60_000)
     assert "must end in .onnx" in page.banner.text()
     assert not (tmp_path / "model.txt").exists() and page.export_button.isEnabled()
+
+
+def test_an_int8_export_shows_its_figures_against_fp32_and_tries_the_recommended_model(
+        qtbot, window, patterns, runs_dir, tmp_path):
+    images, _run, _truth = patterns
+    open_labeling(qtbot, window, images, runs_dir)
+    window.go_to("export")
+    page = window.export_page
+    page.precision.setCurrentIndex(page.precision.findData("int8"))
+    shown = []
+    show_progress = page._on_progress
+    page._on_progress = lambda event: (show_progress(event), shown.append(page.status.text()))
+    result = export(qtbot, page, tmp_path / "embedding.onnx")
+    assert STEP_TEXT[ExportStep.QUANTIZE] in shown and shown[-1] == "Done"
+    report = result.int8
+    assert Path(report.path) == tmp_path / "embedding.int8.onnx" and Path(report.path).is_file()
+    quality, size, latency = page.result_view.int8_table()
+    assert quality[0].startswith("Cosine similarity to fp32") and quality[2] == f"{report.value:.4f}"
+    assert size == ["File size", f"{report.fp32_size_bytes / 1e6:.2f} MB", f"{report.size_bytes / 1e6:.2f} MB"]
+    assert latency[0] == "Latency, one image" and latency[2].endswith(" ms")
+    assert page.result_view.int8.isVisible() and "INT8 model: " + report.path in page.result_view.files.text()
+    verdict = page.result_view.int8_verdict.text()
+    if report.recommended == "int8":
+        assert "embedding.int8.onnx where size or speed matters" in verdict and page.try_it.model_path == report.path
+    else:
+        assert "use the fp32 model" in verdict and page.try_it.model_path == result.path
+        assert page.banner.kind() == "warning"
+
+    asked = []
+    page.confirm_overwrite = lambda paths: asked.append(paths) or False
+    (tmp_path / "embedding.onnx").unlink()
+    assert not page.start() and asked == [[report.path]]          # the INT8 file alone would be replaced
+    page.precision.setCurrentIndex(page.precision.findData("fp32"))
+    shown.clear()
+    assert export(qtbot, page, tmp_path / "embedding.onnx").int8 is None
+    assert STEP_TEXT[ExportStep.WRITE] in shown and STEP_TEXT[ExportStep.QUANTIZE] not in shown
+    assert not page.result_view.int8.isVisible()
+
+
+def test_another_folder_resets_the_export_step_and_the_first_folder_reopens_ready_to_try(
+        qtbot, window, patterns, runs_dir, tmp_path):
+    import shutil
+
+    images, _run, _truth = patterns
+    open_labeling(qtbot, window, images, runs_dir)
+    window.go_to("export")
+    page = window.export_page
+    result = export(qtbot, page, tmp_path / "out" / "embedding.onnx")
+    try_dropped(qtbot, page, images / "r" / "rows_00.png")
+    other = tmp_path / "other"
+    shutil.copytree(images, other, ignore=shutil.ignore_patterns(".pretext"))
+
+    with qtbot.waitSignal(window.data_page.project_opened, timeout=30_000):     # what File > Open Folder does
+        window.data_page.open_folder(str(other))
+    assert window.current_step() == "data"
+    assert page.path.text().endswith("other-embedding.onnx") and not page.result_view.isVisible()
+    assert not page.try_it.isEnabled() and page.try_it.result.text() == ""
+
+    with qtbot.waitSignal(window.data_page.project_opened, timeout=30_000):
+        window.data_page.open_folder(str(images))
+    assert page.try_it.isEnabled() and page.try_it.model_path == result.path == page.path.text()

@@ -293,7 +293,7 @@ def test_a_folder_with_two_backbones_offers_the_choice_and_reopens_with_the_chos
     choice = page.backbone_choice
     assert not choice.isHidden() and choice.count() == 2
     assert choice.currentData() == page.pretrain_run == str(newest)
-    assert choice.itemText(1).startswith("20200101-000000-simclr-smallcnn · ")
+    assert choice.itemText(1).startswith("SimCLR · smallcnn · 48 images · ")
 
     monkeypatch.setattr(page, "is_busy", lambda: True)           # a fine-tune running: refused, said why
     assert not page.choose_backbone(str(older))
@@ -311,3 +311,43 @@ def test_a_folder_with_two_backbones_offers_the_choice_and_reopens_with_the_chos
     qtbot.waitUntil(lambda: page._load_job is None and bool(page.model.predictions), timeout=30_000)
     assert page.pretrain_run == str(older) and choice.currentData() == str(older)
     assert page.finetune_run == result.run_dir
+
+
+def test_switching_to_a_backbone_without_a_fine_tune_clears_the_other_backbones_results(
+        qtbot, window, patterns, runs_dir):
+    import os
+    import shutil
+
+    images, newest, truth = patterns
+    older = runs_dir / "20200101-000000-simclr-smallcnn"
+    shutil.copytree(newest, older)
+    stamp = (newest / "backbone.pt").stat().st_mtime - 3600
+    os.utime(older / "backbone.pt", (stamp, stamp))
+    page = open_labeling(qtbot, window, images, runs_dir)
+    assert page.pretrain_run == str(newest)
+    label_some(page, truth, 2)
+    train(qtbot, page, "linear")
+    assert page.model.predictions and page.finetune.validation.per_class.rowCount() > 0
+
+    with qtbot.waitSignal(page.models_changed) as changed:
+        page.backbone_choice.activated.emit(page.backbone_choice.findData(str(older)))
+    assert changed.args == [str(older), ""]
+    assert not page.model.predictions and page.map.colour_by.currentData() != "prediction"
+    assert page.finetune.validation.per_class.isHidden() and page.finetune.validation.per_class.rowCount() == 0
+    assert page.finetune.validation.summary.isHidden() and "Last model" not in page.finetune.status.text()
+    assert not page.finetune.accept_button.isEnabled()
+
+
+def test_a_label_in_a_suggested_cluster_drops_that_suggestion(qtbot, window, patterns, runs_dir):
+    from desktop.label.suggestion_list import CLUSTER_ROLE
+
+    images, _run, _truth = patterns
+    page = open_labeling(qtbot, window, images, runs_dir)
+    suggested = page.suggestions.list
+    item = next(suggested.item(row) for row in range(suggested.count())
+                if len(suggested.item(row).data(CLUSTER_ROLE)) > 1)
+    path = item.data(Qt.ItemDataRole.UserRole)
+    neighbour = sorted(item.data(CLUSTER_ROLE) - {path} - set(page.suggestions.paths()))[0]
+    page.classes.add_requested.emit("stripes")
+    assert page.label_paths([neighbour], "stripes")
+    assert path not in page.suggestions.paths()

@@ -224,3 +224,17 @@ def test_near_duplicates_lists_the_planted_pair_for_review(qtbot, window, patter
     assert sorted(page.map.selected_paths()) == sorted([paths[2], paths[30]])
     dialog.reject()
     assert not dialog.isVisible()
+
+
+def test_a_lasso_hides_the_hover_thumbnail(qtbot, window, patterns, runs_dir, tmp_path):
+    images, _run, truth = patterns
+    page = open_labeling(qtbot, window, images, runs_dir)
+    wait_for_layout(qtbot, page)
+    embedding_map = synthetic_map(page, truth, tmp_path)
+    view = page.map.view
+    view.plot.scene().sigMouseMoved.emit(view.box.mapViewToScene(QPointF(*embedding_map.xy[3])))
+    assert view.tip.isVisible()
+    choose_mode(page.map, "lasso")
+    with qtbot.waitSignal(view.hovered) as left:
+        drag(view, circle_around(embedding_map.xy[:5]))
+    assert left.args == [-1] and not view.tip.isVisible()

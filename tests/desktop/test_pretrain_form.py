@@ -89,3 +89,13 @@ def test_cli_help_lists_a_flag_for_every_setting_the_form_shows(filled_form, cap
     flags = {flag.field: flag.flag for flag in FLAGS}
     assert shown <= set(flags)
     assert all(f" {flags[name]} " in help_text for name in shown)
+
+
+def test_every_method_says_in_a_sentence_what_it_does(qtbot):
+    from PySide6.QtCore import Qt
+
+    form = PretrainForm()
+    qtbot.addWidget(form)
+    for row in range(form.method.count()):
+        name, help_text = form.method.itemText(row), form.method.itemData(row, Qt.ItemDataRole.ToolTipRole)
+        assert help_text and (row == 0 or help_text.startswith(f"{name}: "))

@@ -123,3 +123,59 @@ def test_stopping_before_training_begins_says_nothing_was_saved(qtbot, window, i
     assert page.status.text() == "Stopped before training began: nothing was saved"
     assert not runs_dir.exists() or not any(runs_dir.iterdir())
     assert page.start_button.isEnabled()
+
+
+def test_start_after_a_stop_asks_to_resume_it_start_a_new_run_or_cancel(qtbot, window, image_folder, runs_dir):
+    page = start_run(qtbot, window, image_folder, runs_dir, epochs=LONG)
+    with qtbot.waitSignal(page.job.finished, timeout=60_000):
+        page.stop()
+    stopped = page.last_result
+    asked, answers = [], iter(["cancel", "resume", "new"])
+    page.ask_resume_or_new = lambda run: asked.append(str(run.path)) or next(answers)
+    assert not page.start() and page.job is None                          # cancel: nothing starts
+    assert asked == [stopped.run_dir]
+
+    assert page.start()                                                   # resume: the stopped run goes on
+    assert page.plots.drawn_points() >= stopped.step
+    with qtbot.waitSignal(page.job.progress, check_params_cb=lambda e: e.step > stopped.step, timeout=60_000):
+        pass
+    with qtbot.waitSignal(page.job.finished, timeout=60_000):
+        page.stop()
+    assert page.last_result.run_dir == stopped.run_dir
+
+    assert page.start()                                                   # new: another run folder
+    with qtbot.waitSignal(page.job.finished, timeout=60_000):
+        page.stop()
+    assert page.last_result.run_dir != stopped.run_dir and len(asked) == 3
+
+
+def test_a_reopened_folder_shows_its_last_finished_run_and_offers_the_stopped_one(
+        qtbot, window, make_window, image_folder, runs_dir):
+    open_and_scan(qtbot, window, image_folder)
+    tiny_settings(window, runs_dir, epochs=1)
+    page = window.pretrain_page
+    with qtbot.waitSignal(page.completed, timeout=120_000) as completed:
+        assert page.start()
+    finished = completed.args[0]
+    qtbot.waitUntil(lambda: page.state == "idle")
+    assert not page.continue_button.isHidden()
+    page.continue_button.click()
+    assert window.current_step() == "label"
+    tiny_settings(window, runs_dir, epochs=LONG)
+    page.ask_resume_or_new = lambda run: "new"
+    assert page.start()
+    with qtbot.waitSignal(page.job.progress, check_params_cb=is_training_step, timeout=60_000):
+        pass
+    with qtbot.waitSignal(page.job.finished, timeout=60_000):
+        page.stop()
+
+    reopened = make_window()
+    tiny_settings(reopened, runs_dir)
+    open_and_scan(qtbot, reopened, image_folder)
+    again = reopened.pretrain_page
+    reopened.go_to("pretrain")
+    assert again.plots.drawn_points() == finished.step                    # the finished run's curves
+    assert again.status.text().startswith("Last finished run: ") and not again.continue_button.isHidden()
+    offer = again.resume_banner
+    assert "unfinished run" in offer.text() and "newest finished run" in offer.text()
+    assert [button.text() for button in offer.action_buttons()] == ["Resume", "Start New"]

@@ -23,3 +23,17 @@ def test_a_loaded_history_ends_at_its_last_step(qtbot):
     qtbot.addWidget(plots)
     plots.load([{"step": step, "loss": 1.0 / step, "lr": 0.1} for step in range(1, 41)] + [{"validation": {}}])
     assert plots.x_end() == 40 and plots.drawn_points() == 40
+
+
+def test_each_chart_explains_itself_and_the_spread_says_whether_it_is_fine(qtbot):
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    assert all(plot.toolTip() for plot in plots._plots.values())
+    assert "learning rate" in plots._plots["lr"].toolTip().lower()
+    plots.add(1, {"loss": 1.0, "lr": 0.1, "collapse": 0.08, "collapse_healthy": 0.09})
+    plots.refresh()
+    spread = plots._plots["collapse"]
+    assert spread.titleLabel.text.endswith("0.080, fine") and "Now 0.080: fine" in spread.toolTip()
+    plots.add(2, {"loss": 1.0, "lr": 0.1, "collapse": 0.01, "collapse_healthy": 0.09})
+    plots.refresh()
+    assert spread.titleLabel.text.endswith("0.010, too low")

@@ -33,3 +33,10 @@ def test_the_estimate_comes_with_the_range_its_label_count_allows(qtbot):
     view.show_validation({**VALIDATION, "accuracy": None, "evaluated": 0}, ("cat", "dog"), 2)
     assert "likely" not in view.scheme_note.text()
     assert view.summary.text() == "No validation estimate yet: every class needs at least 2 labels."
+
+
+def test_the_scheme_is_explained_in_one_sentence(qtbot):
+    view = ValidationView()
+    qtbot.addWidget(view)
+    view.show_validation(VALIDATION, ("cat", "dog"), 10)
+    assert view.summary.toolTip().startswith("5-fold: the labeled images are split into 5 parts")

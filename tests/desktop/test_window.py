@@ -140,7 +140,7 @@ def test_closing_during_training_asks_stops_and_leaves_a_resumable_checkpoint(
     open_and_scan(qtbot, reopened, image_folder)
     offer = reopened.pretrain_page.resume_banner
     assert "unfinished run" in offer.text()
-    assert [button.text() for button in offer.action_buttons()] == ["Resume"]
+    assert [button.text() for button in offer.action_buttons()] == ["Resume", "Start New"]
 
 
 def test_declining_to_close_keeps_training(qtbot, window, image_folder, runs_dir):

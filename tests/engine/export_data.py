@@ -2,6 +2,7 @@
 
 * ``finetuned``: a linear probe on the grayscale pattern images of :mod:`fewlabel_data`;
 * ``rgb_run``: a 2-step RGB pretraining run on 32 px shapes at 16 px;
+* ``well_labeled``: the same probe on 7 labels per class (21: enough to compare INT8 by accuracy);
 * ``exported``: a cached ``export_model`` call per set of options.
 """
 from __future__ import annotations
@@ -24,16 +25,26 @@ from engine.store.runs import open_run_folder
 from tests.engine.fewlabel_data import pick, pretrained  # noqa: F401 - the fixture
 from tests.image_files import write_shape_images
 
-__all__ = ["finetuned", "rgb_run", "exported", "pretrained"]
+__all__ = ["finetuned", "well_labeled", "rgb_run", "exported", "pretrained"]
+
+
+def _probe(pretrained, tmp_path_factory, per_class: int) -> tuple[Path, Path, dict[str, str]]:   # noqa: F811
+    run_dir, root, truth = pretrained
+    cfg = FinetuneConfig(pretrain_run=str(run_dir), out_dir=str(tmp_path_factory.mktemp("ft")), mode="linear",
+                         device="cpu", cache_dir=str(run_dir.parent.parent / "cache"))
+    return Path(run_finetune(cfg, pick(truth, per_class)).run_dir), root, truth
 
 
 @pytest.fixture(scope="session")
 def finetuned(pretrained, tmp_path_factory) -> tuple[Path, Path, dict[str, str]]:   # noqa: F811
-    """(fine-tune run folder, image root, every image's true class)."""
-    run_dir, root, truth = pretrained
-    cfg = FinetuneConfig(pretrain_run=str(run_dir), out_dir=str(tmp_path_factory.mktemp("ft")), mode="linear",
-                         device="cpu", cache_dir=str(run_dir.parent.parent / "cache"))
-    return Path(run_finetune(cfg, pick(truth, 3)).run_dir), root, truth
+    """(fine-tune run folder, image root, every image's true class) of a probe on 9 labels."""
+    return _probe(pretrained, tmp_path_factory, 3)
+
+
+@pytest.fixture(scope="session")
+def well_labeled(pretrained, tmp_path_factory) -> tuple[Path, Path, dict[str, str]]:   # noqa: F811
+    """Like ``finetuned``, on 21 labels."""
+    return _probe(pretrained, tmp_path_factory, 7)
 
 
 @pytest.fixture(scope="session")
@@ -51,17 +62,19 @@ def rgb_run(tmp_path_factory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="session")
 def exported(finetuned, rgb_run, tmp_path_factory):
-    """``exported(kind="classifier", raw_input=False, fp16=False) -> ExportResult``, cached:
-    classifiers come from ``finetuned``, embeddings from ``rgb_run``."""
+    """``exported(kind="classifier", raw_input=False, fp16=False, int8=False) -> ExportResult``,
+    cached: classifiers come from ``finetuned``, embeddings from ``rgb_run``."""
     folder = tmp_path_factory.mktemp("onnx")
     cache: dict[tuple, ExportResult] = {}
 
-    def export(kind: str = "classifier", raw_input: bool = False, fp16: bool = False) -> ExportResult:
-        key = (kind, raw_input, fp16)
+    def export(kind: str = "classifier", raw_input: bool = False, fp16: bool = False,
+               int8: bool = False) -> ExportResult:
+        key = (kind, raw_input, fp16, int8)
         if key not in cache:
             source = finetuned[0] if kind == "classifier" else rgb_run[0]
-            name = f"{kind}{'-raw' if raw_input else ''}{'-fp16' if fp16 else ''}.onnx"
-            cache[key] = export_model(source, folder / name[:-5] / name, kind=kind, raw_input=raw_input, fp16=fp16)
+            name = f"{kind}{'-raw' if raw_input else ''}{'-fp16' if fp16 else ''}{'-int8' if int8 else ''}.onnx"
+            cache[key] = export_model(source, folder / name[:-5] / name, kind=kind, raw_input=raw_input, fp16=fp16,
+                                      int8=int8)
         return cache[key]
 
     return export

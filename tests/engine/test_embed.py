@@ -41,6 +41,9 @@ def test_labeled_clusters_are_skipped():
     picks = suggest(features, paths, 3, labeled=labeled)
     assert sorted(cluster[[p.index for p in picks]]) == [2, 3, 4]
     assert not set(labeled) & {p.path for p in picks}
+    for pick in picks:                                     # each names its cluster: a label there covers it
+        assert pick.path in pick.cluster
+        assert pick.cluster == {paths[i] for i in np.nonzero(cluster == cluster[pick.index])[0]}
 
 
 def test_with_a_model_the_unsure_images_come_with_their_reason():

@@ -12,8 +12,8 @@ import pytest
 from engine.cli.console import ConsoleProgress
 from engine.core import events
 from engine.core.events import (
-    CacheSummary, EpochEnded, EpochMetrics, ExportStep, Finished, FinetuneMetrics, Payload, PretrainMetrics,
-    PretrainStart, Progress, Stage, Started,
+    CacheSummary, EpochEnded, EpochMetrics, ExportProgress, ExportStep, Finished, FinetuneMetrics, Payload,
+    PredictProgress, PretrainMetrics, PretrainStart, Progress, Stage, Started,
 )
 
 PAYLOADS = sorted(Payload.__subclasses__(), key=lambda cls: cls.__name__)
@@ -44,7 +44,7 @@ def test_every_stage_the_engine_emits_has_a_member_whose_str_is_its_value():
     assert len(PAYLOADS) >= 15
     assert {str(stage) for stage in Stage} == {stage.value for stage in Stage}
     assert Stage("pretrain") is Stage.PRETRAIN and f"{Stage.EXPORT}" == "export"
-    assert [str(step) for step in ExportStep] == ["load", "convert", "verify", "write"]
+    assert [str(step) for step in ExportStep] == ["load", "convert", "verify", "quantize", "write"]
 
 
 @pytest.mark.parametrize("cls", PAYLOADS, ids=lambda cls: cls.__name__)
@@ -89,6 +89,8 @@ def test_the_console_reads_every_payload_it_prints():
         console(EpochEnded(0, 10, EpochMetrics(loss=0.125, images_per_s=9.0)))
         console(Progress(Stage.FINETUNE, 4, 4, FinetuneMetrics(loss=0.75, accuracy=0.5)))
         console(Progress(Stage.EMBED, 8, 8))
+        console(Progress(Stage.PREDICT, 144, 144, PredictProgress(images_per_s=320.0)))
+        console(Progress(Stage.EXPORT, 5, 5, ExportProgress(current=None)))
     finally:
         console.close()
     text = stream.getvalue()
@@ -96,3 +98,4 @@ def test_the_console_reads_every_payload_it_prints():
     assert "decoded images reused from the cache" in text
     assert "step 10/10  loss 0.2500" in text and "epoch 1 done at step 10: loss 0.1250" in text
     assert "fine-tune step 4/4  loss 0.7500  accuracy 50%" in text and "embed: 8/8" in text
+    assert "predict: 144/144 images  320 img/s" in text and "export: 5/5  done" in text

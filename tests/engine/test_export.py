@@ -13,12 +13,14 @@ import torch
 from onnx import TensorProto, helper
 
 from engine import Cancelled, CancelToken
+from engine.core.events import ExportStep, ExportSummary, Finished, Progress, Stage, Started, Warning
 from engine.deploy.onnx_meta import decode
 from engine.export import run as export_module
-from engine.export.graph import RawInput, WithProbabilities
+from engine.export.graph import RawInput, WithProbabilities, to_onnx
 from engine.export.run import ExportError, export_model
 from engine.export.verify import compare
-from engine.models.model_io import load_backbone, load_classifier
+from engine.models.backbones import build_backbone
+from engine.models.model_io import Classifier, load_backbone, load_classifier
 from engine.store.project import Project
 from engine.store.runs import backbone_file, classifier_file
 from tests.engine.export_data import (  # noqa: F401 - fixtures
@@ -69,6 +71,75 @@ def test_embedding_matches_the_backbone_at_batch_1_and_3(exported, rgb_run, raw_
         assert embedding.shape == (len(batch), meta["feature_dim"])
         np.testing.assert_allclose(embedding, expected, atol=1e-4 * max(1.0, np.abs(expected).max()), rtol=0)
     assert result.top1_agreement is None and result.per_class_accuracy is None
+
+
+@pytest.mark.parametrize("kind, raw_input, fp16", [("classifier", False, False), ("classifier", True, False),
+                                                   ("classifier", False, True), ("embedding", False, False),
+                                                   ("embedding", True, False)])
+def test_the_dynamo_exporter_is_used_for_every_head_and_recorded(exported, kind, raw_input, fp16):
+    result = exported(kind, raw_input=raw_input, fp16=fp16)
+    assert result.exporter == "dynamo"
+    assert decode(session_of(result.path).get_modelmeta().custom_metadata_map)["exporter"] == "dynamo"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backbone", ["resnet18", "mobilenet_v3_small"])
+def test_dynamo_exports_torchvision_backbones_with_raw_input_that_match_torch(backbone):
+    model, dim = build_backbone(backbone, 3, 32)
+    wrapped = RawInput(WithProbabilities(Classifier(model, dim, 4)), 32, (0.5,) * 3, (0.25,) * 3).eval()
+    proto = to_onnx(wrapped, torch.zeros(2, 35, 33, 3, dtype=torch.uint8), "image", ["probabilities", "logits"],
+                    {0: "batch", 1: "height", 2: "width"}, exporter="dynamo")
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    images = np.random.default_rng(0).integers(0, 256, size=(3, 40, 27, 3), dtype=np.uint8)
+    with torch.no_grad():
+        expected = wrapped(torch.from_numpy(images))[0].numpy()
+    np.testing.assert_allclose(session.run(["probabilities"], {"image": images})[0], expected, atol=1e-4, rtol=0)
+
+
+def test_a_dynamo_model_that_fails_parity_falls_back_to_torchscript(finetuned, tmp_path, monkeypatch):
+    real_to_onnx = export_module.to_onnx
+
+    def dynamo_off_by_a_little(module, example, input_name, output_names, axes, exporter):
+        if exporter == "dynamo":
+            module = AddToFirstOutput(module, 1e-3)
+        return real_to_onnx(module, example, input_name, output_names, axes, exporter)
+
+    monkeypatch.setattr(export_module, "to_onnx", dynamo_off_by_a_little)
+    events = []
+    result = export_model(finetuned[0], tmp_path / "model.onnx", on_event=events.append)
+    assert result.exporter == "torchscript" and result.max_abs_diff <= 1e-4
+    assert decode(session_of(result.path).get_modelmeta().custom_metadata_map)["exporter"] == "torchscript"
+    warnings = [e.message for e in events if isinstance(e, Warning)]
+    assert len(warnings) == 1 and "dynamo exporter's model did not pass (verification failed" in warnings[0]
+
+
+def test_an_export_names_each_step_as_it_begins_and_quantizes_only_for_int8(finetuned, tmp_path):
+    for int8, middle in ((False, []), (True, [ExportStep.QUANTIZE])):
+        events = []
+        result = export_model(finetuned[0], tmp_path / f"int8-{int8}.onnx", int8=int8, on_event=events.append)
+        progress = [e for e in events if isinstance(e, Progress) and e.stage is Stage.EXPORT]
+        steps = [ExportStep.CONVERT, ExportStep.VERIFY, *middle, ExportStep.WRITE]
+        assert [e.metrics.current for e in progress] == [*steps, None]
+        assert [e.step for e in progress] == list(range(1, len(steps) + 2))
+        started = next(e for e in events if isinstance(e, Started) and e.stage is Stage.EXPORT)
+        assert started.total == len(steps) + 1 == progress[-1].total
+        summary = next(e for e in events if isinstance(e, Finished) and e.stage is Stage.EXPORT).info
+        assert isinstance(summary, ExportSummary) and summary.path == result.path
+        assert summary.recommended == (result.int8.recommended if int8 else "fp32")
+
+
+def test_a_dynamo_conversion_error_falls_back_to_torchscript(finetuned, tmp_path, monkeypatch):
+    real_to_onnx = export_module.to_onnx
+
+    def dynamo_breaks(module, example, input_name, output_names, axes, exporter):
+        if exporter == "dynamo":
+            raise RuntimeError("Failed to export the model with torch.export\nmore lines")
+        return real_to_onnx(module, example, input_name, output_names, axes, exporter)
+
+    monkeypatch.setattr(export_module, "to_onnx", dynamo_breaks)
+    result = export_model(finetuned[0], tmp_path / "model.onnx", raw_input=True)
+    assert result.exporter == "torchscript" and result.max_abs_diff <= result.tolerance
+    assert result.batch_sizes == (1, 8, 1)
 
 
 def test_metadata_round_trips_through_onnxruntime_and_the_model_checks(exported, finetuned):
@@ -154,11 +225,12 @@ def test_unwritable_destinations_fail_before_any_work(finetuned, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "x.onnx"]
 
 
-@pytest.mark.parametrize("full_on", ["model.onnx", "README.txt"])
-def test_a_full_disk_leaves_the_previous_model_and_readme_intact(finetuned, tmp_path, monkeypatch, full_on):
+@pytest.mark.parametrize("full_on", ["model.onnx", "README.txt", "MODEL_CARD.md"])
+def test_a_full_disk_leaves_the_previous_model_readme_and_card_intact(finetuned, tmp_path, monkeypatch, full_on):
     out = tmp_path / "model.onnx"
     first = export_model(finetuned[0], out)
-    before = out.read_bytes(), Path(first.readme_path).read_bytes()
+    files = (out, Path(first.readme_path), Path(first.model_card_path))
+    before = [path.read_bytes() for path in files]
     real_fsync = os.fsync
 
     def no_space_for_one_file(fd):   # the temp file of ``full_on`` is ".<name>.<pid>.partial"
@@ -167,10 +239,11 @@ def test_a_full_disk_leaves_the_previous_model_and_readme_intact(finetuned, tmp_
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", no_space_for_one_file)
-    with pytest.raises(ExportError, match="No space left on device; the existing file is unchanged"):
+    full = f"^cannot write .*/{full_on}: the disk is full; the existing file is unchanged$"
+    with pytest.raises(ExportError, match=full):
         export_model(finetuned[0], out, raw_input=True, overwrite=True)
-    assert (out.read_bytes(), Path(first.readme_path).read_bytes()) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.txt", "model.onnx"]
+    assert [path.read_bytes() for path in files] == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["MODEL_CARD.md", "README.txt", "model.onnx"]
 
 
 def test_a_failed_verification_writes_nothing(finetuned, tmp_path, monkeypatch):
@@ -244,6 +317,18 @@ def test_the_comparison_catches_differences_and_nans():
     shifted = compare(Offset(1e-3), session, batches, classifier=True, tolerance=1e-4)
     assert shifted.max_abs_diff == pytest.approx(1e-3, rel=1e-3) and shifted.max_abs_diff > shifted.limit
     assert np.isnan(compare(Offset(float("nan")), session, batches, classifier=True, tolerance=1e-4).max_abs_diff)
+
+
+class AddToFirstOutput(torch.nn.Module):
+    """A model whose first output is shifted by ``value``: an exporter that gets it slightly wrong."""
+
+    def __init__(self, model: torch.nn.Module, value: float) -> None:
+        super().__init__()
+        self.model, self.value = model, value
+
+    def forward(self, x):
+        first, *rest = self.model(x)
+        return (first + self.value, *rest)
 
 
 class Offset(torch.nn.Module):

@@ -14,6 +14,7 @@ NOT_DEFAULT = {   # a valid value other than the default, for every field but da
     "epochs": 7, "minutes": 2.5, "batch_size": 48, "lr": 0.0125, "weight_decay": 0.0005, "warmup_fraction": 0.1,
     "device": "cuda:1", "precision": "bf16", "seed": MAX_SEED, "checkpoint_every": 50, "pretrained": True,
     "compile": True, "cache_dir": "/tmp/my cache", "embed_dim": 256, "stem": "small", "map_every": 0,
+    "probe_labels": "/data/my labels.csv",
 }
 
 

@@ -2,6 +2,7 @@
 import csv
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,10 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
+from engine import Cancelled, CancelToken
 from engine.cli import program as cli
+from engine.core.events import PredictProgress, Stage
+from engine.data import imageio
 from engine.data.augment import normalize_only
 from engine.data.imageio import decode_resized
 from engine.deploy.predict import PredictError, image_files, load_model, predict, write_csv
@@ -123,3 +127,37 @@ def test_cli_export_then_predict(finetuned, tmp_path, capsys):
     assert cli.main(["predict", str(out), str(image)]) == 0
     path, label, probability = capsys.readouterr().out.strip().split("\t")
     assert path == str(image) and label in ("columns", "disc", "rows") and 0 < float(probability) <= 1
+
+
+def test_decoding_runs_on_worker_threads_in_order_with_progress(exported, finetuned, monkeypatch):
+    paths = sorted(finetuned[1].rglob("*.png")) * 3                         # 144 files: 5 batches of 32
+    model = load_model(exported().path)
+    serial = model.predict(paths, workers=1)
+    threads = set()
+    real_decode = imageio.decode_resized
+
+    def decode_and_note(path, size, channels):
+        threads.add(threading.current_thread().name)
+        return real_decode(path, size, channels)
+
+    monkeypatch.setattr(imageio, "decode_resized", decode_and_note)
+    events = []
+    pooled = model.predict(paths, on_event=events.append, workers=4)
+    assert [(p.path, p.label, p.probability) for p in pooled] == [(p.path, p.label, p.probability) for p in serial]
+    assert threads and all(name.startswith("decode") for name in threads)
+    assert [(e.stage, e.step, e.total) for e in events] == [(Stage.PREDICT, n, 144) for n in (32, 64, 96, 128, 144)]
+    assert all(isinstance(e.metrics, PredictProgress) and e.metrics.images_per_s > 0 for e in events)
+
+
+def test_cancel_stops_predicting_after_the_current_batch(exported, finetuned):
+    paths = sorted(finetuned[1].rglob("*.png")) * 4
+    token = CancelToken()
+    seen = []
+
+    def cancel_after_the_first_batch(event):
+        seen.append(event.step)
+        token.cancel()
+
+    with pytest.raises(Cancelled):
+        load_model(exported().path).predict(paths, on_event=cancel_after_the_first_batch, cancel=token)
+    assert seen == [32]

@@ -1,6 +1,7 @@
 """Run folders name their own files; the look-ups find a folder's runs through them."""
 import json
 import os
+import time
 from pathlib import Path
 
 from engine.store.run_lookup import describe_pretrain_run, finished_pretrain_runs, latest_finetune_run
@@ -36,8 +37,11 @@ def test_finished_runs_of_a_folder_are_found_newest_first_by_any_spelling_of_its
     images.mkdir()
     (tmp_path / "alias").symlink_to(images)
     runs = tmp_path / "runs"
-    older = fake_pretrain_run(runs, "20200101-000000-simclr-smallcnn", tmp_path / "alias", epochs=12)
-    newer = fake_pretrain_run(runs, "20200102-000000-byol-smallcnn", images, minutes=10)
+    older = fake_pretrain_run(runs, "20200101-000000-simclr-smallcnn", tmp_path / "alias", epochs=12,
+                              method="simclr", backbone="smallcnn")
+    newer = fake_pretrain_run(runs, "20200102-000000-byol-smallcnn", images, minutes=10, method="byol",
+                              backbone="resnet18")
+    newer.scan_path.write_text(json.dumps({"root": str(images), "images": [{"path": "a.png"}, {"path": "b.png"}]}))
     fake_pretrain_run(runs, "20200103-000000-simclr-smallcnn", images, finished=False)
     fake_pretrain_run(runs, "20200104-000000-simclr-smallcnn", tmp_path, epochs=3)    # another folder
     stamp = newer.backbone_path.stat().st_mtime - 3600
@@ -45,8 +49,9 @@ def test_finished_runs_of_a_folder_are_found_newest_first_by_any_spelling_of_its
 
     found = finished_pretrain_runs(str(images), [str(runs)], known=[str(older.path)])
     assert found == [newer, older]
+    when = [time.strftime("%d %b %H:%M", time.localtime(run.backbone_path.stat().st_mtime)) for run in found]
     assert [describe_pretrain_run(run) for run in found] == [
-        "20200102-000000-byol-smallcnn · 10 min", "20200101-000000-simclr-smallcnn · 12 epochs"]
+        f"BYOL · resnet18 · 2 images · 10 min · {when[0]}", f"SimCLR · smallcnn · 12 epochs · {when[1]}"]
     assert [run.path.name for run in find_resumable(images, runs)] == ["20200103-000000-simclr-smallcnn"]
 
 

@@ -70,6 +70,10 @@ def test_messy_folder_lists_good_images_and_every_problem(messy_folder, monkeypa
     assert {p.path: p.reason for p in report.problems} == PROBLEMS
     assert report.skipped_hidden == 2  # .DS_Store and .thumbs/
     assert report.skipped_other == 2  # readme.txt and the loop link
+    assert len(report.skipped_names) == 2 and "readme.txt" in report.skipped_names
+    assert report.skipped_names == sorted(report.skipped_names)
+    assert "readme.txt" in report.summary_text()
+    assert ScanReport.from_json(report.to_json()).skipped_names == report.skipped_names
     assert [r.path for r in report.images] == sorted(records)
     assert not report.grayscale and report.channels == 3
 

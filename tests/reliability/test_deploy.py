@@ -77,8 +77,8 @@ def refuse(monkeypatch, folder: Path, how: str) -> None:
 
 @pytest.mark.parametrize("how, says", [
     ("a folder that is not writable", "is not writable"),
-    ("a write that is refused", "Permission denied; the existing file is unchanged"),
-    ("a full disk", "No space left on device; the existing file is unchanged"),
+    ("a write that is refused", ": permission denied; the existing file is unchanged"),
+    ("a full disk", "model.onnx: the disk is full; the existing file is unchanged"),
 ])
 def test_14_an_export_that_cannot_be_written_says_why_and_leaves_the_existing_model_untouched(
         finetuned, tmp_path, monkeypatch, capsys, how, says):
@@ -95,3 +95,25 @@ def test_14_an_export_that_cannot_be_written_says_why_and_leaves_the_existing_mo
     monkeypatch.undo()
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before     # untouched, no temp files
     assert cli.main(["export", str(finetuned[0]), "--out", str(folder / "model.onnx"), "--overwrite"]) == 0
+
+
+def test_predict_refuses_to_replace_a_file_unless_asked_and_checks_its_csv_before_predicting(
+        exported, finetuned, tmp_path, capsys):
+    model = Path(exported("classifier").path)
+    images = tmp_path / "images"
+    images.mkdir()
+    for source in sorted(finetuned[1].rglob("*.png"))[:3]:
+        (images / source.name).write_bytes(source.read_bytes())
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\na.png,cat\n")
+    before = model.read_bytes()
+    for target, words in [(labels, "exists; add --overwrite to replace it"),
+                          (model, "is a file this command reads; choose another name"),
+                          (tmp_path / "missing" / "out.csv", "does not exist")]:
+        assert exit_code(["predict", str(model), str(images), "--csv", str(target)]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and words in err and len(err.strip().splitlines()) == 1   # said before any prediction
+    assert labels.read_text() == "path,label\na.png,cat\n" and model.read_bytes() == before
+    assert exit_code(["predict", str(model), str(images), "--csv", str(labels), "--overwrite"]) == 0
+    assert labels.read_text().startswith("path,label,probability,error") and len(labels.read_text().splitlines()) == 4
+    assert not list(tmp_path.glob(".*.partial"))
