@@ -66,6 +66,16 @@ def spread_verdict(spread: float, healthy: float) -> str:
     return "fine" if spread >= COLLAPSE_ALARM * healthy else "too low"
 
 
+class TitleLabel(pg.LabelItem):
+    """A plot title that does not hold its plot wider than the pane: a long title (one with a value
+    and a verdict in it) overhangs its plot instead of pushing the charts past the pane's edge."""
+
+    def updateMin(self) -> None:  # noqa: N802 - pyqtgraph API
+        super().updateMin()
+        self.setMinimumWidth(0)
+        self._sizeHint[Qt.SizeHint.MinimumSize] = (0, self._sizeHint[Qt.SizeHint.MinimumSize][1])
+
+
 class TrainingPlots(QWidget):
     """Loss (raw and smoothed), learning rate, images/s, data-wait % and the collapse metric."""
 
@@ -126,7 +136,6 @@ class TrainingPlots(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)
         self._apply_palette()
-        self._wide_width = math.ceil(self.view.ci.effectiveSizeHint(Qt.SizeHint.MinimumSize).width()) + 4
         self._moved: pg.PlotItem | None = None     # the second row's last plot, on a row of its own when narrow
         self._third_row: pg.GraphicsLayout | None = None
         self.setMinimumHeight(ROW_HEIGHT * sum(row is not None for row in rows))
@@ -137,7 +146,12 @@ class TrainingPlots(QWidget):
         self.timer.start()
 
     def _plot(self, row: pg.GraphicsLayout, col: int, name: str, title: str, stretch: int = 1) -> pg.PlotItem:
-        plot = row.addPlot(col=col, title=title)
+        plot = row.addPlot(col=col)
+        plot.layout.removeItem(plot.titleLabel)
+        plot.scene().removeItem(plot.titleLabel)
+        plot.titleLabel = TitleLabel("", size="11pt", parent=plot)
+        plot.layout.addItem(plot.titleLabel, 0, 1)
+        plot.setTitle(title)
         plot.setToolTip(PANEL_HELP[name])
         row.layout.setColumnStretchFactor(col, stretch)
         plot.setDownsampling(auto=True, mode="peak")
@@ -240,6 +254,7 @@ class TrainingPlots(QWidget):
             help_text += f" Now {series.y[-1]:.3f}: {verdict} (healthy is about {self.collapse_healthy:.3f})."
         self._plots["collapse"].setTitle(title)
         self._plots["collapse"].setToolTip(help_text)
+        self._fit_rows()        # a longer title may need a row of its own
 
     def _fit(self, plot: str, series: list) -> None:
         """Move the plot's ranges only when its data needs it (see :mod:`sticky_range`)."""
@@ -266,8 +281,11 @@ class TrainingPlots(QWidget):
         """Too narrow for every plot of the second row side by side: its last plot gets a row of its own,
         so no chart runs past the right edge; wide enough again, it goes back."""
         row = self._rows[1]
-        narrow = self.width() < self._wide_width
-        if row is None or narrow == (self._moved is not None):
+        if row is None:
+            return
+        second = list(row.items) + ([self._moved] if self._moved is not None else [])
+        narrow = self.width() < max(self._width_for(list(self._rows[0].items)), self._width_for(second))
+        if narrow == (self._moved is not None):
             return
         if narrow:
             if len(row.items) < 2:
@@ -287,6 +305,12 @@ class TrainingPlots(QWidget):
             layout.layout.invalidate()
             layout.updateGeometry()
         self.view.ci.setGeometry(QRectF(self.view.viewport().rect()))
+
+    def _width_for(self, plots: list) -> float:
+        """The width ``plots`` need side by side with their whole titles."""
+        spacing = self.view.ci.layout.horizontalSpacing() * (len(plots) - 1) + 8
+        return spacing + sum(plot.effectiveSizeHint(Qt.SizeHint.MinimumSize).width()
+                             + plot.titleLabel.effectiveSizeHint(Qt.SizeHint.PreferredSize).width() for plot in plots)
 
     def changeEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().changeEvent(event)

@@ -120,12 +120,18 @@ def test_training_charts_take_another_row_rather_than_run_past_a_narrow_pane(qtb
     qtbot.addWidget(plots)
     plots.show()
     qtbot.waitExposed(plots)
+    plots.collapse_healthy = 0.088
+    for step in range(1, 6):     # the spread's title then carries its value and verdict: a long title
+        plots.add(step, {"loss": 5 - step / 10, "lr": 0.06, "images_per_s": 60, "data_wait": 0.1,
+                         "collapse": 0.084}, total=22)
+    plots.refresh()
+    qtbot.waitUntil(lambda: ":" in plots._plots["collapse"].titleLabel.text)
 
     def rights() -> list[float]:
         settle()
         return [plot.sceneBoundingRect().right() for plot in plots._plots.values()]
 
-    for width in (1000, 380, 1000):
+    for width in (1000, 380, 520, 1000):
         plots.resize(width, 500)
         qtbot.waitUntil(lambda: max(rights()) <= plots.view.viewport().width() + 1)
         assert min(rights()) > 0
