@@ -90,7 +90,6 @@ class PretrainPage(QWidget):
         self.progress.setTextVisible(False)
         self.status = QLabel("Ready")
         self.metrics = QLabel(wordWrap=True)
-        self.metrics.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.metrics.setProperty("role", "muted")
         self.collapse_warning = QLabel(wordWrap=True)
         self.collapse_warning.setProperty("role", "warning")
@@ -136,9 +135,10 @@ class PretrainPage(QWidget):
         return ScrollColumn(column)
 
     def _run_column(self) -> QWidget:
-        status = QHBoxLayout()
+        status = QVBoxLayout()      # the metrics under the step, so a narrow pane wraps them in one place
+        status.setSpacing(2)
         status.addWidget(self.status)
-        status.addWidget(self.metrics, 1)
+        status.addWidget(self.metrics)
         column = QWidget()
         layout = QVBoxLayout(column)
         layout.setContentsMargins(12, 8, 0, 0)
