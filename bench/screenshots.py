@@ -4,17 +4,18 @@
                                                    [--size 1280x720]
 
 Runs under the current display (Xvfb works), with throw-away settings, cache and runs
-folders so the user's own are untouched. Writes data.png, pretrain.png (mid-run, with a live map every 2 epochs), then,
-once the run has finished: label-empty.png (suggestions, no classes yet), label.png (a few
-labels from resources/sample-labels.csv), label-trained.png (after a fine-tune with the
-chosen Training time, Quick by default) and
-export.png (after an export and a "Try it" prediction).
+folders so the user's own are untouched. Writes data.png, pretrain-advanced.png (the form with Advanced open),
+pretrain.png (mid-run, with a live map every 2 epochs), then, once the run has finished: label-empty.png
+(suggestions, no classes yet), label.png (a few labels from resources/sample-labels.csv), label-trained.png
+(after a fine-tune with the chosen Training time, Quick by default), export-empty.png, export.png (after an
+export and a "Try it" prediction) and data-problems.png (a small folder with a truncated and an empty image).
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -42,8 +43,9 @@ class Shooter:
         self.training_minutes = training_minutes
         self.scratch, self.per_class = scratch, per_class
         self.shot_taken = False
+        self.data_shot = False    # data.png taken: a later folder (the one with problems) is shot on its own
         self.done = False
-        window.data_page.project_opened.connect(lambda *_: self._when(self._thumbnails_ready, self.shoot_data))
+        window.data_page.project_opened.connect(self._on_project_opened)
         window.pretrain_page.completed.connect(lambda _result: QTimer.singleShot(300, self.open_label))
 
     def _when(self, ready, then, tries: int = 100) -> None:
@@ -52,6 +54,11 @@ class Shooter:
             then()
         else:
             QTimer.singleShot(100, lambda: self._when(ready, then, tries - 1))
+
+    def _on_project_opened(self, *_args) -> None:
+        if not self.data_shot:
+            self.data_shot = True
+            self._when(self._thumbnails_ready, self.shoot_data)
 
     def _thumbnails_ready(self) -> bool:
         model = self.window.data_page.model
@@ -73,6 +80,13 @@ class Shooter:
         page = self.window.pretrain_page
         page.form.epochs.setValue(self.epochs)
         page.form.map_every.setCurrentIndex(page.form.map_every.findData(2))
+        page.form.advanced_toggle.setChecked(True)
+        QTimer.singleShot(300, self._shoot_advanced)
+
+    def _shoot_advanced(self) -> None:
+        self.save("pretrain-advanced.png")
+        page = self.window.pretrain_page
+        page.form.advanced_toggle.setChecked(False)
         page.start()
         page.job.progress.connect(self._on_progress)
 
@@ -136,6 +150,24 @@ class Shooter:
 
     def shoot_export(self) -> None:
         self.save("export.png")
+        folder = self.scratch / "with-problems"
+        folder.mkdir()
+        for number in range(8):
+            shutil.copy(SAMPLE_DIR / f"fashion_{number:05d}.png", folder)
+        data = (SAMPLE_DIR / "fashion_00008.png").read_bytes()
+        (folder / "truncated.png").write_bytes(data[: len(data) // 2])
+        (folder / "empty.jpg").write_bytes(b"")
+        self.window.go_to("data")
+        self.window.data_page.open_folder(str(folder))
+        self._when(self._problems_shown, self.shoot_problems)
+
+    def _problems_shown(self) -> bool:
+        page = self.window.data_page
+        return (page.root == str(self.scratch / "with-problems") and not page.is_scanning()
+                and page.details.problems_model.rowCount() > 0 and self._thumbnails_ready())
+
+    def shoot_problems(self) -> None:
+        self.save("data-problems.png")
         self.done = True
         self.window.close()
 

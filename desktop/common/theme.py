@@ -1,6 +1,7 @@
 """Look and feel: Fusion with a light or dark palette that follows the system, the style sheet, icons."""
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from PySide6.QtCore import QByteArray, QSettings, Qt
@@ -112,4 +113,10 @@ def _refresh(app: QApplication) -> None:
     theme = current_theme(app)
     dark = theme == "dark" or (theme == "system" and system_prefers_dark(app))
     app.setPalette(_palette(dark))
-    app.setStyleSheet((RESOURCES_DIR / "style.qss").read_text(encoding="utf-8"))
+    app.setStyleSheet(style_sheet())
+
+
+def style_sheet() -> str:
+    """resources/style.qss with its ``url(icons/…)`` pointing at the installed icons folder."""
+    text = (RESOURCES_DIR / "style.qss").read_text(encoding="utf-8")
+    return re.sub(r"url\(icons/([^)]+)\)", lambda match: f'url("{(ICONS_DIR / match[1]).as_posix()}")', text)

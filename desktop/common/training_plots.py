@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtCore import QEvent, QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
@@ -13,6 +13,7 @@ from desktop.common import sticky_range
 from desktop.common.theme import ACCENT
 
 REFRESH_MS = 250
+ROW_HEIGHT = 125    # the least height of a row of plots, so a chart never flattens to a line
 EMA_BETA = 0.95
 TEAL = QColor("#1e9e8f")
 ORANGE = QColor("#d9822b")
@@ -65,6 +66,16 @@ def spread_verdict(spread: float, healthy: float) -> str:
     return "fine" if spread >= COLLAPSE_ALARM * healthy else "too low"
 
 
+class TitleLabel(pg.LabelItem):
+    """A plot title that does not hold its plot wider than the pane: a long title (one with a value
+    and a verdict in it) overhangs its plot instead of pushing the charts past the pane's edge."""
+
+    def updateMin(self) -> None:  # noqa: N802 - pyqtgraph API
+        super().updateMin()
+        self.setMinimumWidth(0)
+        self._sizeHint[Qt.SizeHint.MinimumSize] = (0, self._sizeHint[Qt.SizeHint.MinimumSize][1])
+
+
 class TrainingPlots(QWidget):
     """Loss (raw and smoothed), learning rate, images/s, data-wait % and the collapse metric."""
 
@@ -92,6 +103,7 @@ class TrainingPlots(QWidget):
         rows = (self.view.ci.addLayout(row=0, col=0), None)
         if set(panels) & {"images_per_s", "data_wait", "collapse"}:
             rows = (rows[0], self.view.ci.addLayout(row=1, col=0))
+        self._rows = rows
         titles = {"loss": "Loss", "lr": "Learning rate", "images_per_s": "Images / s",
                   "data_wait": "Waiting for data (%)", "collapse": "Embedding spread (collapse → 0)"}
         columns = [0, 0]
@@ -124,6 +136,9 @@ class TrainingPlots(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)
         self._apply_palette()
+        self._moved: pg.PlotItem | None = None     # the second row's last plot, on a row of its own when narrow
+        self._third_row: pg.GraphicsLayout | None = None
+        self.setMinimumHeight(ROW_HEIGHT * sum(row is not None for row in rows))
         # One plot per tick, in turn: each plot still redraws every REFRESH_MS, but the GUI
         # thread never repaints all the axes at once (that burst alone was a 100+ ms stall).
         self.timer = QTimer(self, interval=max(1, REFRESH_MS // len(self._plots)))
@@ -131,7 +146,12 @@ class TrainingPlots(QWidget):
         self.timer.start()
 
     def _plot(self, row: pg.GraphicsLayout, col: int, name: str, title: str, stretch: int = 1) -> pg.PlotItem:
-        plot = row.addPlot(col=col, title=title)
+        plot = row.addPlot(col=col)
+        plot.layout.removeItem(plot.titleLabel)
+        plot.scene().removeItem(plot.titleLabel)
+        plot.titleLabel = TitleLabel("", size="11pt", parent=plot)
+        plot.layout.addItem(plot.titleLabel, 0, 1)
+        plot.setTitle(title)
         plot.setToolTip(PANEL_HELP[name])
         row.layout.setColumnStretchFactor(col, stretch)
         plot.setDownsampling(auto=True, mode="peak")
@@ -234,6 +254,7 @@ class TrainingPlots(QWidget):
             help_text += f" Now {series.y[-1]:.3f}: {verdict} (healthy is about {self.collapse_healthy:.3f})."
         self._plots["collapse"].setTitle(title)
         self._plots["collapse"].setToolTip(help_text)
+        self._fit_rows()        # a longer title may need a row of its own
 
     def _fit(self, plot: str, series: list) -> None:
         """Move the plot's ranges only when its data needs it (see :mod:`sticky_range`)."""
@@ -251,6 +272,45 @@ class TrainingPlots(QWidget):
         if (x_new, y_new) != (x_now, y_now):
             self._ranges[plot] = (x_new, y_new)
             self._plots[plot].setRange(xRange=x_new, yRange=y_new, padding=0)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self._fit_rows()
+
+    def _fit_rows(self) -> None:
+        """Too narrow for every plot of the second row side by side: its last plot gets a row of its own,
+        so no chart runs past the right edge; wide enough again, it goes back."""
+        row = self._rows[1]
+        if row is None:
+            return
+        second = list(row.items) + ([self._moved] if self._moved is not None else [])
+        narrow = self.width() < max(self._width_for(list(self._rows[0].items)), self._width_for(second))
+        if narrow == (self._moved is not None):
+            return
+        if narrow:
+            if len(row.items) < 2:
+                return
+            self._moved = max(row.items, key=lambda plot: row.items[plot][0][1])    # by its column
+            row.removeItem(self._moved)
+            self._third_row = self.view.ci.addLayout(row=2, col=0)
+            self._third_row.addItem(self._moved, row=0, col=0)
+            self.setMinimumHeight(3 * ROW_HEIGHT)
+        else:
+            self._third_row.removeItem(self._moved)
+            self.view.ci.removeItem(self._third_row)     # an empty row would still take its share of the height
+            row.addItem(self._moved, row=0, col=len(row.items))
+            self._moved, self._third_row = None, None
+            self.setMinimumHeight(2 * ROW_HEIGHT)
+        for layout in (row, self.view.ci):    # their minimum widths changed
+            layout.layout.invalidate()
+            layout.updateGeometry()
+        self.view.ci.setGeometry(QRectF(self.view.viewport().rect()))
+
+    def _width_for(self, plots: list) -> float:
+        """The width ``plots`` need side by side with their whole titles."""
+        spacing = self.view.ci.layout.horizontalSpacing() * (len(plots) - 1) + 8
+        return spacing + sum(plot.effectiveSizeHint(Qt.SizeHint.MinimumSize).width()
+                             + plot.titleLabel.effectiveSizeHint(Qt.SizeHint.PreferredSize).width() for plot in plots)
 
     def changeEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().changeEvent(event)

@@ -8,6 +8,9 @@ TOP_SIZES = 6
 SKIPPED_SHOWN = 8
 
 
+PROBLEMS_WIDTH = 420    # the least width of the pane while it lists problems
+
+
 class ProblemsModel(QAbstractTableModel):
     """Rows of ``engine.data.scan.Problem``: path, reason, detail."""
 
@@ -122,12 +125,14 @@ class ScanDetails(QWidget):
         self.problems.setModel(self.problems_model)
         self.problems.verticalHeader().hide()
         self.problems.setWordWrap(False)
+        self.problems.setTextElideMode(Qt.TextElideMode.ElideMiddle)    # long paths keep their file name
         self.problems.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         self.problems.setAlternatingRowColors(True)
         header = self.problems.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(0, 180)
-        header.setStretchLastSection(True)
+        header.resizeSection(0, 110)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)      # the Detail column: the rest of the width
         self.no_problems = QLabel("Every image file could be read.")
         self.no_problems.setProperty("role", "muted")
         layout = QVBoxLayout(self)
@@ -155,3 +160,4 @@ class ScanDetails(QWidget):
         self.problems_title.setText(f"Problems ({len(problems):,})")
         self.problems.setVisible(bool(problems))
         self.no_problems.setVisible(not problems)
+        self.setMinimumWidth(PROBLEMS_WIDTH if problems else 0)     # room for the Detail column

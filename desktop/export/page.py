@@ -13,10 +13,11 @@ from PySide6.QtCore import QStandardPaths, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QButtonGroup, QComboBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
-    QProgressBar, QPushButton, QRadioButton, QScrollArea, QVBoxLayout, QWidget,
+    QProgressBar, QPushButton, QRadioButton, QVBoxLayout, QWidget,
 )
 
 from desktop.common.banner import Banner
+from desktop.common.scroll_column import ScrollColumn
 from desktop.export.export_result import ExportResultView
 from desktop.export.try_it import TryItBox
 from desktop.jobs import EngineJob
@@ -109,6 +110,8 @@ class ExportPage(QWidget):
         self.precision = QComboBox()
         for value, text in PRECISIONS:
             self.precision.addItem(text, value)
+        self.precision.setMinimumContentsLength(20)     # the whole names where there is room
+        self.precision.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.precision.setToolTip("fp16 is verified against fp32 with a looser tolerance (1e-2). INT8 writes a "
                                   "second file, <name>.int8.onnx, calibrated on your images, and says whether it "
                                   "keeps the fp32 model's accuracy")
@@ -147,13 +150,7 @@ class ExportPage(QWidget):
         body_layout.setContentsMargins(0, 8, 0, 0)
         body_layout.addLayout(columns)
         body_layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(body)
-        scroll.setMinimumWidth(body.minimumSizeHint().width())
-        layout.addWidget(scroll, 1)
+        layout.addWidget(ScrollColumn(body), 1)
         self._set_running(False)
 
     def _options_card(self) -> QFrame:

@@ -10,7 +10,7 @@ from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QIcon, QKeySequence, QPainter, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QColorDialog, QGridLayout, QInputDialog, QLabel, QListWidget, QListWidgetItem,
-    QPushButton, QVBoxLayout, QWidget,
+    QPushButton, QStackedWidget, QVBoxLayout, QWidget,
 )
 
 
@@ -103,12 +103,13 @@ class ClassPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(heading)
-        layout.addWidget(self.list, 1)
-        layout.addWidget(self.empty_hint)
-        self.list.hide()
+        self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self._list_or_hint = QStackedWidget()     # one place for both, so the buttons below never move
+        self._list_or_hint.addWidget(self.empty_hint)
+        self._list_or_hint.addWidget(self.list)
+        layout.addWidget(self._list_or_hint, 1)
         layout.addLayout(buttons)
         layout.addWidget(self.paint)
-        layout.addStretch(0)        # takes the room of the list while there is no class
         self._update_buttons()
 
     # --- the dialogs (replaced in tests) -------------------------------------------------------
@@ -146,8 +147,7 @@ class ClassPanel(QWidget):
             if info.name == current:
                 self.list.setCurrentItem(item)
         self.list.blockSignals(False)
-        self.empty_hint.setVisible(not classes)
-        self.list.setVisible(bool(classes))
+        self._list_or_hint.setCurrentWidget(self.list if classes else self.empty_hint)
         self._on_current_changed()
 
     def names(self) -> list[str]:

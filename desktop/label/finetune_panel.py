@@ -14,11 +14,11 @@ from desktop.jobs import EngineJob
 from desktop.label.jobs import finetune_and_predict
 from engine.core.events import Stage
 
-MODES = (
-    ("auto", "Auto (picked from the label count)"),
-    ("linear", "Linear probe: seconds, few labels"),
-    ("semi", "Semi-supervised: also learns from unlabeled images"),
-    ("full", "Full fine-tune: many labels, slower"),
+MODES = (     # key, name (short enough for a narrow column), what it does
+    ("auto", "Auto", "Picked from the label count"),
+    ("linear", "Linear probe", "Seconds; suits a few labels"),
+    ("semi", "Semi-supervised", "Also learns from the unlabeled images"),
+    ("full", "Full fine-tune", "Suits many labels; slower"),
 )
 MODE_HELP = {
     "auto": "Picks linear, semi or full from how many labels there are.",
@@ -53,11 +53,11 @@ class FinetunePanel(QWidget):
         heading = QLabel("Fine-tune")
         heading.setProperty("role", "heading")
         self.mode = QComboBox()
-        for key, text in MODES:
-            self.mode.addItem(text, key)
+        for key, name, _what in MODES:
+            self.mode.addItem(name, key)
             self.mode.setItemData(self.mode.count() - 1, MODE_HELP[key], Qt.ItemDataRole.ToolTipRole)
-        self.mode.setMinimumContentsLength(16)
-        self.mode.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.mode_note = QLabel(wordWrap=True)      # what the chosen mode does, in a few words
+        self.mode_note.setProperty("role", "muted")
         self.time_limit = QComboBox()
         for minutes, text in TIME_LIMITS:
             self.time_limit.addItem(text, minutes)
@@ -66,6 +66,9 @@ class FinetunePanel(QWidget):
                                    "training learns from the unlabeled images and is usually several points more "
                                    "accurate than Quick.")
         self.mode.currentIndexChanged.connect(self._update_time_limit)
+        self.mode.currentIndexChanged.connect(
+            lambda index: self.mode_note.setText(MODES[index][2]))
+        self.mode_note.setText(MODES[0][2])
         self.train_button = QPushButton("Train Classifier")
         self.train_button.setProperty("role", "primary")
         self.train_button.setToolTip("Train on the current labels; click again after more labels to retrain")
@@ -93,15 +96,16 @@ class FinetunePanel(QWidget):
 
         form = QFormLayout()
         form.setContentsMargins(0, 0, 0, 0)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)    # each list as wide as the column
         form.addRow("Mode", self.mode)
+        form.addRow(self.mode_note)
         form.addRow("Training time", self.time_limit)
         buttons = QHBoxLayout()
         buttons.addWidget(self.train_button, 1)
         buttons.addWidget(self.stop_button)
         accept = QHBoxLayout()
-        accept.addWidget(QLabel("Accept predictions above"))
+        accept.addWidget(QLabel("Accept predictions above", wordWrap=True), 1)
         accept.addWidget(self.threshold)
-        accept.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(heading)

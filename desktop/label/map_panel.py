@@ -79,15 +79,19 @@ class MapPanel(QWidget):
         self.colour_by = QComboBox()
         for text, key in MODES:
             self.colour_by.addItem(f"Colour: {text}", key)
+        self.colour_by.setMaximumWidth(self.colour_by.sizeHint().width())    # whole names where there is room,
+        self.colour_by.setMinimumContentsLength(8)                            # 8 characters in a narrow pane
+        self.colour_by.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.colour_by.setToolTip("Colour the points by their label, the model's prediction or its confidence")
         self.colour_by.currentIndexChanged.connect(lambda _i: self.recolour())
         self.colour_by.activated.connect(self._on_colour_chosen)
         self.modes = QButtonGroup(self)
         bar = QHBoxLayout()
-        bar.addWidget(self.colour_by)
+        bar.addWidget(self.colour_by, 1)
         for text, key, tip in DRAG_MODES:
             button = QToolButton(text=text, checkable=True, toolTip=tip)
             button.setProperty("mode", key)
+            button.setProperty("role", "mode")
             button.setChecked(key == "pan")
             self.modes.addButton(button)
             bar.addWidget(button)

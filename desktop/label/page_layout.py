@@ -3,7 +3,9 @@ on the left, the map above the image grid in the centre, fine-tuning on the righ
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QScrollArea, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QSplitter, QVBoxLayout, QWidget
+
+from desktop.common.scroll_column import ScrollColumn
 
 
 def lay_out(page) -> None:
@@ -23,34 +25,27 @@ def lay_out(page) -> None:
     centre = QSplitter(Qt.Orientation.Vertical)
     centre.addWidget(page.map)
     centre.addWidget(page.browser)
-    centre.setSizes([380, 420])
+    centre.setSizes([330, 470])     # the grid keeps a row of thumbnails in a short window
     splitter.addWidget(centre)
-    splitter.addWidget(_scrolled(page.finetune))
+    splitter.addWidget(_right_column(page.finetune))
     splitter.setStretchFactor(1, 1)
-    splitter.setSizes([240, 780, 330])
+    splitter.setSizes([210, 780, 290])
     layout.addWidget(splitter, 1)
 
 
-def _left_column(classes: QWidget, suggestions: QWidget) -> QWidget:
+def _left_column(classes: QWidget, suggestions: QWidget) -> ScrollColumn:
     column = QWidget()
     layout = QVBoxLayout(column)
-    layout.setContentsMargins(0, 8, 12, 0)
+    layout.setContentsMargins(0, 8, 8, 0)
     layout.setSpacing(16)
     layout.addWidget(classes, 2)
     layout.addWidget(suggestions, 3)
-    column.setMinimumWidth(190)
-    return column
+    return ScrollColumn(column)
 
 
-def _scrolled(widget: QWidget) -> QScrollArea:
-    holder = QWidget()
-    inner = QVBoxLayout(holder)
-    inner.setContentsMargins(12, 8, 4, 0)
+def _right_column(widget: QWidget) -> ScrollColumn:
+    column = QWidget()
+    inner = QVBoxLayout(column)
+    inner.setContentsMargins(8, 8, 4, 0)
     inner.addWidget(widget)
-    scroll = QScrollArea()
-    scroll.setWidgetResizable(True)
-    scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    scroll.setWidget(holder)
-    scroll.setMinimumWidth(260)
-    return scroll
+    return ScrollColumn(column)

@@ -5,7 +5,7 @@ import json
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import (
-    QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QPushButton,
+    QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit,
     QRadioButton, QSpinBox, QToolButton, QVBoxLayout, QWidget,
 )
 
@@ -41,6 +41,8 @@ def _combo(labels: dict, values) -> QComboBox:
     combo = QComboBox()
     for value in values:
         combo.addItem(labels.get(value, value), value)
+    combo.setMinimumContentsLength(14)      # the column may be narrower than the longest choice
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
     return combo
 
 
@@ -141,10 +143,12 @@ class PretrainForm(QWidget):
         self.map_every = _combo(MAP_EVERY_LABELS, MAP_EVERY_LABELS)
         self.map_every.setToolTip("Lay out 2,000 images by their embeddings every few epochs, to watch "
                                   "clusters form (costs about a second of CPU time each)")
-        self.pretrained = QCheckBox("Start from ImageNet weights (when the backbone has them)")
-        self.compile = QCheckBox("Compile the model with torch.compile (CUDA; slower start)")
+        self.pretrained = QCheckBox("Start from ImageNet weights")
+        self.pretrained.setToolTip("When the backbone has them")
+        self.compile = QCheckBox("Compile with torch.compile")
+        self.compile.setToolTip("CUDA only; the run starts slower, then trains faster")
         self.out_dir = QLineEdit(placeholderText="Default (the app's data folder)")
-        browse = QPushButton("…", maximumWidth=32)
+        browse = QToolButton(text="…")
         browse.clicked.connect(self._browse_out_dir)
         out_row = QHBoxLayout()
         out_row.addWidget(self.out_dir, 1)
@@ -153,6 +157,7 @@ class PretrainForm(QWidget):
         form = QFormLayout(section)
         form.setContentsMargins(0, 0, 0, 0)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         form.addRow("Learning rate", self.lr)
         form.addRow("Weight decay", self.weight_decay)
         form.addRow("Seed", self.seed)

@@ -8,11 +8,12 @@ from html import escape
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget,
+    QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget,
 )
 
 import engine
 from desktop.common.banner import Banner
+from desktop.common.scroll_column import ScrollColumn
 from desktop.common.training_plots import TrainingPlots
 from desktop.jobs import EngineJob
 from desktop.pretrain.form import PretrainForm
@@ -66,7 +67,7 @@ class PretrainPage(QWidget):
         self.subtitle = QLabel("Open a folder on the Data step first.")
         self.subtitle.setProperty("role", "muted")
         self.banner = Banner()
-        self.resume_banner = Banner()
+        self.resume_banner = Banner(reserve=False)   # floats just below the other one's room
         self.form = PretrainForm()
         self.form.restore(settings)
         self.start_button = QPushButton("Start Pretraining")
@@ -88,7 +89,7 @@ class PretrainPage(QWidget):
         self.progress = QProgressBar()
         self.progress.setTextVisible(False)
         self.status = QLabel("Ready")
-        self.metrics = QLabel()
+        self.metrics = QLabel(wordWrap=True)
         self.metrics.setProperty("role", "muted")
         self.collapse_warning = QLabel(wordWrap=True)
         self.collapse_warning.setProperty("role", "warning")
@@ -106,8 +107,8 @@ class PretrainPage(QWidget):
         layout.setContentsMargins(20, 16, 20, 16)
         layout.addWidget(self.title)
         layout.addWidget(self.subtitle)
-        layout.addWidget(self.resume_banner)
         layout.addWidget(self.banner)
+        layout.addWidget(self.resume_banner)
         splitter = QSplitter()
         splitter.addWidget(self._settings_column())
         splitter.addWidget(self._run_column())
@@ -131,18 +132,12 @@ class PretrainPage(QWidget):
         layout.addWidget(self.choices)
         layout.addWidget(self.live_map, 1)
         layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setWidget(column)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(column.minimumSizeHint().width() + 16)
-        return scroll
+        return ScrollColumn(column)
 
     def _run_column(self) -> QWidget:
-        status = QHBoxLayout()
+        status = QVBoxLayout()      # the metrics under the step, so a narrow pane wraps them in one place
+        status.setSpacing(2)
         status.addWidget(self.status)
-        status.addStretch(1)
         status.addWidget(self.metrics)
         column = QWidget()
         layout = QVBoxLayout(column)
@@ -153,7 +148,7 @@ class PretrainPage(QWidget):
         layout.addWidget(self.collapse_warning)
         layout.addWidget(self.plots, 1)
         layout.addWidget(self.pairs)
-        return column
+        return ScrollColumn(column)
 
     # --- project ---------------------------------------------------------------------------
     def set_project(self, data_dir: str, report) -> None:
@@ -423,9 +418,11 @@ class PretrainPage(QWidget):
         if self.state == "running":
             eta_text = f"  ·  about {format_duration(metrics.eta_s)} left"
             self.status.setText(f"Step {event.step:,} of {event.total:,}{eta_text}")
-        self.metrics.setText(
-            f"loss {metrics.loss:.4f}  ·  {metrics.images_per_s:,.0f} images/s  ·  "
-            f"waiting for data {100 * metrics.data_wait:.0f}%  ·  epoch {metrics.epoch:.1f}")
+        items = (f"loss {metrics.loss:.4f}", f"{metrics.images_per_s:,.0f} images/s",
+                 f"waiting for data {100 * metrics.data_wait:.0f}%", f"epoch {metrics.epoch:.1f}")
+        # a narrow pane wraps the line after a "·", never inside an item (no-break spaces, word joiners)
+        unbroken = (item.replace(" ", "\u00a0").replace("/", "\u2060/\u2060") for item in items)
+        self.metrics.setText("\u00a0\u00a0·  ".join(unbroken))
         self._check_collapse(event.step, metrics)
 
     def _check_collapse(self, step: int, metrics: PretrainMetrics) -> None:

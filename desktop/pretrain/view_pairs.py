@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from desktop.common.thumbnails import to_qimage
 
@@ -21,10 +21,12 @@ def view_pixmap(view: np.ndarray, pixels: int = VIEW_PIXELS) -> QPixmap:
 
 
 class ViewPairs(QWidget):
-    """Shows the latest ``engine.core.events.Preview``: each image's two augmented views side by side."""
+    """Shows the latest ``engine.core.events.Preview``: each image's two augmented views side by side,
+    as many pairs as the width holds (the strip never makes the window wider)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.caption = QLabel("Augmented views appear here when training starts.")
         self.caption.setProperty("role", "muted")
         self.caption.setWordWrap(True)
@@ -51,8 +53,23 @@ class ViewPairs(QWidget):
                 pair.addWidget(label)
             self._row.insertWidget(self._row.count() - 1, frame)
         self.pairs_shown = len(event.pairs)
+        self._fit()
         self.caption.setText(f"What the model sees at step {event.step:,}: two random views of the same image "
                              "must map to nearby embeddings.")
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        """Show the pairs, in order, that fit in the width; hide the rest rather than cut them."""
+        used, fits = 0, True
+        for index in range(self._row.count() - 1):
+            frame = self._row.itemAt(index).widget()
+            needed = frame.sizeHint().width() + (self._row.spacing() if index else 0)
+            fits = fits and used + needed <= self.width()
+            frame.setVisible(fits)
+            used += needed
 
     def clear(self) -> None:
         while self._row.count() > 1:
