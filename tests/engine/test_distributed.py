@@ -127,6 +127,13 @@ def test_killed_two_rank_run_resumes_from_its_checkpoint(image_folder, tmp_path)
     assert first.poll() is None, first.communicate()[0][-2000:]
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
+    # torchrun may start its workers in their own process groups: end them too, or they go on
+    # writing the run folder that the resumed run reads
+    subprocess.run(["pkill", "-9", "-f", str(out)], check=False)
+    deadline = time.monotonic() + 10
+    alive = ["pgrep", "-f", str(out)]
+    while time.monotonic() < deadline and subprocess.run(alive, capture_output=True).returncode == 0:
+        time.sleep(0.05)
     saved = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["loop"]["step"]
     assert saved >= 3 and not (run_dir / "backbone.pt").exists()
 
