@@ -10,10 +10,10 @@ import os
 import struct
 import zlib
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Optional
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 MAX_PIXELS = 89_478_485  # Pillow's default limit: width * height above it is refused
@@ -22,6 +22,11 @@ _GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "F", "I;16", "I;16L", "I;16B
 _HIGH_DEPTH_MODES = frozenset({"I", "F", "I;16", "I;16L", "I;16B", "I;16N"})
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _ORIENTATION_TAG = 0x0112
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_PLAIN_CHUNKS = frozenset({b"IHDR", b"PLTE", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"pHYs", b"sBIT", b"bKGD",
+                               b"tIME"})
+_PNG_MAX_CHUNKS = 64             # chunks before the first IDAT that the quick PNG header reads
+_PNG_MAX_CHUNK = 1 << 20         # a larger one (an ICC profile, say) is left to Pillow
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, zlib.error)
 
 
@@ -83,8 +88,49 @@ def _stored_size(im: Image.Image) -> tuple[int, int]:
 
 def read_header(path) -> tuple[int, int, str]:
     """Return ``(width, height, mode)`` from the header, as displayed after EXIF rotation."""
+    quick = _png_header(path)
+    if quick is not None:
+        return quick
     with _opened(path) as im:
         return _header(im)
+
+
+def _png_header(path) -> Optional[tuple[int, int, str]]:
+    """A plain PNG's ``(width, height, mode)`` read from its chunks, several times faster than
+    Pillow's open; None whenever Pillow must look (not a PNG, a chunk other than the plain ones
+    before the pixel data (text, an ICC profile, EXIF, animation), a bad checksum, an unknown
+    mode or filter, a size over the limit), so the two never disagree."""
+    modes = getattr(PngImagePlugin, "_MODES", {})
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(8) != _PNG_SIGNATURE:
+                return None
+            header = None
+            for _ in range(_PNG_MAX_CHUNKS):          # the chunks up to the first IDAT, as Pillow reads them
+                start = handle.read(8)
+                if len(start) < 8:
+                    return None
+                length, kind = struct.unpack(">I4s", start)
+                if kind == b"IDAT":
+                    break
+                if kind not in _PNG_PLAIN_CHUNKS or length > _PNG_MAX_CHUNK:
+                    return None
+                body, crc = handle.read(length), handle.read(4)
+                if len(body) < length or len(crc) < 4 or zlib.crc32(kind + body) != struct.unpack(">I", crc)[0]:
+                    return None
+                if kind == b"IHDR" and header is None and length == 13 and body[11] == 0:
+                    header = struct.unpack(">IIBB", body[:10])
+            else:
+                return None
+    except OSError:
+        return None
+    if header is None:
+        return None
+    width, height, depth, colour = header
+    mode = modes.get((depth, colour), (None,))[0]
+    if mode is None or not 0 < width * height <= MAX_PIXELS:
+        return None
+    return width, height, mode
 
 
 def verify(path) -> tuple[int, int, str]:

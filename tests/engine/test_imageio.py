@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from engine.data import imageio
 from engine.data.imageio import UnusableImage
@@ -186,3 +186,39 @@ def test_grayscale_modes():
         assert imageio.is_grayscale_mode(mode), mode
     for mode in ("RGB", "RGBA", "P", "CMYK", "YCbCr"):
         assert not imageio.is_grayscale_mode(mode), mode
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "I;16", "RGB", "P", "LA", "RGBA"])
+@pytest.mark.parametrize("extra", [{}, {"transparency": 0}, {"dpi": (72, 72)}, {"exif": b"Exif\x00\x00II*\x00"},
+                                   {"pnginfo": "text"}])
+def test_the_quick_png_header_agrees_with_pillow(tmp_path, mode, extra):
+    image = Image.new(mode, (7, 5))
+    options = dict(extra)
+    if options.get("pnginfo") == "text":
+        info = PngImagePlugin.PngInfo()
+        info.add_text("note", "a text chunk")
+        options["pnginfo"] = info
+    if "transparency" in options:
+        if mode in ("LA", "RGBA", "1", "I;16"):
+            options.pop("transparency")
+        elif mode == "RGB":
+            options["transparency"] = (0, 0, 0)
+    path = tmp_path / "a.png"
+    image.save(path, **options)
+    with Image.open(path) as opened:
+        expected = (opened.size[0], opened.size[1], opened.mode)
+    assert imageio.read_header(path) == expected
+    quick = imageio._png_header(path)
+    assert quick in (None, expected)
+    assert (quick is None) == bool(set(extra) & {"exif", "pnginfo"})   # text and EXIF are left to Pillow
+
+
+def test_a_png_whose_header_checksum_is_bad_is_left_to_pillow_and_refused(tmp_path):
+    path = tmp_path / "bad.png"
+    Image.new("RGB", (4, 4)).save(path)
+    data = bytearray(path.read_bytes())
+    data[20] ^= 0xFF                                                     # a byte of IHDR's width
+    path.write_bytes(bytes(data))
+    assert imageio._png_header(path) is None
+    with pytest.raises(imageio.UnusableImage):
+        imageio.read_header(path)
