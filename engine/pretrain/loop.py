@@ -66,7 +66,7 @@ def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Option
     resumed: Optional[PretrainRun] = open_run_folder(resume) if resume else None
     if resumed is not None:
         cfg = resumed.config()
-        checkpoints = _readable_checkpoints(resumed)
+        checkpoints = _Checkpoints(resumed)
     cfg.validate()
     cfg = cfg.replace(data_dir=str(Path(cfg.data_dir).expanduser().resolve()),
                       probe_labels=cfg.probe_labels and str(Path(cfg.probe_labels).expanduser().resolve()))
@@ -98,7 +98,7 @@ def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Option
             untrained = probe.measure(session.method.backbone, 0, training_s=0.0)
     state = LoopState.fresh(cfg, len(session.store))
     if resumed is not None:
-        state = _restore(session, resumed, checkpoints, emit) or state
+        state = _restore(session, checkpoints, emit) or state
     if resumed is not None and run is not None:
         run.trim_metrics(state.step)
     emit(Started(Stage.PRETRAIN, state.total_steps, PretrainStart(
@@ -328,39 +328,55 @@ def _keep_as_previous(run: PretrainRun) -> None:
         raise atomic.disk_error(target, error) from error
 
 
-def _readable_checkpoints(run: PretrainRun) -> tuple[list, list[str]]:
-    """The run's checkpoints that load, newest first, as (path, saved dict), and what is wrong
-    with the others; read before the slow scan, so a run that cannot resume says so at once.
-    RunFolderError in one line when there are checkpoints and none of them loads."""
-    readable, problems = [], []
-    for path in (run.checkpoint_path, run.previous_checkpoint_path):
-        if not path.is_file():
-            continue
-        try:
-            readable.append((path, checkpoint.load(path)))
-        except Exception as error:  # noqa: BLE001 - a damaged file: truncated, empty or foreign
-            problems.append(f"{path.relative_to(run.path)} is damaged ({_short(error)})")
-    if problems and not readable:
-        raise RunFolderError(f"cannot resume {run.path}: {' and '.join(problems)}")
-    return readable, problems
+class _Checkpoints:
+    """A resumed run's checkpoints, newest first (``last.pt``, then ``prev.pt``), each loaded
+    only when the one before it turned out damaged, with what was wrong with those."""
+
+    def __init__(self, run: PretrainRun) -> None:
+        self.run, self.problems = run, []
+        self._pending = [p for p in (run.checkpoint_path, run.previous_checkpoint_path) if p.is_file()]
+        self.current = self._load_next()
+        if self.current is None and self.problems:   # read before the slow scan: say so at once
+            raise self.unusable()
+
+    def _load_next(self) -> Optional[tuple[Path, dict]]:
+        while self._pending:
+            path = self._pending.pop(0)
+            try:
+                return path, checkpoint.load(path)
+            except Exception as error:  # noqa: BLE001 - a damaged file: truncated, empty or foreign
+                self.damaged(path, error)
+        return None
+
+    def damaged(self, path: Path, error: BaseException) -> None:
+        self.problems.append(f"{path.relative_to(self.run.path)} is damaged ({_short(error)})")
+
+    def next(self) -> Optional[tuple[Path, dict]]:
+        self.current = self._load_next()
+        return self.current
+
+    def unusable(self) -> RunFolderError:
+        return RunFolderError(f"cannot resume {self.run.path}: {' and '.join(self.problems)}")
 
 
-def _restore(session: TrainingSession, run: PretrainRun, checkpoints: tuple[list, list[str]],
-             emit: EventSink) -> Optional[LoopState]:
+def _restore(session: TrainingSession, checkpoints: _Checkpoints, emit: EventSink) -> Optional[LoopState]:
     """The state of the newest checkpoint that fits the session (with a warning when that is
     not ``last.pt``), or None when the run has none."""
-    readable, problems = checkpoints
-    for path, saved in readable:
+    candidate = checkpoints.current
+    while candidate is not None:
+        path, saved = candidate
         try:
             state = session.restore(saved)
         except (KeyError, RuntimeError, ValueError, TypeError) as error:   # saved by another model
-            problems.append(f"{path.relative_to(run.path)} is damaged ({_short(error)})")
+            checkpoints.damaged(path, error)
+            candidate = checkpoints.next()
             continue
-        if problems:
-            emit(Warning(f"{problems[0]}; resuming from {path.relative_to(run.path)} (step {state.step}) instead"))
+        if checkpoints.problems:
+            emit(Warning(f"{checkpoints.problems[0]}; resuming from {path.relative_to(checkpoints.run.path)} "
+                         f"(step {state.step}) instead"))
         return state
-    if problems:
-        raise RunFolderError(f"cannot resume {run.path}: {' and '.join(problems)}")
+    if checkpoints.problems:
+        raise checkpoints.unusable()
     return None
 
 
