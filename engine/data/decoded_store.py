@@ -154,11 +154,6 @@ def _lock_file(cache_dir: Path) -> Path:
     return cache_dir.with_name(f".{cache_dir.name}.lock")
 
 
-def _reason(error: OSError) -> str:
-    return {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
-            errno.EROFS: "read-only file system"}.get(error.errno) or error.strerror or str(error)
-
-
 def _reserve(path: Path) -> None:
     """Give the sparse memory-mapped ``path`` its disk blocks now, so that a full disk is an
     OSError here instead of a SIGBUS when a page is written later."""
@@ -256,7 +251,7 @@ def _build_or_load(report: ScanReport, folder: Path, size: int, channels: int, e
             out = None
             _remove_quietly(tmp)
         emit(WarningEvent(
-            f"cannot write the image cache in {folder} ({_reason(exc)}); keeping images in memory only"
+            f"cannot write the image cache in {folder} ({atomic.refusal_reason(exc)}); keeping images in memory only"
         ))
         tmp = None
         out = np.empty(shape, dtype=np.uint8)
