@@ -25,7 +25,8 @@ METHOD_HELP = {
             "(self-distillation); strong features, slower.",
 }
 BACKBONE_LABELS = {
-    "auto": "Automatic", "smallcnn": "Small CNN (fast, small images)", "resnet18": "ResNet-18",
+    "auto": "Automatic", "smallcnn": "Small CNN (fast, small images)",
+    "mediumcnn": "Medium CNN (deeper, small images)", "largecnn": "Large CNN (wider, small images)", "resnet18": "ResNet-18",
     "resnet34": "ResNet-34", "resnet50": "ResNet-50", "mobilenet_v3_small": "MobileNet V3 Small",
     "mobilenet_v3_large": "MobileNet V3 Large", "efficientnet_b0": "EfficientNet-B0",
 }

@@ -18,8 +18,9 @@ from engine.core.atomic import write_json
 
 METHODS = ("auto", "simclr", "byol", "vicreg", "dino")
 METHOD_NAMES = {"auto": "Automatic", "simclr": "SimCLR", "byol": "BYOL", "vicreg": "VICReg", "dino": "DINO"}
+OWN_CNNS = ("smallcnn", "mediumcnn", "largecnn")     # our plain CNNs for CPUs and small images, by size
 BACKBONES = (
-    "auto", "smallcnn", "resnet18", "resnet34", "resnet50",
+    "auto", *OWN_CNNS, "resnet18", "resnet34", "resnet50",
     "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0",
 )
 DEVICES = ("auto", "cpu", "cuda", "mps")

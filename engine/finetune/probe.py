@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from engine.core.device import one_cpu_thread
+
 LBFGS_ITERATIONS = 100
 DEFAULT_L2 = 1e-2       # the head's L2 strength on the mean loss (see bench/label_efficiency.py)
 PROPAGATION_ALPHA = 0.99
@@ -40,7 +42,7 @@ def fit_linear(x: Tensor, y: Tensor, num_classes: int, weights: Optional[Tensor]
     cross-entropy plus ``l2/2 · ||W||²``. ``on_iteration(i, loss, train accuracy)`` is called
     after every iteration (it may raise to stop). ``init`` starts from a head's weights (the
     objective is strictly convex, so only the iterations needed change). Returns the head
-    ``D -> num_classes``."""
+    ``D -> num_classes``. Runs on one CPU thread: its operations are too small to share."""
     x, y = x.float(), y.long()
     weights = balanced_weights(y, num_classes) if weights is None else weights.float()
     weights = weights / weights.sum()
@@ -59,15 +61,16 @@ def fit_linear(x: Tensor, y: Tensor, num_classes: int, weights: Optional[Tensor]
         return loss
 
     previous = None
-    for i in range(iterations):
-        loss = float(optimizer.step(closure).detach())
-        if on_iteration is not None:
-            with torch.no_grad():
-                accuracy = float((head(x).argmax(1) == y).float().mean())
-            on_iteration(i + 1, loss, accuracy)
-        if previous is not None and abs(previous - loss) < 1e-7 * max(1.0, abs(loss)):
-            break
-        previous = loss
+    with one_cpu_thread():
+        for i in range(iterations):
+            loss = float(optimizer.step(closure).detach())
+            if on_iteration is not None:
+                with torch.no_grad():
+                    accuracy = float((head(x).argmax(1) == y).float().mean())
+                on_iteration(i + 1, loss, accuracy)
+            if previous is not None and abs(previous - loss) < 1e-7 * max(1.0, abs(loss)):
+                break
+            previous = loss
     return head.requires_grad_(False)
 
 

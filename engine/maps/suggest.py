@@ -12,13 +12,14 @@ uncertain pool (as in cluster-margin sampling, Citovsky et al. 2021).
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from engine.core.device import one_cpu_thread
 
 KMEANS_ITERATIONS = 25
 KMEANS_RESTARTS = 3
@@ -49,23 +50,9 @@ def suggest(features, paths: Sequence[str], n: int, labeled: Iterable[str] = (),
     have a label; ``predictions``: a model's :class:`engine.finetune.run.Prediction` rows (none
     before any model), which add uncertainty picks.
     """
-    with _one_thread():
+    with one_cpu_thread():
         return _suggest(F.normalize(torch.as_tensor(np.asarray(features), dtype=torch.float32), dim=1), paths, n,
                         labeled, predictions, seed)
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run torch on one CPU thread meanwhile. The k-means here is hundreds of small operations
-    (``(N, D)`` against a few dozen centres); split over threads each waits for every thread,
-    and with other work on the CPU (the map's layout, the GUI) the 1,500-image sample took
-    4–6 s instead of 0.3 s."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _suggest(z: torch.Tensor, paths: Sequence[str], n: int, labeled: Iterable[str], predictions: Iterable,

@@ -1,6 +1,7 @@
 """Backbone factory: every backbone maps ``(B, C, H, W)`` float -> ``(B, D)`` pooled features.
 
-``smallcnn`` is our own fast CNN for CPUs and small images; the rest are torchvision
+``smallcnn``, ``mediumcnn`` and ``largecnn`` are our own plain CNNs for CPUs and small
+images, in three sizes (see :data:`CNN_SHAPES`); the rest are torchvision
 models with the classifier removed and the first conv adapted to the channel count.
 For small images (<= 64 px) the stem keeps the resolution: ResNets get the CIFAR-style
 3x3 stride-1 conv without max-pool (He et al. 2016, section 4.2), MobileNet and
@@ -19,29 +20,37 @@ from torch import nn
 from torchvision import models
 
 from engine.core.atomic import remove_stale_temps, write_atomic
+from engine.core.config import BACKBONES
 
-BACKBONE_NAMES = (
-    "smallcnn", "resnet18", "resnet34", "resnet50",
-    "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0",
-)
+BACKBONE_NAMES = tuple(name for name in BACKBONES if name != "auto")
 SMALL_IMAGE_MAX = 64
 DOWNLOAD_TIMEOUT_S = 30.0
 
 
-class SmallCNN(nn.Sequential):
-    """Four conv-BN-ReLU stages (widths 32-64-128-256, strides s-2-2-2), global average
-    pool; about 0.39 M parameters. ``(B, C, H, W)`` -> ``(B, 256)``."""
+CNN_SHAPES = {                  # name: (widths of the four stages, convs per stage)
+    "smallcnn": ((32, 64, 128, 256), 1),     # about 0.39 M parameters
+    "mediumcnn": ((32, 64, 128, 256), 2),    # about 1.2 M
+    "largecnn": ((64, 128, 256, 512), 2),    # about 4.7 M
+}
 
-    def __init__(self, in_channels: int, stem_stride: int = 1, widths: tuple[int, ...] = (32, 64, 128, 256)):
+
+class PlainCNN(nn.Sequential):
+    """Four stages of conv-BN-ReLU layers (the first conv of each with stride s-2-2-2, the
+    others stride 1), global average pool. ``(B, C, H, W)`` -> ``(B, widths[-1])``."""
+
+    def __init__(self, in_channels: int, stem_stride: int = 1, widths: tuple[int, ...] = (32, 64, 128, 256),
+                 convs_per_stage: int = 1):
         layers: list[nn.Module] = []
         channels = in_channels
         for i, width in enumerate(widths):
-            layers += [
-                nn.Conv2d(channels, width, 3, stride=stem_stride if i == 0 else 2, padding=1, bias=False),
-                nn.BatchNorm2d(width),
-                nn.ReLU(inplace=True),
-            ]
-            channels = width
+            for j in range(convs_per_stage):
+                stride = (stem_stride if i == 0 else 2) if j == 0 else 1
+                layers += [
+                    nn.Conv2d(channels, width, 3, stride=stride, padding=1, bias=False),
+                    nn.BatchNorm2d(width),
+                    nn.ReLU(inplace=True),
+                ]
+                channels = width
         super().__init__(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.feature_dim = channels
 
@@ -66,10 +75,11 @@ def build_backbone(
         raise ValueError(f"images must have 1 or 3 channels, not {in_channels}")
     warn = on_warning or (lambda _message: None)
     small = image_size <= SMALL_IMAGE_MAX if small_stem is None else small_stem
-    if name == "smallcnn":
+    if name in CNN_SHAPES:
         if pretrained:
-            warn("smallcnn has no pretrained weights; it starts from random init")
-        model = SmallCNN(in_channels, stem_stride=1 if small else 2)
+            warn(f"{name} has no pretrained weights; it starts from random init")
+        widths, convs = CNN_SHAPES[name]
+        model = PlainCNN(in_channels, stem_stride=1 if small else 2, widths=widths, convs_per_stage=convs)
         return model, model.feature_dim
 
     model = models.get_model(name, weights=None)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from engine.core import atomic
+from engine.core.config import BACKBONES, OWN_CNNS
 from engine.models import backbones
 from engine.models.backbones import BACKBONE_NAMES, build_backbone
 
@@ -27,6 +28,13 @@ def test_smallcnn_is_small():
     model, dim = build_backbone("smallcnn", 3, 32)
     assert dim == 256
     assert sum(p.numel() for p in model.parameters()) < 1_000_000
+
+
+def test_own_cnns_grow_in_size_and_each_config_name_builds():
+    assert tuple(backbones.CNN_SHAPES) == OWN_CNNS
+    sizes = [sum(p.numel() for p in build_backbone(name, 1, 28)[0].parameters()) for name in OWN_CNNS]
+    assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes)
+    assert set(BACKBONE_NAMES) == set(BACKBONES) - {"auto"}
 
 
 def test_small_stem_is_automatic_and_overridable():
