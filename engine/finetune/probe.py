@@ -34,6 +34,7 @@ def balanced_weights(y: Tensor, num_classes: int) -> Tensor:
     return (len(y) / (num_classes * counts.clamp_min(1)))[y]
 
 
+@one_cpu_thread()
 def fit_linear(x: Tensor, y: Tensor, num_classes: int, weights: Optional[Tensor] = None, l2: float = DEFAULT_L2,
                on_iteration: Optional[Callable[[int, float, float], None]] = None,
                iterations: int = LBFGS_ITERATIONS, init: Optional[nn.Linear] = None) -> nn.Linear:
@@ -61,16 +62,15 @@ def fit_linear(x: Tensor, y: Tensor, num_classes: int, weights: Optional[Tensor]
         return loss
 
     previous = None
-    with one_cpu_thread():
-        for i in range(iterations):
-            loss = float(optimizer.step(closure).detach())
-            if on_iteration is not None:
-                with torch.no_grad():
-                    accuracy = float((head(x).argmax(1) == y).float().mean())
-                on_iteration(i + 1, loss, accuracy)
-            if previous is not None and abs(previous - loss) < 1e-7 * max(1.0, abs(loss)):
-                break
-            previous = loss
+    for i in range(iterations):
+        loss = float(optimizer.step(closure).detach())
+        if on_iteration is not None:
+            with torch.no_grad():
+                accuracy = float((head(x).argmax(1) == y).float().mean())
+            on_iteration(i + 1, loss, accuracy)
+        if previous is not None and abs(previous - loss) < 1e-7 * max(1.0, abs(loss)):
+            break
+        previous = loss
     return head.requires_grad_(False)
 
 
@@ -92,11 +92,13 @@ def knn_graph(z: Tensor, k: int) -> Tensor:
     return (graph + graph.t()).coalesce()
 
 
+@one_cpu_thread()
 def propagate(graph: Tensor, rows: Tensor, y: Tensor, num_classes: int) -> Tensor:
     """Label propagation (Zhou et al. 2004): ``Z = (I - α S)⁻¹ Y`` by ``PROPAGATION_STEPS``
     fixed-point steps, ``S = D^-½ W D^-½``. ``rows`` ``(n,)`` are the labeled images with
     classes ``y`` (each class weighted ``1/count``). Returns class scores ``(N, K)``, each
-    row summing to 1 (uniform where nothing reached)."""
+    row summing to 1 (uniform where nothing reached). One CPU thread: under load, 1.1 s on two
+    threads against 0.04 s on one for 5,000 images."""
     n = graph.shape[0]
     degree = torch.sparse.sum(graph, dim=1).to_dense().clamp_min(1e-12)
     scale = degree.rsqrt()
