@@ -4,8 +4,9 @@ Measured the way a user gets it: every step is the CLI (``python -m engine.cli``
 subprocess, and the score is the exported ONNX model's, run by ``predict`` (onnxruntime).
 5,000 training images are written as PNGs to a folder (the unlabeled pool) and the first
 2,000 test images to another (the test set). For each pretraining budget (CPU minutes,
-everything else on auto; budget 0 is the same backbone after a pretraining of a few
-seconds, since the CLI has no untrained option), then for each K labels per class and
+everything else on auto, so the network may differ by budget), and for budget 0 an
+untrained control of each network that auto chose (the same network after a pretraining of
+a few seconds, since the CLI has no untrained option), then for each K labels per class and
 each label seed (K random picks per class with that seed; the fine-tune takes the same
 seed):
 
@@ -117,21 +118,27 @@ def prepare_folders(work: Path, source: Path, train: int, test: int) -> dict[str
     return truth
 
 
-def pretrain(budget: float, work: Path, results: Results) -> dict:
-    """The pretraining run of ``budget`` CPU minutes (0: a few seconds), made or reused."""
-    done = results.find("pretrain", budget=budget)
+def pretrain(budget: float, work: Path, results: Results, backbone: str = "") -> dict:
+    """The pretraining run of ``budget`` CPU minutes with everything on auto, made or reused. Budget
+    0 is the untrained control of ``backbone``: a pretraining of a few seconds of that network."""
+    keys = {"budget": budget, **({"backbone": backbone} if backbone else {})}
+    done = results.find("pretrain", **keys)
     if done and Path(done["run_dir"]).is_dir():
         return done
     minutes = budget or UNTRAINED_MINUTES
+    name = f"{budget:g}min" + (f"-{backbone}" if backbone else "")
     started = time.monotonic()
     stdout = cli(["pretrain", str(work / "pool"), "--minutes", f"{minutes:g}", "--device", "cpu",
-                  "--out", str(work / "runs" / f"{budget:g}min"), "--cache-dir", str(work / "cache")],
-                 work / "logs" / f"pretrain-{budget:g}.log", minutes * 60 + STEP_SLACK_S)
+                  "--out", str(work / "runs" / name), "--cache-dir", str(work / "cache"),
+                  *(["--backbone", backbone] if backbone else [])],
+                 work / "logs" / f"pretrain-{name}.log", minutes * 60 + STEP_SLACK_S)
     status = printed_value(stdout, "completed:")      # "step S/T, final loss L"
-    return results.add({"kind": "pretrain", "budget": budget, "minutes": minutes,
+    run_dir = printed_value(stdout, "run folder:")
+    config = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
+    return results.add({"kind": "pretrain", "budget": budget, "minutes": minutes, "backbone": config["backbone"],
                         "seconds": round(time.monotonic() - started, 1),
                         "steps": int(status.split()[1].split("/")[0]), "final_loss": status.rsplit(" ", 1)[-1],
-                        "run_dir": printed_value(stdout, "run folder:")})
+                        "run_dir": run_dir})
 
 
 def score(predictions_csv: Path, truth: dict[str, str]) -> float:
@@ -180,8 +187,11 @@ def run(args) -> None:
     steps_before = len(results.records)
     truth = prepare_folders(args.work, args.source, args.train, args.test)
     try:
-        for budget in args.budgets:
-            run_budget(budget, args, truth, results)
+        for budget in (b for b in args.budgets if b > 0):
+            run_budget(budget, "", args, truth, results)
+        if 0 in args.budgets:
+            for backbone in control_backbones(args, results):
+                run_budget(0, backbone, args, truth, results)
     except KeyboardInterrupt:
         print(f"\nstopped: continue with --resume (and the same --work, {args.work})", flush=True)
     if len(results.records) > steps_before:     # a session that did work: when, how, and how loaded
@@ -189,18 +199,31 @@ def run(args) -> None:
     report(args, results)
 
 
-def run_budget(budget: float, args, truth: dict[str, dict[str, str]], results: Results) -> None:
+def control_backbones(args, results: Results) -> list[str]:
+    """The networks that auto chose for the budgets above 0 (the small CNN when there are none):
+    each gets an untrained control with the same fine-tune."""
+    chosen = [found["backbone"] for budget in args.budgets if budget > 0
+              if (found := results.find("pretrain", budget=budget))]
+    return list(dict.fromkeys(chosen)) or ["smallcnn"]
+
+
+def row_name(budget: float, backbone: str) -> str:
+    return f"untrained {backbone}" if budget == 0 else f"{budget:g} min"
+
+
+def run_budget(budget: float, backbone: str, args, truth: dict[str, dict[str, str]], results: Results) -> None:
     """Pretrain for ``budget`` minutes (or reuse that run), then every K and seed not done with it yet."""
+    name = row_name(budget, backbone)
     try:
-        pretraining = pretrain(budget, args.work, results)
+        pretraining = pretrain(budget, args.work, results, backbone)
     except (StepFailed, OSError) as error:
-        print(f"budget {budget:g} min: pretraining failed: {error}; skipping its fine-tunes", flush=True)
+        print(f"{name}: pretraining failed: {error}; skipping its fine-tunes", flush=True)
         return
-    print(f"budget {budget:g} min: {pretraining['steps']} steps in {pretraining['seconds']:.0f} s, "
+    print(f"{name}: {pretraining['backbone']}, {pretraining['steps']} steps in {pretraining['seconds']:.0f} s, "
           f"final loss {pretraining['final_loss']}", flush=True)
     for k in args.ks:
         for seed in args.seeds:
-            where = f"budget {budget:g} min, K={k}, seed {seed}"
+            where = f"{name}, K={k}, seed {seed}"
             done = results.find("cell", run_dir=pretraining["run_dir"], k=k, seed=seed)
             try:
                 done = done or cell(pretraining, k, seed, args, truth, results)
@@ -222,13 +245,22 @@ def mean_spread(values: list[float]) -> str:
     return f"{100 * statistics.mean(values):.1f}{spread} (n={len(values)})"
 
 
-def cell_values(results: Results, budget: float, k: int, seeds: list[int]) -> list[float]:
-    """The accuracies of the budget's latest pretraining run with K labels per class, one per finished seed."""
-    pretraining = results.find("pretrain", budget=budget)
+def cell_values(results: Results, budget: float, k: int, seeds: list[int], backbone: str = "") -> list[float]:
+    """The accuracies of the budget's latest pretraining run (for budget 0, ``backbone``'s control)
+    with K labels per class, one per finished seed."""
+    pretraining = results.find("pretrain", budget=budget, **({"backbone": backbone} if backbone else {}))
     if pretraining is None:
         return []
     found = (results.find("cell", run_dir=pretraining["run_dir"], k=k, seed=seed) for seed in seeds)
     return [r["accuracy"] for r in found if r]
+
+
+def report_rows(args, results: Results) -> list[tuple[float, str]]:
+    """(budget, control backbone or "") for each row of the table, in the order of ``--budgets``."""
+    rows = []
+    for budget in args.budgets:
+        rows += [(0, backbone) for backbone in control_backbones(args, results)] if budget == 0 else [(budget, "")]
+    return rows
 
 
 def versions() -> str:
@@ -244,18 +276,21 @@ def report(args, results: Results) -> None:
                 f"{r['ended'][-9:]}, load average (1 min) {r['load_start']:.2f} at the start and {r['load_end']:.2f} "
                 f"at the end" for r in results.records if r["kind"] == "session"]
     title = "Pretraining gain: harness check (--quick), not a result" if args.quick else "Pretraining gain"
-    table = ["| pretraining | steps | " + " | ".join(f"K = {k}" for k in args.ks) + " |",
-             "| --- | --- | " + " | ".join("---" for _ in args.ks) + " |"]
-    for budget in args.budgets:
-        pretraining = results.find("pretrain", budget=budget)
+    table = ["| pretraining | backbone | steps | " + " | ".join(f"K = {k}" for k in args.ks) + " |",
+             "| --- | --- | --- | " + " | ".join("---" for _ in args.ks) + " |"]
+    for budget, backbone in report_rows(args, results):
+        pretraining = results.find("pretrain", budget=budget, **({"backbone": backbone} if backbone else {}))
         steps = f"{pretraining['steps']} in {pretraining['seconds']:.0f} s" if pretraining else "—"
-        cells = [mean_spread(cell_values(results, budget, k, args.seeds)) for k in args.ks]
-        table.append(f"| {budget:g} min | {steps} | " + " | ".join(cells) + " |")
+        cells = [mean_spread(cell_values(results, budget, k, args.seeds, backbone)) for k in args.ks]
+        network = pretraining["backbone"] if pretraining else backbone or "—"
+        table.append(f"| {row_name(budget, backbone)} | {network} | {steps} | " + " | ".join(cells) + " |")
     lines = [f"# {title}", "", *(f"- {session}" for session in sessions), "",
              f"Fashion-MNIST, {args.train} training images as the unlabeled pool, the first {args.test} test images "
              f"scored. Every step is the CLI; accuracy is the exported ONNX model's, run by `predict` "
              f"(onnxruntime). Fine-tune: mode auto, {args.finetune_minutes:g} min for every row. "
-             f"Budget 0 is a pretraining of {UNTRAINED_MINUTES:g} min ({UNTRAINED_MINUTES * 60:.0f} s).", "",
+             f"Every other setting is on auto, so the network follows the budget; each network auto chose "
+             f"has an untrained control, a pretraining of {UNTRAINED_MINUTES * 60:.0f} s, with the same "
+             f"fine-tune.", "",
              f"Machine: {os.cpu_count()} CPUs, shared with other developers' jobs (see the load averages above); "
              f"{versions()}.", "",
              "Test accuracy in %, mean ± std over the label seeds "
@@ -282,21 +317,30 @@ def plot(args, results: Results, title: str) -> None:
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=120)
     means = []
     for k in args.ks:
-        points = [(budget, values) for budget in args.budgets
+        points = [(budget, values) for budget in args.budgets if budget > 0
                   if (values := cell_values(results, budget, k, args.seeds))]
-        if not points:
-            continue
-        means += [100 * statistics.mean(v) for _, v in points]
-        axes.errorbar([b for b, _ in points], means[-len(points):],
-                      yerr=[100 * statistics.stdev(v) if len(v) > 1 else 0 for _, v in points],
-                      marker="o", capsize=4, label=f"K = {k} labels per class")
+        controls = [(backbone, values) for budget, backbone in report_rows(args, results) if budget == 0
+                    if (values := cell_values(results, 0, k, args.seeds, backbone))]
+        if points:
+            means += [100 * statistics.mean(v) for _, v in points]
+            line = axes.errorbar([b for b, _ in points], means[-len(points):],
+                                 yerr=[100 * statistics.stdev(v) if len(v) > 1 else 0 for _, v in points],
+                                 marker="o", capsize=4, label=f"K = {k} labels per class")
+            colour = line[0].get_color()
+        else:
+            colour = None
+        for marker, (backbone, values) in zip("sD^v", controls):
+            means.append(100 * statistics.mean(values))
+            axes.errorbar([0], [means[-1]], yerr=[100 * statistics.stdev(values) if len(values) > 1 else 0],
+                          marker=marker, capsize=4, linestyle="none", color=colour, fillstyle="none",
+                          label=f"K = {k}, untrained {backbone}")
     if means:      # at least a 10-point span, so that a small difference does not fill the plot
         middle = (max(means) + min(means)) / 2
         half = max(5.0, (max(means) - min(means)) / 2 + 3)
         axes.set_ylim(max(0.0, middle - half), min(100.0, middle + half))
     axes.set_xscale("symlog", linthresh=1)
     axes.set_xticks(args.budgets, [f"{b:g}" for b in args.budgets])
-    axes.set_xlabel("pretraining budget (CPU minutes; 0 = a few seconds)")
+    axes.set_xlabel("pretraining budget (CPU minutes; 0 = untrained controls)")
     axes.set_ylabel("test accuracy of the exported model (%)")
     axes.set_title(f"{title}\nFashion-MNIST, {args.finetune_minutes:g} min fine-tune, ±1 std over label seeds",
                    fontsize=10)
