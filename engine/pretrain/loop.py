@@ -248,10 +248,23 @@ class _Trainer:
         step = self.state.step
         if elapsed >= self.budget_s:
             self.state = dataclasses.replace(self.state, total_steps=step)
+            self._warn_if_short_of_an_epoch(elapsed)
         elif self.first_step == 0 or step == MIN_STEPS_BEFORE_BUDGET:
             total = int(step * self.budget_s / max(elapsed, 1e-9))
             self.state = dataclasses.replace(self.state, total_steps=max(step + 1, total))
         self.session.schedule.total_steps = self.state.total_steps
+
+    def _warn_if_short_of_an_epoch(self, elapsed: float) -> None:
+        """A budget that ends before one pass over the images leaves the backbone barely trained: say so,
+        with the budget that one pass takes at this speed."""
+        state = self.state
+        if state.epoch > 0 or self.first_step > 0:
+            return
+        epoch_minutes = elapsed / max(1, state.step - self.first_step) * state.steps_per_epoch / 60
+        self.emit(Warning(f"The {self.budget_s / 60:g}-minute budget ran out after {state.step} of the "
+                          f"{state.steps_per_epoch} steps of one pass over the images: the backbone has barely "
+                          f"trained. One pass takes about {math.ceil(epoch_minutes * 10) / 10:g} min here; give "
+                          "several."))
 
     def _end_epoch(self) -> None:
         metrics = EpochMetrics(loss=self.last_loss, images_per_s=self.images_per_s)

@@ -2,7 +2,7 @@
 import time
 from types import SimpleNamespace
 
-from engine import Preview, Progress, Stage, run_pretraining
+from engine import Preview, Progress, Stage, Warning, run_pretraining
 from engine.pretrain import loop as train_module
 from tests.engine.run_helpers import tiny_config
 
@@ -29,3 +29,28 @@ def test_slow_first_steps_do_not_cut_the_schedule_short(image_folder, tmp_path, 
     assert result.status == "completed" and result.step == 20
     lrs = [e.metrics.lr for e in events if isinstance(e, Progress) and e.stage is Stage.PRETRAIN]
     assert lrs[-1] < 0.05 * max(lrs)
+
+
+def test_a_budget_that_ends_before_one_pass_says_so_and_still_saves_the_backbone(image_folder, tmp_path,
+                                                                                 monkeypatch):
+    clock = {"now": 0.0}
+    monkeypatch.setattr(train_module, "time", SimpleNamespace(monotonic=lambda: clock["now"],
+                                                              perf_counter=time.perf_counter))
+    events = []
+
+    def advance(event):     # every step takes 10 s: the 30 s budget ends at the first budget check, step 5
+        if isinstance(event, (Progress, Preview)) and getattr(event, "stage", Stage.PRETRAIN) is Stage.PRETRAIN:
+            clock["now"] += 10.0
+        events.append(event)
+
+    result = run_pretraining(tiny_config(image_folder, tmp_path, minutes=0.5, batch_size=2), on_event=advance)
+    warnings = [e.message for e in events if isinstance(e, Warning)]
+    assert result.status == "completed" and result.step == 5 and result.backbone_path
+    assert any("0.5-minute budget ran out after 5 of the 12 steps of one pass" in w and "One pass takes about 2 min"
+               in w for w in warnings), warnings
+
+
+def test_a_budget_of_several_passes_gives_no_such_warning(image_folder, tmp_path):
+    events = []
+    run_pretraining(tiny_config(image_folder, tmp_path, minutes=0.05, batch_size=12), on_event=events.append)
+    assert not [e for e in events if isinstance(e, Warning) and "budget ran out" in e.message]
