@@ -19,8 +19,9 @@ seed):
     python bench/pretraining_gain.py --quick              # budgets 0 1, K 10, seed 0, 30 s fine-tunes: minutes
     python bench/pretraining_gain.py --resume             # continue a stopped run (same --work folder)
 
-Each pretraining run is reused across K and seeds. Every finished step is appended to
-``WORK/results.jsonl``, so ``--resume`` skips what is done. A step that fails prints which
+Each pretraining run is reused across K, seeds and fine-tune budgets (``--finetune-minutes``
+with ``--resume`` adds the cells of another fine-tune budget to the same work folder). Every
+finished step is appended to ``WORK/results.jsonl``, so ``--resume`` skips what is done. A step that fails prints which
 and the run goes on with the next one. The table (mean ± std over the seeds) goes to
 ``docs/pretraining_gain.md`` and the plot to ``docs/pretraining_gain.png``.
 """
@@ -150,7 +151,8 @@ def score(predictions_csv: Path, truth: dict[str, str]) -> float:
 
 def cell(pretraining: dict, k: int, seed: int, args, truth: dict[str, dict[str, str]], results: Results) -> dict:
     """Fine-tune, export and predict for one (budget, K, seed); return its result record."""
-    folder = args.work / "cells" / f"{pretraining['budget']:g}min-k{k}-seed{seed}"
+    network = f"-{pretraining['backbone']}" if pretraining["budget"] == 0 else ""
+    folder = args.work / "cells" / f"{pretraining['budget']:g}min{network}-k{k}-seed{seed}-ft{args.finetune_minutes:g}"
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / "stderr.log"
     labels = random_labels(truth["pool"], k, seed)
@@ -166,7 +168,7 @@ def cell(pretraining: dict, k: int, seed: int, args, truth: dict[str, dict[str, 
     cli(["export", printed_value(stdout, "run folder:"), "--out", str(model), "--overwrite"], log, STEP_SLACK_S)
     cli(["predict", str(model), str(args.work / "test"), "--csv", str(folder / "predictions.csv")], log, STEP_SLACK_S)
     return results.add({"kind": "cell", "budget": pretraining["budget"], "run_dir": pretraining["run_dir"],
-                        "k": k, "seed": seed,
+                        "k": k, "seed": seed, "finetune_minutes": args.finetune_minutes,
                         "accuracy": score(folder / "predictions.csv", truth["test"]),
                         "mode": printed_value(stdout, "mode:"), "finetune_s": round(finetune_s, 1),
                         "cell_s": round(time.monotonic() - started, 1)})
@@ -176,7 +178,7 @@ def run(args) -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     (args.work / "logs").mkdir(exist_ok=True)
     results = Results(args.work / "results.jsonl", args.resume)
-    settings = {"finetune_minutes": args.finetune_minutes, "train": args.train, "test": args.test}
+    settings = {"train": args.train, "test": args.test}
     earlier = results.find("settings")
     if earlier and {k: earlier[k] for k in settings} != settings:
         sys.exit(f"pretraining_gain: --resume with other settings than {args.work} holds: "
@@ -224,7 +226,8 @@ def run_budget(budget: float, backbone: str, args, truth: dict[str, dict[str, st
     for k in args.ks:
         for seed in args.seeds:
             where = f"{name}, K={k}, seed {seed}"
-            done = results.find("cell", run_dir=pretraining["run_dir"], k=k, seed=seed)
+            done = results.find("cell", run_dir=pretraining["run_dir"], k=k, seed=seed,
+                                finetune_minutes=args.finetune_minutes)
             try:
                 done = done or cell(pretraining, k, seed, args, truth, results)
             except (StepFailed, OSError, KeyError, ValueError) as error:   # a missing or malformed predictions CSV
@@ -245,13 +248,15 @@ def mean_spread(values: list[float]) -> str:
     return f"{100 * statistics.mean(values):.1f}{spread} (n={len(values)})"
 
 
-def cell_values(results: Results, budget: float, k: int, seeds: list[int], backbone: str = "") -> list[float]:
+def cell_values(results: Results, budget: float, k: int, seeds: list[int], finetune_minutes: float,
+                backbone: str = "") -> list[float]:
     """The accuracies of the budget's latest pretraining run (for budget 0, ``backbone``'s control)
-    with K labels per class, one per finished seed."""
+    with K labels per class and ``finetune_minutes`` fine-tunes, one per finished seed."""
     pretraining = results.find("pretrain", budget=budget, **({"backbone": backbone} if backbone else {}))
     if pretraining is None:
         return []
-    found = (results.find("cell", run_dir=pretraining["run_dir"], k=k, seed=seed) for seed in seeds)
+    found = (results.find("cell", run_dir=pretraining["run_dir"], k=k, seed=seed, finetune_minutes=finetune_minutes)
+             for seed in seeds)
     return [r["accuracy"] for r in found if r]
 
 
@@ -281,7 +286,8 @@ def report(args, results: Results) -> None:
     for budget, backbone in report_rows(args, results):
         pretraining = results.find("pretrain", budget=budget, **({"backbone": backbone} if backbone else {}))
         steps = f"{pretraining['steps']} in {pretraining['seconds']:.0f} s" if pretraining else "—"
-        cells = [mean_spread(cell_values(results, budget, k, args.seeds, backbone)) for k in args.ks]
+        cells = [mean_spread(cell_values(results, budget, k, args.seeds, args.finetune_minutes, backbone))
+                 for k in args.ks]
         network = pretraining["backbone"] if pretraining else backbone or "—"
         table.append(f"| {row_name(budget, backbone)} | {network} | {steps} | " + " | ".join(cells) + " |")
     lines = [f"# {title}", "", *(f"- {session}" for session in sessions), "",
@@ -318,9 +324,9 @@ def plot(args, results: Results, title: str) -> None:
     means = []
     for k in args.ks:
         points = [(budget, values) for budget in args.budgets if budget > 0
-                  if (values := cell_values(results, budget, k, args.seeds))]
+                  if (values := cell_values(results, budget, k, args.seeds, args.finetune_minutes))]
         controls = [(backbone, values) for budget, backbone in report_rows(args, results) if budget == 0
-                    if (values := cell_values(results, 0, k, args.seeds, backbone))]
+                    if (values := cell_values(results, 0, k, args.seeds, args.finetune_minutes, backbone))]
         if points:
             means += [100 * statistics.mean(v) for _, v in points]
             line = axes.errorbar([b for b, _ in points], means[-len(points):],
