@@ -22,6 +22,7 @@ LabelRole = Qt.ItemDataRole.UserRole + 10        # LabelInfo or None
 PredictionRole = Qt.ItemDataRole.UserRole + 11   # engine.finetune.run.Prediction or None
 RelPathRole = Qt.ItemDataRole.UserRole + 12      # the path relative to the image root
 FILTERS = ("all", "labeled", "unlabeled", "disagrees")   # plus "class:<name>"
+SMALLEST_EDGE, TARGET_EDGE = 72, 92     # px: a narrow pane shows more, smaller thumbnails (at most THUMB_SIZE)
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ class LabelDelegate(ThumbnailDelegate):
     def paint(self, painter: QPainter, option, index) -> None:
         super().paint(painter, option, index)
         label, prediction = index.data(LabelRole), index.data(PredictionRole)
-        image = QRect(option.rect.x() + self.PADDING, option.rect.y() + self.PADDING, THUMB_SIZE, THUMB_SIZE)
+        image = self.image_rect(option.rect)
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         font = painter.font()
@@ -216,9 +217,19 @@ def label_key(event) -> Optional[int]:
     return None
 
 
+def fitted_edge(width: int, padding: int, spacing: int) -> int:
+    """The thumbnail edge (px) for a grid ``width`` px wide whose cells add ``padding`` and
+    ``spacing`` on each side: as many columns as thumbnails of about ``TARGET_EDGE`` px take,
+    then each thumbnail grown or shrunk to fill the row, within ``SMALLEST_EDGE``–``THUMB_SIZE``."""
+    around = 2 * (padding + spacing)
+    columns = max(1, min(round(width / (TARGET_EDGE + around)), width // (SMALLEST_EDGE + around)))
+    return max(SMALLEST_EDGE, min(THUMB_SIZE, width // columns - around))
+
+
 class LabelGrid(ThumbnailGrid):
     """Emits ``painted(row)`` on a plain left click (the page labels it when a class is chosen),
-    ``number_pressed(n)`` for keys 1–9 and ``clear_pressed`` for Delete, Backspace and 0."""
+    ``number_pressed(n)`` for keys 1–9 and ``clear_pressed`` for Delete, Backspace and 0.
+    Its thumbnails are sized to fill the rows of its width (:func:`fitted_edge`)."""
 
     painted = Signal(int)
     number_pressed = Signal(int)
@@ -227,6 +238,17 @@ class LabelGrid(ThumbnailGrid):
     def __init__(self, model: LabelModel, parent: QWidget | None = None) -> None:
         super().__init__(model, parent)
         self.setItemDelegate(LabelDelegate(self))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        """Fit the thumbnails to the width left beside a scroll bar (shown or not, so that the bar
+        coming or going never changes the layout)."""
+        super().resizeEvent(event)
+        width = self.maximumViewportSize().width() - self.verticalScrollBar().sizeHint().width()
+        delegate = self.itemDelegate()
+        edge = fitted_edge(width, delegate.PADDING, self.spacing())
+        if edge != delegate.edge:
+            delegate.edge = edge
+            delegate.sizeHintChanged.emit(QModelIndex())
 
     def mouseReleaseEvent(self, event) -> None:  # noqa: N802 - Qt API
         index = self.indexAt(event.position().toPoint())

@@ -8,11 +8,16 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.common.theme import apply_theme
+from desktop.common.thumbnails import THUMB_SIZE
 from desktop.common.training_plots import TrainingPlots
 from desktop.label.class_panel import ClassPanel
+from desktop.label.label_grid import SMALLEST_EDGE
 from engine.store.project import ClassInfo
+from tests.desktop.window_helpers import open_and_scan
+from tests.image_files import write_shape_images
 
 SMALL = (1024, 700)
+LARGE = (1440, 900)
 
 
 def settle() -> None:
@@ -61,6 +66,28 @@ def test_at_1024_by_700_the_label_panels_and_the_pretrain_buttons_can_be_reached
     for widget in (pretrain.start_button, pretrain.pause_button, pretrain.stop_button, pretrain.form.compile,
                    pretrain.form.torchrun.copy_button):
         assert reachable(widget, window), widget
+
+
+def thumbnails_per_row(grid) -> int:
+    """How many thumbnails the grid lays out side by side in its first row (all of them whole)."""
+    rects = [grid.visualRect(grid.model().index(row)) for row in range(grid.model().rowCount())]
+    first_row = [rect for rect in rects if rect.top() == rects[0].top()]
+    assert all(0 <= rect.left() and rect.right() < grid.viewport().width() for rect in first_row)
+    return len(first_row)
+
+
+def test_the_label_grid_shows_four_thumbnails_a_row_at_1024_by_700_and_more_at_1440(qtbot, window, tmp_path):
+    write_shape_images(tmp_path / "images", 30, seed=4)
+    open_and_scan(qtbot, window, tmp_path / "images")
+    label = window.label_page
+    show_page(window, label)
+    small = thumbnails_per_row(label.grid)
+    assert small >= 4
+    for widget in (label.classes.delete_button, label.finetune.train_button, label.finetune.accept_button):
+        assert reachable(widget, window), widget
+    show_page(window, label, LARGE)
+    assert thumbnails_per_row(label.grid) > small
+    assert SMALLEST_EDGE <= label.grid.itemDelegate().edge <= THUMB_SIZE
 
 
 def test_a_banner_appearing_or_going_moves_nothing_on_any_page(window):
