@@ -21,7 +21,7 @@ from desktop.common.thumbnails import THUMB_SIZE
 LabelRole = Qt.ItemDataRole.UserRole + 10        # LabelInfo or None
 PredictionRole = Qt.ItemDataRole.UserRole + 11   # engine.finetune.run.Prediction or None
 RelPathRole = Qt.ItemDataRole.UserRole + 12      # the path relative to the image root
-FILTERS = ("all", "labeled", "unlabeled", "disagrees")   # plus "class:<name>"
+FILTERS = ("all", "labeled", "unlabeled", "disagrees", "map")   # plus "class:<name>"; "map": the map's selection
 SMALLEST_EDGE, TARGET_EDGE = 72, 92     # px: a narrow pane shows more, smaller thumbnails (at most THUMB_SIZE)
 
 
@@ -41,6 +41,7 @@ class LabelModel(QAbstractListModel):
         self.labels: dict[str, LabelInfo] = {}
         self.predictions: dict = {}
         self.filter = "all"
+        self.map_selection: list[str] = []      # the paths the "map" filter shows
         self.sort_by_confidence = False
         self._rows = np.arange(0)
         self._position = np.zeros(0, dtype=np.int64)   # source row -> our row, -1 when hidden
@@ -61,6 +62,12 @@ class LabelModel(QAbstractListModel):
     def set_filter(self, name: str) -> None:
         self.filter = name
         self._rebuild()
+
+    def set_map_selection(self, paths: list[str]) -> None:
+        """The images the "map" filter shows (a lasso or box selection on the map)."""
+        self.map_selection = list(paths)
+        if self.filter == "map":
+            self._rebuild()
 
     def set_sort_by_confidence(self, on: bool) -> None:
         self.sort_by_confidence = on
@@ -116,7 +123,10 @@ class LabelModel(QAbstractListModel):
     def _order(self) -> np.ndarray:
         paths = [record.path for record in self.source.records()]
         keep = np.ones(len(paths), dtype=bool)
-        if self.filter != "all":
+        if self.filter == "map":
+            keep[:] = False
+            keep[[self._source_rows[p] for p in self.map_selection if p in self._source_rows]] = True
+        elif self.filter != "all":
             keep = np.fromiter((self._passes(path) for path in paths), dtype=bool, count=len(paths))
         rows = np.nonzero(keep)[0]
         if self.sort_by_confidence and self.predictions:
@@ -228,12 +238,14 @@ def fitted_edge(width: int, padding: int, spacing: int) -> int:
 
 class LabelGrid(ThumbnailGrid):
     """Emits ``painted(row)`` on a plain left click (the page labels it when a class is chosen),
-    ``number_pressed(n)`` for keys 1–9 and ``clear_pressed`` for Delete, Backspace and 0.
+    ``number_pressed(n)`` for keys 1–9, ``clear_pressed`` for Delete, Backspace and 0, and
+    ``escape_pressed`` for Esc.
     Its thumbnails are sized to fill the rows of its width (:func:`fitted_edge`)."""
 
     painted = Signal(int)
     number_pressed = Signal(int)
     clear_pressed = Signal()
+    escape_pressed = Signal()
 
     def __init__(self, model: LabelModel, parent: QWidget | None = None) -> None:
         super().__init__(model, parent)
@@ -259,7 +271,9 @@ class LabelGrid(ThumbnailGrid):
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API
         number = label_key(event)
-        if number is None:
+        if event.key() == Qt.Key.Key_Escape and event.modifiers() == Qt.KeyboardModifier.NoModifier:
+            self.escape_pressed.emit()
+        elif number is None:
             super().keyPressEvent(event)
         elif number:
             self.number_pressed.emit(number)
