@@ -100,6 +100,7 @@ class LabelActions:
     def _review_map_selection(self, paths: list[str]) -> None:
         """A lasso or box drew around ``paths``: show them in the grid for review (none: end it)."""
         if paths:
+            self.map.offer_class(self.classes.current())
             self.browser.review(paths)
         else:
             self.browser.end_review()

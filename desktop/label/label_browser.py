@@ -12,6 +12,8 @@ FIXED_FILTERS = (("All images", "all"), ("Labeled", "labeled"), ("Unlabeled", "u
                  ("Disagrees with prediction", "disagrees"))
 HINT = ("Choose a class, then click images to label them · Ctrl/Shift-click selects, then press 1–9 or "
         "“Label Selected” · Delete clears a label · Ctrl+Z undoes · double-click enlarges")
+REVIEW_HINT = ("Review them: Ctrl+click leaves an image out. Then press a class's number key, “Label Selected” or "
+               "Apply above to label the ones still selected · Esc clears")
 
 
 class LabelBrowser(QWidget):
@@ -46,6 +48,8 @@ class LabelBrowser(QWidget):
         self.selection.setToolTip("The images the number keys change: only the ones shown selected")
         self.grid.selectionModel().selectionChanged.connect(lambda *_args: self.update_selection())
         self.model.modelReset.connect(self.update_selection)
+        self.hint = QLabel(HINT, wordWrap=True)
+        self.hint.setProperty("role", "muted")
         self.empty = QLabel("No images match this filter.")
         self.empty.setProperty("role", "muted")
         self.empty.hide()
@@ -61,8 +65,6 @@ class LabelBrowser(QWidget):
         below = QHBoxLayout()
         below.addWidget(self.count, 1)
         below.addWidget(self.undo_button)
-        hint = QLabel(HINT, wordWrap=True)
-        hint.setProperty("role", "muted")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 0)
         layout.addLayout(bar)
@@ -70,7 +72,7 @@ class LabelBrowser(QWidget):
         layout.addWidget(self.grid, 1)
         layout.addWidget(self.selection)
         layout.addLayout(below)
-        layout.addWidget(hint)
+        layout.addWidget(self.hint)
 
     def set_class_names(self, names: list[str]) -> None:
         """Offer a filter per class; a filter on a class that is gone falls back to all images."""
@@ -82,7 +84,7 @@ class LabelBrowser(QWidget):
         for name in names:
             self.filter.addItem(f"Class: {name}", f"class:{name}")
         if self.model.filter == "map":
-            self.filter.addItem(f"Selected on the map ({len(self.model.map_selection):,})", "map")
+            self.filter.addItem(f"Map selection ({len(self.model.map_selection):,})", "map")
         index = self.filter.findData(current)
         self.filter.setCurrentIndex(max(index, 0))
         self.filter.blockSignals(False)
@@ -111,7 +113,7 @@ class LabelBrowser(QWidget):
         if not self.reviewing():
             self._filter_before_review = self.filter.currentData() or "all"
         self.model.set_map_selection(paths)
-        text = f"Selected on the map ({len(paths):,})"
+        text = f"Map selection ({len(paths):,})"
         if self.reviewing():
             self.filter.setItemText(self.filter.findData("map"), text)
         else:
@@ -147,8 +149,7 @@ class LabelBrowser(QWidget):
         if self.reviewing():
             total = len(self.model.map_selection)
             count = f"{len(paths):,} of {total:,}" if len(paths) != total else f"{total:,}"
-            text = (f"{count} images selected on the map: review them (Ctrl+click leaves one out), then press a "
-                    "number key or “Label Selected” to label them · Esc clears")
+            text = f"{count} images selected on the map"
         elif not paths:
             text = "Nothing selected: a number key changes nothing until you select images."
         elif len(paths) == 1:
@@ -156,6 +157,7 @@ class LabelBrowser(QWidget):
         else:
             text = f"Selected: {len(paths):,} images · keys 1–9 label them all, 0 clears their labels"
         self.selection.setText(text)
+        self.hint.setText(REVIEW_HINT if self.reviewing() else HINT)
 
     def select_path(self, rel_path: str) -> bool:
         """Select ``rel_path`` in the grid (showing every image first if the filter hides it)."""

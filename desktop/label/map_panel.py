@@ -106,7 +106,9 @@ class MapPanel(QWidget):
         self.duplicates_button.setToolTip("Find pairs of images that are almost the same")
         self.duplicates_button.clicked.connect(self.find_duplicates)
         bar.addStretch(1)
-        tools = QHBoxLayout()
+        self.tools_bar = QWidget()          # gives its row to the selection bar during a review
+        tools = QHBoxLayout(self.tools_bar)
+        tools.setContentsMargins(0, 0, 0, 0)
         tools.addWidget(self.similar_button)
         tools.addWidget(self.duplicates_button)
         tools.addStretch(1)
@@ -137,12 +139,12 @@ class MapPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 4)
         layout.addLayout(bar)
-        layout.addLayout(tools)
+        layout.addWidget(self.tools_bar)
+        layout.addWidget(self.selection_bar)
         layout.addWidget(self.progress)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.legend)
         layout.addWidget(self.status)
-        layout.addWidget(self.selection_bar)
 
     # --- computing the map ---------------------------------------------------------------------
     def start(self, pretrain_run: str, root: str, cache_dir: str = "", scan=None) -> bool:
@@ -234,6 +236,12 @@ class MapPanel(QWidget):
         else:
             self.recolour()
 
+    def offer_class(self, name) -> None:
+        """Put class ``name`` (the one chosen on the left, or None) in the label bar's list."""
+        index = self.label_as.findText(name) if name else -1
+        if index >= 0:
+            self.label_as.setCurrentIndex(index)
+
     def _on_colour_chosen(self, _index: int) -> None:
         self._colour_chosen = True
 
@@ -273,6 +281,7 @@ class MapPanel(QWidget):
         count = len(self.view.selected_rows())
         self.selection_text.setText(f"{count:,} selected")
         self.selection_bar.setVisible(self.reviewing and count > 0)
+        self.tools_bar.setVisible(self.selection_bar.isHidden())
         self.label_button.setEnabled(count > 0 and self.label_as.count() > 0)
         self.label_button.setToolTip("" if self.label_as.count() else "Add a class on the left first")
         self.similar_button.setEnabled(self.embedding_map is not None and self._current_row >= 0)

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QListView, QListWidget, QWidget
 
 RAIL_BELOW = 1200                  # window width (px) under which the sidebar is a rail
 LIST_WIDTH, RAIL_WIDTH = 220, 84   # px
-RAIL_ITEM = QSize(RAIL_WIDTH - 12, 66)
+RAIL_ITEM = QSize(RAIL_WIDTH - 12, 62)     # the rail's padding (style.qss) takes the rest of its width
 
 
 class StepSidebar(QListWidget):
@@ -34,10 +34,10 @@ class StepSidebar(QListWidget):
         self.setWrapping(False)
         self.setMovement(QListView.Movement.Static)
         self.setWordWrap(rail)
-        self.setGridSize(RAIL_ITEM if rail else QSize())
         self.setFixedWidth(RAIL_WIDTH if rail else LIST_WIDTH)
         for row in range(self.count()):
             item = self.item(row)
+            item.setSizeHint(RAIL_ITEM if rail else QSize())
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop if rail else
                                   Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.style().unpolish(self)
