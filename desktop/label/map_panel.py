@@ -3,11 +3,12 @@
 Opening shows the instant PCA view (or the layout saved with the run); the neighbour-graph
 layout is then computed in a second :class:`EngineJob` and replaces it. Labels and
 predictions colour the points; a lasso or box selection is announced (``area_selected``) for the
-page to review in the grid, and the bar under the map labels what the review leaves selected.
+page to review in the grid, and the bar above the map labels what the review leaves selected.
 """
 from __future__ import annotations
 
 import html
+from typing import Optional
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
@@ -236,7 +237,7 @@ class MapPanel(QWidget):
         else:
             self.recolour()
 
-    def offer_class(self, name) -> None:
+    def offer_class(self, name: Optional[str]) -> None:
         """Put class ``name`` (the one chosen on the left, or None) in the label bar's list."""
         index = self.label_as.findText(name) if name else -1
         if index >= 0:
