@@ -177,3 +177,13 @@ def test_the_maps_apply_labels_only_the_reviewed_selection_and_esc_clears_a_revi
     before = labels_now(page)
     qtbot.keyClick(page.grid, Qt.Key.Key_2)                                 # nothing selected: nothing changes
     assert labels_now(page) == before
+
+
+def test_opening_a_folder_ends_a_map_review(qtbot, window, patterns, runs_dir):
+    images, _run, truth = patterns
+    page = open_labeling(qtbot, window, images, runs_dir)
+    lasso_left_half(qtbot, page)
+    assert page.browser.reviewing()
+    page.set_project(page.root, page._runs_dirs, page.scan)          # what opening a folder does
+    assert not page.browser.reviewing() and page.browser.filter.currentData() == "all"
+    assert page.model.rowCount() == len(truth) and page.grid.selected_paths() == []
