@@ -1,7 +1,7 @@
 """Every page holds together in a small window: nothing clipped, nothing jumps, both themes legible."""
 from __future__ import annotations
 
-from PySide6.QtCore import QCoreApplication, QPoint, QRect
+from PySide6.QtCore import QCoreApplication, QPoint, QRect, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QApplication, QCheckBox, QHBoxLayout, QScrollArea, QStyle, QStyleOptionButton, QToolButton, QVBoxLayout, QWidget,
@@ -88,6 +88,21 @@ def test_the_label_grid_shows_four_thumbnails_a_row_at_1024_by_700_and_more_at_1
     show_page(window, label, LARGE)
     assert thumbnails_per_row(label.grid) > small
     assert SMALLEST_EDGE <= label.grid.itemDelegate().edge <= THUMB_SIZE
+
+
+def test_a_label_column_the_user_widened_keeps_its_width_in_a_smaller_window(qtbot, window):
+    label = window.label_page
+    show_page(window, label, LARGE)
+    splitter = label.side_fit.splitter
+    handle = splitter.handle(2)                      # between the centre and the fine-tune column
+    start = handle.rect().center()
+    qtbot.mousePress(handle, Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(handle, start - QPoint(80, 0))
+    qtbot.mouseRelease(handle, Qt.MouseButton.LeftButton, pos=start - QPoint(80, 0))
+    widened = splitter.sizes()[2]
+    assert widened >= 290 + 70
+    show_page(window, label, SMALL)
+    assert splitter.sizes()[2] == widened
 
 
 def test_a_banner_appearing_or_going_moves_nothing_on_any_page(window):
