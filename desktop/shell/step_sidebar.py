@@ -6,8 +6,8 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QListView, QListWidget, QWidget
 
 RAIL_BELOW = 1200                  # window width (px) under which the sidebar is a rail
-LIST_WIDTH, RAIL_WIDTH = 220, 84   # px
-RAIL_ITEM = QSize(RAIL_WIDTH - 12, 62)     # the rail's padding (style.qss) takes the rest of its width
+LIST_WIDTH, RAIL_WIDTH = 220, 86   # px
+RAIL_ITEM = QSize(RAIL_WIDTH - 18, 62)     # the sidebar's padding and border (style.qss) take the rest
 
 
 class StepSidebar(QListWidget):
@@ -28,7 +28,9 @@ class StepSidebar(QListWidget):
         if rail == self.rail:
             return
         self.rail = rail
-        self.setProperty("rail", rail)          # the style sheet's item padding differs
+        self.setProperty("rail", rail)          # the style sheet's font and item padding differ
+        self.style().unpolish(self)
+        self.style().polish(self)
         self.setViewMode(QListView.ViewMode.IconMode if rail else QListView.ViewMode.ListMode)
         self.setFlow(QListView.Flow.TopToBottom)
         self.setWrapping(False)
@@ -40,5 +42,3 @@ class StepSidebar(QListWidget):
             item.setSizeHint(RAIL_ITEM if rail else QSize())
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop if rail else
                                   Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        self.style().unpolish(self)
-        self.style().polish(self)

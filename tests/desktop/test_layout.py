@@ -105,6 +105,21 @@ def test_a_label_column_the_user_widened_keeps_its_width_in_a_smaller_window(qtb
     assert splitter.sizes()[2] == widened
 
 
+def test_the_step_sidebar_is_a_rail_of_icons_over_titles_in_a_narrow_window(window):
+    sidebar = window.sidebar
+    titles = [sidebar.item(row).text() for row in range(sidebar.count())]
+    show_page(window, window.data_page, LARGE)
+    wide = sidebar.width()
+    show_page(window, window.data_page)
+    assert sidebar.width() < wide / 2
+    assert [sidebar.item(row).text() for row in range(sidebar.count())] == titles     # still named
+    for row in range(sidebar.count()):
+        rect = sidebar.visualItemRect(sidebar.item(row))
+        assert 0 <= rect.left() and rect.right() < sidebar.viewport().width()
+    show_page(window, window.data_page, LARGE)
+    assert sidebar.width() == wide
+
+
 def test_a_banner_appearing_or_going_moves_nothing_on_any_page(window):
     for page in (window.data_page, window.pretrain_page, window.label_page, window.export_page):
         show_page(window, page)
