@@ -133,7 +133,7 @@ class MapView(QWidget):
     def _apply_palette(self) -> None:
         palette = self.palette()
         self.plot.setBackground(palette.color(QPalette.ColorRole.Base))
-        self._highlight.setPen(pg.mkPen(palette.color(QPalette.ColorRole.Text), width=1.5))
+        self._highlight.setPen(pg.mkPen(palette.color(QPalette.ColorRole.Highlight), width=1.5))   # as the grid
 
     # --- content -------------------------------------------------------------------------------
     def set_points(self, xy: np.ndarray) -> None:

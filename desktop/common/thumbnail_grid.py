@@ -114,13 +114,22 @@ class ThumbnailModel(QAbstractListModel):
 
 
 class ThumbnailDelegate(QStyledItemDelegate):
-    """Paints a square thumbnail (or a placeholder) over the file name."""
+    """Paints a square thumbnail (or a placeholder) over the file name. ``edge``: the side of the
+    painted picture in px (the cached thumbnail is scaled to it; at most :data:`THUMB_SIZE`)."""
 
     PADDING = 6
     TEXT_HEIGHT = 18
 
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.edge = THUMB_SIZE
+
+    def image_rect(self, cell: QRect) -> QRect:
+        """Where the picture sits in ``cell``, an item's rectangle."""
+        return QRect(cell.x() + self.PADDING, cell.y() + self.PADDING, self.edge, self.edge)
+
     def sizeHint(self, option, index) -> QSize:  # noqa: N802 - Qt API
-        return QSize(THUMB_SIZE + 2 * self.PADDING, THUMB_SIZE + self.TEXT_HEIGHT + 2 * self.PADDING)
+        return QSize(self.edge + 2 * self.PADDING, self.edge + self.TEXT_HEIGHT + 2 * self.PADDING)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index) -> None:
         palette = option.palette
@@ -135,9 +144,10 @@ class ThumbnailDelegate(QStyledItemDelegate):
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(palette.color(QPalette.ColorRole.AlternateBase))
             painter.drawRoundedRect(cell, 8, 8)
-        image_rect = QRect(option.rect.x() + self.PADDING, option.rect.y() + self.PADDING, THUMB_SIZE, THUMB_SIZE)
+        image_rect = self.image_rect(option.rect)
         pixmap = index.data(Qt.ItemDataRole.DecorationRole)
         if isinstance(pixmap, QPixmap):
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
             target = pixmap.size().scaled(image_rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
             painter.drawPixmap(QRect(image_rect.topLeft(), target).translated(
                 (image_rect.width() - target.width()) // 2, (image_rect.height() - target.height()) // 2), pixmap)

@@ -4,7 +4,10 @@ first and the page is redrawn from it, so nothing is lost on a crash; each is on
 The rule a user can predict: a key (1–9, or 0/Delete to clear) changes the images selected in
 the grid, and only those. After a key labels the current suggestion, the next suggestion is
 selected; after any other key or a click-to-label, nothing is selected, so no key can change
-an image that is not shown selected. A change of more than ``BULK_CONFIRM`` images asks first.
+an image that is not shown selected. A lasso or box on the map is reviewed first: the grid shows
+only the images drawn around, all selected; Ctrl+click leaves one out, and a key, "Label Selected"
+or the map's Apply labels what is still selected, then ends the review. A change of more than
+``BULK_CONFIRM`` images asks first.
 """
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ class LabelActions:
         self.classes.recolour_requested.connect(lambda n, c: self.apply_change(lambda p: p.recolour_class(n, c)))
         self.classes.delete_requested.connect(self._delete_class)
         self.classes.reorder_requested.connect(self.reorder_classes)
-        self.classes.apply_requested.connect(lambda name: self.label_paths(self.grid.selected_paths(), name))
+        self.classes.apply_requested.connect(self._label_selected_as)
         self.grid.painted.connect(self._on_painted)
         self.grid.number_pressed.connect(self.label_selected_with_number)
         self.grid.clear_pressed.connect(self.clear_selected)
@@ -41,7 +44,9 @@ class LabelActions:
         self.browser.undo_button.clicked.connect(self.undo)
         QShortcut(QKeySequence.StandardKey.Undo, self, self.undo,
                   context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.map.label_requested.connect(self.label_from_map)
+        self.map.area_selected.connect(self._review_map_selection)
+        self.browser.review_changed.connect(self._on_review_changed)
+        self.map.label_requested.connect(self._label_selected_as)
         self.finetune.accept_requested.connect(self.accept_predictions)
 
     def reload(self) -> None:
@@ -92,12 +97,35 @@ class LabelActions:
             self.suggestions.drop(set(paths))
         return done
 
-    def label_from_map(self, paths: list[str], name: str) -> bool:
+    def _review_map_selection(self, paths: list[str]) -> None:
+        """A lasso or box drew around ``paths``: show them in the grid for review (none: end it)."""
+        if paths:
+            self.map.offer_class(self.classes.current())
+            self.browser.review(paths)
+        else:
+            self.browser.end_review()
+
+    def _on_review_changed(self, on: bool) -> None:
+        self.map.set_reviewing(on)
+        if not on:
+            self.map.select_paths(self.grid.selected_paths())
+
+    def _label_selected_as(self, name: str) -> bool:
+        """"Label Selected" or the map's Apply: give the grid's selection the class ``name``."""
+        paths = self.grid.selected_paths()
         if not self.label_paths(paths, name):
             return False
-        self.banner.show_message("success", f"Labeled {len(paths):,} image{'s' if len(paths) != 1 else ''} as "
-                                 f"{name}. Ctrl+Z undoes it.")
+        self._end_review_after_labeling(len(paths), name)
         return True
+
+    def _end_review_after_labeling(self, count: int, name: Optional[str]) -> None:
+        """A reviewed map selection was labeled: say so and end the review (nothing stays selected)."""
+        if not self.browser.reviewing():
+            return
+        self.browser.end_review()
+        images = f"{count:,} image{'s' if count != 1 else ''}"
+        self.banner.show_message("success", (f"Labeled {images} as {name}." if name else
+                                             f"Cleared the labels of {images}.") + " Ctrl+Z undoes it.")
 
     def label_selected_with_number(self, number: int) -> bool:
         names = self.classes.names()
@@ -114,10 +142,13 @@ class LabelActions:
         """Label the grid's selection by key, then select the next suggestion when the selection
         was the current one, else nothing."""
         paths = self.grid.selected_paths()
-        following = self.suggestions.following(paths) if name is not None else None
+        reviewing = self.browser.reviewing()
+        following = self.suggestions.following(paths) if name is not None and not reviewing else None
         if not self.label_paths(paths, name):
             return False
-        if following:
+        if reviewing:
+            self._end_review_after_labeling(len(paths), name)
+        elif following:
             self.suggestions.set_current(following)
             self.browser.select_path(following)
         else:

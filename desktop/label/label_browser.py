@@ -1,6 +1,7 @@
 """The centre of the Label step: the filter bar, the labeling grid, and a key hint."""
 from __future__ import annotations
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from desktop.common.thumbnail_grid import RecordRole, ThumbnailModel
@@ -11,20 +12,29 @@ FIXED_FILTERS = (("All images", "all"), ("Labeled", "labeled"), ("Unlabeled", "u
                  ("Disagrees with prediction", "disagrees"))
 HINT = ("Choose a class, then click images to label them · Ctrl/Shift-click selects, then press 1–9 or "
         "“Label Selected” · Delete clears a label · Ctrl+Z undoes · double-click enlarges")
+REVIEW_HINT = ("Review them: Ctrl+click leaves an image out. Then press a class's number key, “Label Selected” or "
+               "Apply above to label the ones still selected · Esc clears")
 
 
 class LabelBrowser(QWidget):
+    """``review_changed(on)``: a lasso or box selection on the map is (no longer) under review
+    (:meth:`review`)."""
+
+    review_changed = Signal(bool)
+
     def __init__(self, source: ThumbnailModel, loader: ThumbnailLoader, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.loader = loader
+        self._filter_before_review = "all"
         self.model = LabelModel(source, self)
         self.grid = LabelGrid(self.model)
         self.grid.preview_requested.connect(self._preview)
+        self.grid.escape_pressed.connect(self.end_review)
         self.filter = QComboBox()
         self.filter.setToolTip("Which images to show")
         self.filter.setMinimumContentsLength(10)
         self.filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.filter.currentIndexChanged.connect(lambda _i: self.model.set_filter(self.filter.currentData()))
+        self.filter.currentIndexChanged.connect(lambda _i: self._on_filter_chosen())
         self.sort_confidence = QCheckBox("Least sure first")
         self.sort_confidence.setToolTip("Sort by the model's confidence, lowest first (after a fine-tune)")
         self.sort_confidence.setEnabled(False)
@@ -38,6 +48,8 @@ class LabelBrowser(QWidget):
         self.selection.setToolTip("The images the number keys change: only the ones shown selected")
         self.grid.selectionModel().selectionChanged.connect(lambda *_args: self.update_selection())
         self.model.modelReset.connect(self.update_selection)
+        self.hint = QLabel(HINT, wordWrap=True)
+        self.hint.setProperty("role", "muted")
         self.empty = QLabel("No images match this filter.")
         self.empty.setProperty("role", "muted")
         self.empty.hide()
@@ -53,8 +65,6 @@ class LabelBrowser(QWidget):
         below = QHBoxLayout()
         below.addWidget(self.count, 1)
         below.addWidget(self.undo_button)
-        hint = QLabel(HINT, wordWrap=True)
-        hint.setProperty("role", "muted")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 0)
         layout.addLayout(bar)
@@ -62,7 +72,7 @@ class LabelBrowser(QWidget):
         layout.addWidget(self.grid, 1)
         layout.addWidget(self.selection)
         layout.addLayout(below)
-        layout.addWidget(hint)
+        layout.addWidget(self.hint)
 
     def set_class_names(self, names: list[str]) -> None:
         """Offer a filter per class; a filter on a class that is gone falls back to all images."""
@@ -73,6 +83,8 @@ class LabelBrowser(QWidget):
             self.filter.addItem(text, key)
         for name in names:
             self.filter.addItem(f"Class: {name}", f"class:{name}")
+        if self.model.filter == "map":
+            self.filter.addItem(f"Map selection ({len(self.model.map_selection):,})", "map")
         index = self.filter.findData(current)
         self.filter.setCurrentIndex(max(index, 0))
         self.filter.blockSignals(False)
@@ -81,6 +93,42 @@ class LabelBrowser(QWidget):
 
     def set_filter(self, key: str) -> None:
         self.filter.setCurrentIndex(self.filter.findData(key))
+
+    def _on_filter_chosen(self) -> None:
+        key = self.filter.currentData()
+        reviewed = self.reviewing()
+        self.model.set_filter(key)
+        if reviewed and key != "map":
+            self.filter.removeItem(self.filter.findData("map"))
+            self.model.set_map_selection([])
+            self.review_changed.emit(False)
+
+    # --- reviewing a map selection ---------------------------------------------------------------
+    def reviewing(self) -> bool:
+        return self.model.filter == "map"
+
+    def review(self, paths: list[str]) -> None:
+        """Show only ``paths`` (drawn around on the map), all selected, so the user sees what a
+        label key will change and can Ctrl+click images out; Esc or another filter ends it."""
+        if not self.reviewing():
+            self._filter_before_review = self.filter.currentData() or "all"
+        self.model.set_map_selection(paths)
+        text = f"Map selection ({len(paths):,})"
+        if self.reviewing():
+            self.filter.setItemText(self.filter.findData("map"), text)
+        else:
+            self.filter.addItem(text, "map")
+            self.set_filter("map")
+        self.grid.selectAll()
+        self.grid.setFocus()
+        self.review_changed.emit(True)
+
+    def end_review(self) -> None:
+        """Back to the filter shown before the review, nothing selected."""
+        if self.reviewing():
+            self.grid.clearSelection()
+            before = self._filter_before_review
+            self.set_filter(before if self.filter.findData(before) >= 0 else "all")
 
     def set_predictions(self, predictions: dict) -> None:
         self.model.set_predictions(predictions)
@@ -98,13 +146,18 @@ class LabelBrowser(QWidget):
     def update_selection(self) -> None:
         """Say plainly what the next label key will change."""
         paths = self.grid.selected_paths()
-        if not paths:
+        if self.reviewing():
+            total = len(self.model.map_selection)
+            count = f"{len(paths):,} of {total:,}" if len(paths) != total else f"{total:,}"
+            text = f"{count} images selected on the map"
+        elif not paths:
             text = "Nothing selected: a number key changes nothing until you select images."
         elif len(paths) == 1:
             text = f"Selected: {paths[0].rsplit('/', 1)[-1]} · keys 1–9 label it, 0 clears its label"
         else:
             text = f"Selected: {len(paths):,} images · keys 1–9 label them all, 0 clears their labels"
         self.selection.setText(text)
+        self.hint.setText(REVIEW_HINT if self.reviewing() else HINT)
 
     def select_path(self, rel_path: str) -> bool:
         """Select ``rel_path`` in the grid (showing every image first if the filter hides it)."""

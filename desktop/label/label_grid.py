@@ -21,7 +21,8 @@ from desktop.common.thumbnails import THUMB_SIZE
 LabelRole = Qt.ItemDataRole.UserRole + 10        # LabelInfo or None
 PredictionRole = Qt.ItemDataRole.UserRole + 11   # engine.finetune.run.Prediction or None
 RelPathRole = Qt.ItemDataRole.UserRole + 12      # the path relative to the image root
-FILTERS = ("all", "labeled", "unlabeled", "disagrees")   # plus "class:<name>"
+FILTERS = ("all", "labeled", "unlabeled", "disagrees", "map")   # plus "class:<name>"; "map": the map's selection
+SMALLEST_EDGE, TARGET_EDGE = 72, 92     # px: a narrow pane shows more, smaller thumbnails (at most THUMB_SIZE)
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class LabelModel(QAbstractListModel):
         self.labels: dict[str, LabelInfo] = {}
         self.predictions: dict = {}
         self.filter = "all"
+        self.map_selection: list[str] = []      # the paths the "map" filter shows
         self.sort_by_confidence = False
         self._rows = np.arange(0)
         self._position = np.zeros(0, dtype=np.int64)   # source row -> our row, -1 when hidden
@@ -60,6 +62,12 @@ class LabelModel(QAbstractListModel):
     def set_filter(self, name: str) -> None:
         self.filter = name
         self._rebuild()
+
+    def set_map_selection(self, paths: list[str]) -> None:
+        """The images the "map" filter shows (a lasso or box selection on the map)."""
+        self.map_selection = list(paths)
+        if self.filter == "map":
+            self._rebuild()
 
     def set_sort_by_confidence(self, on: bool) -> None:
         self.sort_by_confidence = on
@@ -115,7 +123,10 @@ class LabelModel(QAbstractListModel):
     def _order(self) -> np.ndarray:
         paths = [record.path for record in self.source.records()]
         keep = np.ones(len(paths), dtype=bool)
-        if self.filter != "all":
+        if self.filter == "map":
+            keep[:] = False
+            keep[[self._source_rows[p] for p in self.map_selection if p in self._source_rows]] = True
+        elif self.filter != "all":
             keep = np.fromiter((self._passes(path) for path in paths), dtype=bool, count=len(paths))
         rows = np.nonzero(keep)[0]
         if self.sort_by_confidence and self.predictions:
@@ -169,7 +180,7 @@ class LabelDelegate(ThumbnailDelegate):
     def paint(self, painter: QPainter, option, index) -> None:
         super().paint(painter, option, index)
         label, prediction = index.data(LabelRole), index.data(PredictionRole)
-        image = QRect(option.rect.x() + self.PADDING, option.rect.y() + self.PADDING, THUMB_SIZE, THUMB_SIZE)
+        image = self.image_rect(option.rect)
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         font = painter.font()
@@ -216,17 +227,40 @@ def label_key(event) -> Optional[int]:
     return None
 
 
+def fitted_edge(width: int, padding: int, spacing: int) -> int:
+    """The thumbnail edge (px) for a grid ``width`` px wide whose cells add ``padding`` and
+    ``spacing`` on each side: as many columns as thumbnails of about ``TARGET_EDGE`` px take,
+    then each thumbnail grown or shrunk to fill the row, within ``SMALLEST_EDGE``–``THUMB_SIZE``."""
+    around = 2 * (padding + spacing)
+    columns = max(1, min(round(width / (TARGET_EDGE + around)), width // (SMALLEST_EDGE + around)))
+    return max(SMALLEST_EDGE, min(THUMB_SIZE, width // columns - around))
+
+
 class LabelGrid(ThumbnailGrid):
     """Emits ``painted(row)`` on a plain left click (the page labels it when a class is chosen),
-    ``number_pressed(n)`` for keys 1–9 and ``clear_pressed`` for Delete, Backspace and 0."""
+    ``number_pressed(n)`` for keys 1–9, ``clear_pressed`` for Delete, Backspace and 0, and
+    ``escape_pressed`` for Esc.
+    Its thumbnails are sized to fill the rows of its width (:func:`fitted_edge`)."""
 
     painted = Signal(int)
     number_pressed = Signal(int)
     clear_pressed = Signal()
+    escape_pressed = Signal()
 
     def __init__(self, model: LabelModel, parent: QWidget | None = None) -> None:
         super().__init__(model, parent)
         self.setItemDelegate(LabelDelegate(self))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        """Fit the thumbnails to the width left beside a scroll bar (shown or not, so that the bar
+        coming or going never changes the layout)."""
+        super().resizeEvent(event)
+        width = self.maximumViewportSize().width() - self.verticalScrollBar().sizeHint().width()
+        delegate = self.itemDelegate()
+        edge = fitted_edge(width, delegate.PADDING, self.spacing())
+        if edge != delegate.edge:
+            delegate.edge = edge
+            delegate.sizeHintChanged.emit(QModelIndex())
 
     def mouseReleaseEvent(self, event) -> None:  # noqa: N802 - Qt API
         index = self.indexAt(event.position().toPoint())
@@ -237,7 +271,9 @@ class LabelGrid(ThumbnailGrid):
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API
         number = label_key(event)
-        if number is None:
+        if event.key() == Qt.Key.Key_Escape and event.modifiers() == Qt.KeyboardModifier.NoModifier:
+            self.escape_pressed.emit()
+        elif number is None:
             super().keyPressEvent(event)
         elif number:
             self.number_pressed.emit(number)

@@ -2,11 +2,13 @@
 
 Opening shows the instant PCA view (or the layout saved with the run); the neighbour-graph
 layout is then computed in a second :class:`EngineJob` and replaces it. Labels and
-predictions colour the points; a lasso or box selection can be labeled in one step.
+predictions colour the points; a lasso or box selection is announced (``area_selected``) for the
+page to review in the grid, and the bar above the map labels what the review leaves selected.
 """
 from __future__ import annotations
 
 import html
+from typing import Optional
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
@@ -30,11 +32,13 @@ DRAG_MODES = (("Pan", "pan", "Drag to move the map, scroll to zoom, click a poin
 
 
 class MapPanel(QWidget):
-    """``path_clicked(path)``: a point was clicked; ``label_requested(paths, class)``: label the
-    selection; ``failed(message, details)``: the map could not be computed."""
+    """``path_clicked(path)``: a point was clicked; ``area_selected(paths)``: a lasso or box drew
+    around these images (none: the selection was cleared); ``label_requested(class)``: label the
+    reviewed selection; ``failed(message, details)``: the map could not be computed."""
 
     path_clicked = Signal(str)
-    label_requested = Signal(list, str)
+    area_selected = Signal(list)
+    label_requested = Signal(str)
     label_key_pressed = Signal(int)      # a label key pressed in the Similar Images window
     failed = Signal(str, str)
 
@@ -51,7 +55,7 @@ class MapPanel(QWidget):
         self.jobs.succeeded.connect(self.show_map)
         self.jobs.failed.connect(self._on_failed)
         self.jobs.ended.connect(lambda: self.progress.setVisible(self.jobs.busy()))
-        self._from_map = False         # the selection was drawn on the map (not taken from the grid)
+        self.reviewing = False         # the page shows the drawn selection in the grid (set_reviewing)
         self._row_of: dict[str, int] = {}
         self._source_rows: dict[str, int] = {}
         self._current_row = -1
@@ -103,7 +107,9 @@ class MapPanel(QWidget):
         self.duplicates_button.setToolTip("Find pairs of images that are almost the same")
         self.duplicates_button.clicked.connect(self.find_duplicates)
         bar.addStretch(1)
-        tools = QHBoxLayout()
+        self.tools_bar = QWidget()          # gives its row to the selection bar during a review
+        tools = QHBoxLayout(self.tools_bar)
+        tools.setContentsMargins(0, 0, 0, 0)
         tools.addWidget(self.similar_button)
         tools.addWidget(self.duplicates_button)
         tools.addStretch(1)
@@ -116,10 +122,10 @@ class MapPanel(QWidget):
         self.label_as = QComboBox()
         self.label_as.setMinimumContentsLength(8)
         self.label_button = QPushButton("Apply")
-        self.label_button.setToolTip("Give the selected images this class (Ctrl+Z undoes it)")
+        self.label_button.setToolTip("Give the images shown selected this class (Ctrl+Z undoes it)")
         self.label_button.clicked.connect(self._label_selection)
         self.clear_button = QPushButton("Clear")
-        self.clear_button.setToolTip("Clear the selection on the map")
+        self.clear_button.setToolTip("Clear the selection on the map (Esc in the grid)")
         self.clear_button.clicked.connect(self.view.clear_selection)
         self.selection_bar = QWidget()
         selection = QHBoxLayout(self.selection_bar)
@@ -134,12 +140,12 @@ class MapPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 4)
         layout.addLayout(bar)
-        layout.addLayout(tools)
+        layout.addWidget(self.tools_bar)
+        layout.addWidget(self.selection_bar)
         layout.addWidget(self.progress)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.legend)
         layout.addWidget(self.status)
-        layout.addWidget(self.selection_bar)
 
     # --- computing the map ---------------------------------------------------------------------
     def start(self, pretrain_run: str, root: str, cache_dir: str = "", scan=None) -> bool:
@@ -231,6 +237,12 @@ class MapPanel(QWidget):
         else:
             self.recolour()
 
+    def offer_class(self, name: Optional[str]) -> None:
+        """Put class ``name`` (the one chosen on the left, or None) in the label bar's list."""
+        index = self.label_as.findText(name) if name else -1
+        if index >= 0:
+            self.label_as.setCurrentIndex(index)
+
     def _on_colour_chosen(self, _index: int) -> None:
         self._colour_chosen = True
 
@@ -250,7 +262,6 @@ class MapPanel(QWidget):
         rows = [self._row_of[p] for p in paths if p in self._row_of]
         self.view.set_selected_rows(rows)
         self._current_row = rows[0] if rows else -1
-        self._from_map = False
         self._on_selection_changed()
 
     def selected_paths(self) -> list[str]:
@@ -258,27 +269,31 @@ class MapPanel(QWidget):
             return []
         return [self.embedding_map.paths[r] for r in self.view.selected_rows()]
 
-    def _on_map_selection(self) -> None:
-        self._from_map = True
+    def set_reviewing(self, on: bool) -> None:
+        """Whether the grid shows the drawn selection for review; the label bar shows meanwhile."""
+        self.reviewing = on
         self._on_selection_changed()
+
+    def _on_map_selection(self) -> None:
+        self._on_selection_changed()
+        self.area_selected.emit(self.selected_paths())
 
     def _on_selection_changed(self) -> None:
         count = len(self.view.selected_rows())
         self.selection_text.setText(f"{count:,} selected")
-        self.selection_bar.setVisible(self._from_map and count > 0)
+        self.selection_bar.setVisible(self.reviewing and count > 0)
+        self.tools_bar.setVisible(self.selection_bar.isHidden())
         self.label_button.setEnabled(count > 0 and self.label_as.count() > 0)
         self.label_button.setToolTip("" if self.label_as.count() else "Add a class on the left first")
         self.similar_button.setEnabled(self.embedding_map is not None and self._current_row >= 0)
 
     def _label_selection(self) -> None:
-        paths = self.selected_paths()
-        if paths and self.label_as.currentText():
-            self.label_requested.emit(paths, self.label_as.currentText())
+        if self.selected_paths() and self.label_as.currentText():
+            self.label_requested.emit(self.label_as.currentText())
 
     def _on_clicked(self, row: int) -> None:
         self._current_row = row
         self.view.set_selected_rows([row])
-        self._from_map = False
         self._on_selection_changed()
         self.path_clicked.emit(self.embedding_map.paths[row])
 

@@ -89,6 +89,7 @@ class LabelPage(BackboneRuns, LabelActions, ModelResults, QWidget):
         """A folder was opened (``scan``: its ``engine.data.scan.ScanReport``, reused by every
         engine call): open its project and look for its finished runs."""
         self.close_project()
+        self.browser.end_review()
         self.root, self._runs_dirs, self.scan = root, tuple(runs_dirs), scan
         self.pretrain_run = ""
         self.map.discard()

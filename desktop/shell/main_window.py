@@ -5,10 +5,10 @@ import os
 from importlib import metadata
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QSettings, QSize, Qt, QUrl
+from PySide6.QtCore import QEvent, QSettings, Qt, QUrl
 from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication, QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QStackedWidget, QWidget,
+    QApplication, QHBoxLayout, QListWidgetItem, QMainWindow, QMessageBox, QStackedWidget, QWidget,
 )
 
 from desktop.common.settings import RecentFolders, app_settings
@@ -22,6 +22,7 @@ from desktop.pretrain.page import PretrainPage
 from desktop.shell.app_logging import log_dir
 from desktop.shell.cache_cleaner import CacheCleaner
 from desktop.shell.shortcuts_dialog import ShortcutsDialog
+from desktop.shell.step_sidebar import StepSidebar
 
 # (key, title, icon, what unlocks it)
 STEPS = (
@@ -54,9 +55,7 @@ class MainWindow(QMainWindow):
         self.pages = QStackedWidget()
         for page in (self.data_page, self.pretrain_page, self.label_page, self.export_page):
             self.pages.addWidget(page)
-        self.sidebar = QListWidget(objectName="sidebar")
-        self.sidebar.setFixedWidth(220)
-        self.sidebar.setIconSize(QSize(20, 20))
+        self.sidebar = StepSidebar()
         for key, title, icon, reason in STEPS:
             item = QListWidgetItem(self._step_icon(key), title)
             item.setData(Qt.ItemDataRole.UserRole, key)
@@ -165,6 +164,10 @@ class MainWindow(QMainWindow):
         theme = current_theme(QApplication.instance())
         for action in self.theme_actions.actions():
             action.setChecked(action.data() == theme)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self.sidebar.fit_window(self.width())
 
     def changeEvent(self, event) -> None:  # noqa: N802 - Qt API
         if event.type() == QEvent.Type.PaletteChange:     # icons are drawn in the palette's text colour

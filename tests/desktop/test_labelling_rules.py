@@ -1,7 +1,9 @@
 """Labels never go to an image the user does not see selected: the keys change the grid's
-selection only, and what they will change next is shown; bulk changes ask first."""
+selection only, and what they will change next is shown; a lasso on the map is reviewed in the
+grid before it is labeled; bulk changes ask first."""
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import Qt
 
 from desktop.label import label_actions
@@ -103,3 +105,85 @@ def test_a_change_of_many_images_asks_first_and_is_undone_in_one_step(qtbot, win
         page.grid.selectionModel().select(page.model.index(row), page.grid.selectionModel().SelectionFlag.Select)
     qtbot.keyClick(page.grid, Qt.Key.Key_2)
     assert len(asked) == 2 and len(page.model.labels) == 5
+
+
+def lasso_left_half(qtbot, page) -> list[str]:
+    """Wait for the map, draw a polygon around its left half with the map's own selection call,
+    and return the paths it holds."""
+    qtbot.waitUntil(lambda: page.map.embedding_map is not None and not page.map.jobs.busy(), timeout=60_000)
+    xy = page.map.embedding_map.xy
+    (left, bottom), (_right, top) = xy.min(0) - 1, xy.max(0) + 1
+    middle = float(np.median(xy[:, 0]))
+    polygon = np.array([[left, bottom], [middle, bottom], [middle, top], [left, top]])
+    assert page.map.view.select_polygon(polygon) > 0
+    return [page.map.embedding_map.paths[row] for row in page.map.view.selected_rows()]
+
+
+def labels_now(page) -> dict:
+    return {path: info.name for path, info in page.model.labels.items()}
+
+
+def test_a_lasso_is_reviewed_in_the_grid_and_a_key_labels_only_what_stays_selected(
+        qtbot, window, patterns, runs_dir, monkeypatch):
+    images, _run, truth = patterns
+    page = open_labeling(qtbot, window, images, runs_dir)
+    three_classes(page)
+    monkeypatch.setattr(label_actions, "BULK_CONFIRM", 3)
+    asked = []
+    page.confirm_bulk = lambda text: asked.append(text) or True
+    drawn = lasso_left_half(qtbot, page)
+    assert sorted(page.grid.selected_paths()) == sorted(drawn)             # shown, all selected, only them
+    assert page.model.rowCount() == len(drawn) and page.browser.reviewing()
+    assert page.browser.selection.text().startswith(f"{len(drawn)} images selected on the map")
+    assert "Esc clears" in page.browser.hint.text() and page.map.selection_bar.isVisible()
+    assert labels_now(page) == {}                                           # nothing labeled yet
+
+    left_out = page.model.index(1).data(RelPathRole)
+    click(qtbot, page.grid, 1, Qt.KeyboardModifier.ControlModifier)         # the review: leave one out
+    assert left_out not in page.grid.selected_paths()
+    assert sorted(page.map.selected_paths()) == sorted(set(drawn) - {left_out})     # the map shows it too
+    assert page.browser.selection.text().startswith(f"{len(drawn) - 1} of {len(drawn)} images")
+    qtbot.keyClick(page.grid, Qt.Key.Key_1)
+    assert asked == [f"Label {len(drawn) - 1} images as rows?"]
+    assert labels_now(page) == {path: "rows" for path in drawn if path != left_out}
+    assert not page.browser.reviewing() and page.grid.selected_paths() == []      # the review ended
+    assert page.model.rowCount() == len(truth) and page.map.selected_paths() == []
+    assert not page.map.selection_bar.isVisible() and "Esc clears" not in page.browser.hint.text()
+    qtbot.keyClick(page.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)     # one undo step
+    assert labels_now(page) == {}
+
+
+def test_the_maps_apply_labels_only_the_reviewed_selection_and_esc_clears_a_review(qtbot, window, patterns,
+                                                                                  runs_dir):
+    images, _run, _truth = patterns
+    page = open_labeling(qtbot, window, images, runs_dir)
+    three_classes(page)
+    page.confirm_bulk = lambda text: True
+    page.browser.set_filter("unlabeled")
+    drawn = lasso_left_half(qtbot, page)
+    left_out = page.model.index(0).data(RelPathRole)
+    click(qtbot, page.grid, 0, Qt.KeyboardModifier.ControlModifier)
+    assert page.map.label_as.currentText() == "disc"          # the class chosen on the left (the last added)
+    page.map.label_button.click()
+    assert labels_now(page) == {path: "disc" for path in drawn if path != left_out}
+    assert "Labeled" in page.banner.text() and page.browser.filter.currentData() == "unlabeled"
+
+    drawn = lasso_left_half(qtbot, page)
+    assert page.browser.reviewing() and len(page.grid.selected_paths()) == len(drawn)
+    qtbot.keyClick(page.grid, Qt.Key.Key_Escape)
+    assert not page.browser.reviewing() and page.grid.selected_paths() == [] and page.map.selected_paths() == []
+    assert page.browser.filter.findData("map") < 0 and page.browser.filter.currentData() == "unlabeled"
+    assert page.browser.selection.text().startswith("Nothing selected")
+    before = labels_now(page)
+    qtbot.keyClick(page.grid, Qt.Key.Key_2)                                 # nothing selected: nothing changes
+    assert labels_now(page) == before
+
+
+def test_opening_a_folder_ends_a_map_review(qtbot, window, patterns, runs_dir):
+    images, _run, truth = patterns
+    page = open_labeling(qtbot, window, images, runs_dir)
+    lasso_left_half(qtbot, page)
+    assert page.browser.reviewing()
+    page.set_project(page.root, page._runs_dirs, page.scan)          # what opening a folder does
+    assert not page.browser.reviewing() and page.browser.filter.currentData() == "all"
+    assert page.model.rowCount() == len(truth) and page.grid.selected_paths() == []

@@ -1,18 +1,23 @@
 """Every page holds together in a small window: nothing clipped, nothing jumps, both themes legible."""
 from __future__ import annotations
 
-from PySide6.QtCore import QCoreApplication, QPoint, QRect
+from PySide6.QtCore import QCoreApplication, QPoint, QRect, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QApplication, QCheckBox, QHBoxLayout, QScrollArea, QStyle, QStyleOptionButton, QToolButton, QVBoxLayout, QWidget,
 )
 
 from desktop.common.theme import apply_theme
+from desktop.common.thumbnails import THUMB_SIZE
 from desktop.common.training_plots import TrainingPlots
 from desktop.label.class_panel import ClassPanel
+from desktop.label.label_grid import SMALLEST_EDGE
 from engine.store.project import ClassInfo
+from tests.desktop.window_helpers import open_and_scan
+from tests.image_files import write_shape_images
 
 SMALL = (1024, 700)
+LARGE = (1440, 900)
 
 
 def settle() -> None:
@@ -61,6 +66,58 @@ def test_at_1024_by_700_the_label_panels_and_the_pretrain_buttons_can_be_reached
     for widget in (pretrain.start_button, pretrain.pause_button, pretrain.stop_button, pretrain.form.compile,
                    pretrain.form.torchrun.copy_button):
         assert reachable(widget, window), widget
+
+
+def thumbnails_per_row(grid) -> int:
+    """How many thumbnails the grid lays out side by side in its first row (all of them whole)."""
+    rects = [grid.visualRect(grid.model().index(row)) for row in range(grid.model().rowCount())]
+    first_row = [rect for rect in rects if rect.top() == rects[0].top()]
+    assert all(0 <= rect.left() and rect.right() < grid.viewport().width() for rect in first_row)
+    return len(first_row)
+
+
+def test_the_label_grid_shows_four_thumbnails_a_row_at_1024_by_700_and_more_at_1440(qtbot, window, tmp_path):
+    write_shape_images(tmp_path / "images", 30, seed=4)
+    open_and_scan(qtbot, window, tmp_path / "images")
+    label = window.label_page
+    show_page(window, label)
+    small = thumbnails_per_row(label.grid)
+    assert small >= 4
+    for widget in (label.classes.delete_button, label.finetune.train_button, label.finetune.accept_button):
+        assert reachable(widget, window), widget
+    show_page(window, label, LARGE)
+    assert thumbnails_per_row(label.grid) > small
+    assert SMALLEST_EDGE <= label.grid.itemDelegate().edge <= THUMB_SIZE
+
+
+def test_a_label_column_the_user_widened_keeps_its_width_in_a_smaller_window(qtbot, window):
+    label = window.label_page
+    show_page(window, label, LARGE)
+    splitter = label.side_fit.splitter
+    handle = splitter.handle(2)                      # between the centre and the fine-tune column
+    start = handle.rect().center()
+    qtbot.mousePress(handle, Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(handle, start - QPoint(80, 0))
+    qtbot.mouseRelease(handle, Qt.MouseButton.LeftButton, pos=start - QPoint(80, 0))
+    widened = splitter.sizes()[2]
+    assert widened >= 290 + 70
+    show_page(window, label, SMALL)
+    assert splitter.sizes()[2] == widened
+
+
+def test_the_step_sidebar_is_a_rail_of_icons_over_titles_in_a_narrow_window(window):
+    sidebar = window.sidebar
+    titles = [sidebar.item(row).text() for row in range(sidebar.count())]
+    show_page(window, window.data_page, LARGE)
+    wide = sidebar.width()
+    show_page(window, window.data_page)
+    assert sidebar.width() < wide / 2
+    assert [sidebar.item(row).text() for row in range(sidebar.count())] == titles     # still named
+    for row in range(sidebar.count()):
+        rect = sidebar.visualItemRect(sidebar.item(row))
+        assert 0 <= rect.left() and rect.right() < sidebar.viewport().width()
+    show_page(window, window.data_page, LARGE)
+    assert sidebar.width() == wide
 
 
 def test_a_banner_appearing_or_going_moves_nothing_on_any_page(window):
