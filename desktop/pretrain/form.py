@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (
     QRadioButton, QSpinBox, QToolButton, QVBoxLayout, QWidget,
 )
 
+from desktop.common.combo import choice_box
 from desktop.pretrain.torchrun_box import TorchrunBox
 from engine.core.config import BACKBONES, METHOD_NAMES, METHODS, PRECISIONS, PretrainConfig
 
@@ -40,18 +41,6 @@ _REMEMBERED = ("method", "backbone", "image_size", "epochs", "minutes", "batch_s
                "seed", "checkpoint_every", "precision", "pretrained", "compile", "out_dir", "map_every")
 
 
-def _combo(labels: dict, values, help_texts: dict | None = None) -> QComboBox:
-    """A combo box as wide as its longest choice (the choices are kept short), so the column that
-    holds it is never narrower than its text; ``help_texts`` are the choices' tooltips."""
-    combo = QComboBox()
-    for value in values:
-        combo.addItem(labels.get(value, value), value)
-        if help_texts and value in help_texts:
-            combo.setItemData(combo.count() - 1, help_texts[value], Qt.ItemDataRole.ToolTipRole)
-    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-    return combo
-
-
 def _fitted(combo: QComboBox, text: str) -> str:
     """``text``, cut short with "…" where it is wider than the combo's minimum contents length."""
     metrics = combo.fontMetrics()
@@ -77,8 +66,8 @@ class PretrainForm(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.method = _combo(METHOD_LABELS, METHODS, METHOD_HELP)
-        self.backbone = _combo(BACKBONE_LABELS, BACKBONES, BACKBONE_HELP)
+        self.method = choice_box(METHOD_LABELS, METHODS, METHOD_HELP)
+        self.backbone = choice_box(BACKBONE_LABELS, BACKBONES, BACKBONE_HELP)
         self.image_size = _spin(0, 1024, "Automatic")
         self.image_size.setSuffix(" px")
         self.image_size.setSingleStep(16)
@@ -154,8 +143,8 @@ class PretrainForm(QWidget):
         self.seed = _spin(0, 2**31 - 1)
         self.checkpoint_every = _spin(1, 1_000_000)
         self.checkpoint_every.setSuffix(" steps")
-        self.precision = _combo(PRECISION_LABELS, PRECISIONS)
-        self.map_every = _combo(MAP_EVERY_LABELS, MAP_EVERY_LABELS, MAP_EVERY_HELP)
+        self.precision = choice_box(PRECISION_LABELS, PRECISIONS)
+        self.map_every = choice_box(MAP_EVERY_LABELS, MAP_EVERY_LABELS, MAP_EVERY_HELP)
         self.map_every.setToolTip("Lay out 2,000 images by their embeddings every few epochs, to watch "
                                   "clusters form (costs about a second of CPU time each). Automatic: "
                                   f"{MAP_EVERY_HELP[-1][0].lower()}{MAP_EVERY_HELP[-1][1:]}")
