@@ -86,8 +86,7 @@ class PretrainForm(QWidget):
         self.device = QComboBox()     # device names are not ours to keep short: a fixed width, long ones cut
         self.device.setMinimumContentsLength(DEVICE_CHARS)
         self.device.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.device.currentIndexChanged.connect(
-            lambda: self.device.setToolTip(self.device.currentData(Qt.ItemDataRole.ToolTipRole) or ""))
+        self.device.currentIndexChanged.connect(self._sync_device_tooltip)
         self.device.addItem("Automatic (detecting…)", "auto")
 
         form = QFormLayout()
@@ -185,6 +184,11 @@ class PretrainForm(QWidget):
             self.device.addItem(_fitted(self.device, text), value)
             self.device.setItemData(self.device.count() - 1, text, Qt.ItemDataRole.ToolTipRole)
         _select(self.device, current)
+        self._sync_device_tooltip()
+
+    def _sync_device_tooltip(self) -> None:
+        """The chosen device's whole name, which the field may show cut short."""
+        self.device.setToolTip(self.device.currentData(Qt.ItemDataRole.ToolTipRole) or "")
 
     def config(self, data_dir: str) -> PretrainConfig:
         """The settings as a config for ``data_dir`` (not yet validated)."""

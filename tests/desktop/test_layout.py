@@ -1,15 +1,17 @@
 """Every page holds together in a small window: nothing clipped, nothing jumps, both themes legible."""
 from __future__ import annotations
 
-from PySide6.QtCore import QCoreApplication, QPoint, QRect
+from PySide6.QtCore import QCoreApplication, QPoint, QRect, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QApplication, QCheckBox, QHBoxLayout, QScrollArea, QStyle, QStyleOptionButton, QToolButton, QVBoxLayout, QWidget,
+    QAbstractButton, QApplication, QCheckBox, QComboBox, QFrame, QHBoxLayout, QLineEdit, QScrollArea, QStyle,
+    QRadioButton, QStyleOptionButton, QStyleOptionComboBox, QToolButton, QVBoxLayout, QWidget,
 )
 
-from desktop.common.theme import apply_theme
+from desktop.common.theme import CLOSE_ICONS, apply_theme
 from desktop.common.training_plots import TrainingPlots
 from desktop.label.class_panel import ClassPanel
+from engine.core.device import DeviceInfo
 from engine.store.project import ClassInfo
 
 SMALL = (1024, 700)
@@ -39,6 +41,37 @@ def reachable(widget: QWidget, window) -> bool:
     return widget.isVisible() and window.rect().contains(rect) and unclipped
 
 
+def in_view(widget: QWidget, window) -> bool:
+    """Whole inside the window and unclipped as the page stands, without scrolling to it."""
+    rect = QRect(widget.mapTo(window, QPoint(0, 0)), widget.size())
+    return widget.isVisible() and window.rect().contains(rect) and widget.visibleRegion().boundingRect() == widget.rect()
+
+
+def scroll_area_of(widget: QWidget) -> QScrollArea:
+    parent = widget.parentWidget()
+    while not isinstance(parent, QScrollArea):
+        parent = parent.parentWidget()
+    return parent
+
+
+def edit_field_width(combo: QComboBox) -> int:
+    """The width the combo box draws its current text in."""
+    option = QStyleOptionComboBox()
+    combo.initStyleOption(option)
+    return combo.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
+                                        QStyle.SubControl.SC_ComboBoxEditField, combo).width()
+
+
+def clipped_texts(page: QWidget) -> list[str]:
+    """The choices of the page's combo boxes, and the check boxes and radio buttons, that are cut."""
+    cut = [combo.itemText(row) for combo in page.findChildren(QComboBox) if combo.isVisible()
+           for row in range(combo.count())
+           if combo.fontMetrics().horizontalAdvance(combo.itemText(row)) > edit_field_width(combo)]
+    return cut + [button.text() for button in page.findChildren(QAbstractButton)
+                  if isinstance(button, (QCheckBox, QRadioButton)) and button.isVisible()
+                  and button.width() < button.sizeHint().width()]
+
+
 def test_the_window_fits_1024_by_700_with_every_section_open(window):
     window.pretrain_page.form.advanced_toggle.setChecked(True)
     settle()
@@ -61,6 +94,47 @@ def test_at_1024_by_700_the_label_panels_and_the_pretrain_buttons_can_be_reached
     for widget in (pretrain.start_button, pretrain.pause_button, pretrain.stop_button, pretrain.form.compile,
                    pretrain.form.torchrun.copy_button):
         assert reachable(widget, window), widget
+
+
+def test_the_pretrain_actions_stay_in_view_however_far_the_settings_scroll_at_1024_by_700(window):
+    page = window.pretrain_page
+    page.form.advanced_toggle.setChecked(True)
+    page.continue_button.show()
+    page.resume_banner.show_message("info", "This folder has an unfinished run.",
+                                    actions=[("Resume", lambda: None), ("Start New", lambda: None)])
+    show_page(window, page)
+    bar = scroll_area_of(page.form).verticalScrollBar()
+    assert bar.maximum() > 0       # Advanced is taller than the pane: the settings scroll
+    for value in (bar.minimum(), bar.maximum() // 2, bar.maximum()):
+        bar.setValue(value)
+        settle()
+        actions = [page.start_button, page.pause_button, page.stop_button, page.continue_button,
+                   *page.resume_banner.action_buttons()]
+        assert [button.text() for button in actions if not in_view(button, window)] == [], value
+
+
+def test_every_choice_and_check_box_shows_its_whole_text_at_1024_by_700_and_1440_by_900(window):
+    pretrain, export = window.pretrain_page, window.export_page
+    pretrain.form.advanced_toggle.setChecked(True)
+    for size in (SMALL, (1440, 900)):
+        for page in (pretrain, export):
+            show_page(window, page, size)
+            assert clipped_texts(page) == [], (page.title.text(), size)
+
+
+def test_a_long_device_name_is_cut_to_the_field_and_moves_nothing(window):
+    page = window.pretrain_page
+    page.form.advanced_toggle.setChecked(True)
+    show_page(window, page)
+    device = page.form.device
+    before = (device.width(), page.start_button.mapTo(window, QPoint(0, 0)))
+    name = "NVIDIA GeForce RTX 4090 Laptop GPU with a much longer marketing name (17.2 GB)"
+    page.form.set_devices([DeviceInfo("cuda:0", "cuda", name), DeviceInfo("cpu", "cpu", "CPU (2 threads)")])
+    settle()
+    assert clipped_texts(page) == []
+    assert (device.width(), page.start_button.mapTo(window, QPoint(0, 0))) == before
+    assert device.itemText(1).endswith("…") and device.itemData(1, Qt.ItemDataRole.ToolTipRole) == name
+    assert name in device.toolTip()      # the current choice, Automatic, names the device it picks
 
 
 def test_a_banner_appearing_or_going_moves_nothing_on_any_page(window):
@@ -171,5 +245,45 @@ def test_the_active_map_tool_stands_out_in_the_dark_theme(qtbot):
         active, other = (tool.grab().toImage() for tool in tools)
         inside = QPoint(4, active.height() // 2)
         assert abs(QColor(active.pixel(inside)).lightness() - QColor(other.pixel(inside)).lightness()) >= 40
+    finally:
+        apply_theme(app, "light")
+
+
+def lightness_range(image, rect: QRect) -> int:
+    values = [QColor.fromRgba(image.pixel(x, y)).lightness() for x in range(rect.left(), rect.right() + 1)
+              for y in range(rect.top(), rect.bottom() + 1) if QColor.fromRgba(image.pixel(x, y)).alpha() > 128]
+    return max(values) - min(values) if values else 0
+
+
+def test_the_close_icons_stand_out_on_both_themes(qtbot):
+    app = QApplication.instance()
+    try:
+        for theme in ("dark", "light"):
+            apply_theme(app, theme)
+            background = app.palette().window().color().lightness()
+            for icon in CLOSE_ICONS:
+                image = app.style().standardIcon(icon).pixmap(16, 16).toImage()
+                strokes = [QColor.fromRgba(image.pixel(x, y)).lightness() for x in range(16) for y in range(16)
+                           if QColor.fromRgba(image.pixel(x, y)).alpha() > 128]
+                assert strokes and max(abs(value - background) for value in strokes) >= 120, (theme, icon)
+    finally:
+        apply_theme(app, "light")
+
+
+def test_a_text_field_on_a_card_shows_its_frame_on_the_dark_theme(qtbot):
+    app = QApplication.instance()
+    apply_theme(app, "dark")
+    try:
+        card = QFrame()
+        card.setProperty("role", "card")
+        qtbot.addWidget(card)
+        field = QLineEdit()
+        QVBoxLayout(card).addWidget(field)
+        card.show()
+        qtbot.waitExposed(card)
+        image = card.grab().toImage()
+        left = field.geometry().left()
+        middle = field.geometry().center().y()
+        assert lightness_range(image, QRect(left - 3, middle, 8, 1)) >= 25   # the card, the frame, the field
     finally:
         apply_theme(app, "light")
