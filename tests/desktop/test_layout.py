@@ -1,8 +1,10 @@
 """Every page holds together in a small window: nothing clipped, nothing jumps, both themes legible."""
 from __future__ import annotations
 
-from PySide6.QtCore import QCoreApplication, QPoint, QRect, Qt
-from PySide6.QtGui import QColor
+from types import SimpleNamespace
+
+from PySide6.QtCore import QCoreApplication, QPoint, QPointF, QRect, Qt
+from PySide6.QtGui import QColor, QWheelEvent
 from PySide6.QtWidgets import (
     QAbstractButton, QApplication, QCheckBox, QComboBox, QFrame, QHBoxLayout, QLineEdit, QScrollArea, QStyle,
     QRadioButton, QStyleOptionButton, QStyleOptionComboBox, QToolButton, QVBoxLayout, QWidget,
@@ -10,6 +12,7 @@ from PySide6.QtWidgets import (
 
 from desktop.common.theme import CLOSE_ICONS, apply_theme
 from desktop.common.training_plots import TrainingPlots
+from desktop.export.export_result import ExportResultView
 from desktop.label.class_panel import ClassPanel
 from engine.core.device import DeviceInfo
 from engine.store.project import ClassInfo
@@ -114,10 +117,9 @@ def test_the_pretrain_actions_stay_in_view_however_far_the_settings_scroll_at_10
 
 
 def test_every_choice_and_check_box_shows_its_whole_text_at_1024_by_700_and_1440_by_900(window):
-    pretrain, export = window.pretrain_page, window.export_page
-    pretrain.form.advanced_toggle.setChecked(True)
+    window.pretrain_page.form.advanced_toggle.setChecked(True)
     for size in (SMALL, (1440, 900)):
-        for page in (pretrain, export):
+        for page in (window.data_page, window.pretrain_page, window.export_page):
             show_page(window, page, size)
             assert clipped_texts(page) == [], (page.title.text(), size)
 
@@ -287,3 +289,45 @@ def test_a_text_field_on_a_card_shows_its_frame_on_the_dark_theme(qtbot):
         assert lightness_range(image, QRect(left - 3, middle, 8, 1)) >= 25   # the card, the frame, the field
     finally:
         apply_theme(app, "light")
+
+
+def test_the_int8_table_shows_every_row_in_a_narrow_column(qtbot):
+    int8 = SimpleNamespace(measure="cosine similarity", images=1000, value=0.9999, fp32_value=None,
+                           size_bytes=420_000, fp32_size_bytes=1_570_000, latency_ms=0.07, fp32_latency_ms=0.11,
+                           recommended="int8", path="/models/sample-embedding.int8.onnx")
+    result = SimpleNamespace(kind="embedding", max_abs_diff=6e-7, tolerance=2e-4, batch_sizes=(1, 8),
+                             images_checked=9, top1_agreement=None, metadata={"input_name": "input"},
+                             raw_input=False, precision="fp32", size_bytes=1_570_000, int8=int8,
+                             path="/models/sample-embedding.onnx", readme_path="/models/README.txt",
+                             model_card_path="/models/MODEL_CARD.md")
+    view = ExportResultView()
+    qtbot.addWidget(view)
+    view.show_result(result)
+    qtbot.waitExposed(view)
+    table = view.int8
+
+    def every_row_shows(wrapped: bool) -> bool:
+        rows = [table.rowHeight(row) for row in range(table.rowCount())]
+        return (rows[0] > rows[1]) == wrapped and table.viewport().height() >= sum(rows)
+
+    for width in (700, 300, 700):    # the first column's text wraps in the narrow one: its row grows
+        view.resize(width, 900)
+        qtbot.waitUntil(lambda: every_row_shows(wrapped=width == 300), timeout=3000)
+
+
+def test_the_wheel_over_a_setting_scrolls_the_settings_and_leaves_the_setting_alone(window):
+    page = window.pretrain_page
+    page.form.advanced_toggle.setChecked(True)
+    show_page(window, page)
+    bar = scroll_area_of(page.form).verticalScrollBar()
+    for field in (page.form.checkpoint_every, page.form.precision):
+        bar.setValue(bar.minimum())
+        before = field.value() if hasattr(field, "value") else field.currentIndex()
+        centre = QPointF(field.rect().center())
+        wheel = QWheelEvent(centre, QPointF(field.mapToGlobal(field.rect().center())), QPoint(), QPoint(0, -120),
+                            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase,
+                            False)
+        QApplication.sendEvent(field, wheel)
+        settle()
+        assert bar.value() > bar.minimum(), field
+        assert (field.value() if hasattr(field, "value") else field.currentIndex()) == before, field
