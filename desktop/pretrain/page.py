@@ -463,6 +463,7 @@ class PretrainPage(QWidget):
         self.last_result = result
         self.plots.finish()
         if result.status == "completed":
+            self.progress.setValue(self.progress.maximum())   # a time budget may end a step before its estimate
             loss = f" (final loss {result.final_loss:.4f})" if result.final_loss is not None else ""
             self.status.setText(f"Finished: {result.step:,} steps{loss}")
             self.banner.show_message("success", f"Pretraining finished after {result.step:,} steps{loss}. "
