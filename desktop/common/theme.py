@@ -16,8 +16,11 @@ ACCENT = QColor("#5b5bd6")
 THEMES = ("system", "light", "dark")
 THEME_KEY = "view/theme"              # the QSettings key of the chosen theme
 _THEME_PROPERTY = "pretextTheme"      # the QApplication property holding the applied theme
-CLOSE_ICONS = (QStyle.StandardPixmap.SP_TitleBarCloseButton, QStyle.StandardPixmap.SP_DockWidgetCloseButton,
-               QStyle.StandardPixmap.SP_DialogCloseButton)
+WINDOW_ICONS = {   # the style's window-button icons -> resources/icons/<name>.svg
+    QStyle.StandardPixmap.SP_TitleBarCloseButton: "close", QStyle.StandardPixmap.SP_DockWidgetCloseButton: "close",
+    QStyle.StandardPixmap.SP_DialogCloseButton: "close", QStyle.StandardPixmap.SP_TitleBarNormalButton: "restore",
+    QStyle.StandardPixmap.SP_TitleBarMaxButton: "maximize", QStyle.StandardPixmap.SP_TitleBarMinButton: "minimize",
+}
 
 _DARK = {
     QPalette.ColorRole.Window: "#202227", QPalette.ColorRole.WindowText: "#e8e8ea",
@@ -73,16 +76,16 @@ def themed_icon(name: str, palette: QPalette | None = None) -> QIcon:
 
 
 class ThemedStyle(QProxyStyle):
-    """Fusion, with the close icons of dialogs, title bars and tool windows drawn in the palette's
-    text colour: Fusion's own are dark grey, hard to see on the dark theme."""
+    """Fusion, with the close, restore, maximise and minimise icons of dialogs, title bars and tool
+    windows drawn in the palette's text colour: Fusion's own are dark grey, hard to see on the dark theme."""
 
     def __init__(self) -> None:
         super().__init__("Fusion")
 
     def standardIcon(self, icon, option=None, widget=None) -> QIcon:  # noqa: N802 - Qt API
-        if icon in CLOSE_ICONS:
+        if icon in WINDOW_ICONS:
             palette = option.palette if option is not None else widget.palette() if widget is not None else None
-            return themed_icon("close", palette)
+            return themed_icon(WINDOW_ICONS[icon], palette)
         return super().standardIcon(icon, option, widget)
 
 

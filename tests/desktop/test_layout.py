@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (
     QRadioButton, QStyleOptionButton, QStyleOptionComboBox, QToolButton, QVBoxLayout, QWidget,
 )
 
-from desktop.common.theme import CLOSE_ICONS, apply_theme
+from desktop.common.theme import WINDOW_ICONS, apply_theme
 from desktop.common.training_plots import TrainingPlots
 from desktop.export.export_result import ExportResultView
 from desktop.label.class_panel import ClassPanel
@@ -257,13 +257,13 @@ def lightness_range(image, rect: QRect) -> int:
     return max(values) - min(values) if values else 0
 
 
-def test_the_close_icons_stand_out_on_both_themes(qtbot):
+def test_the_window_button_icons_stand_out_on_both_themes(qtbot):
     app = QApplication.instance()
     try:
         for theme in ("dark", "light"):
             apply_theme(app, theme)
             background = app.palette().window().color().lightness()
-            for icon in CLOSE_ICONS:
+            for icon in WINDOW_ICONS:
                 image = app.style().standardIcon(icon).pixmap(16, 16).toImage()
                 strokes = [QColor.fromRgba(image.pixel(x, y)).lightness() for x in range(16) for y in range(16)
                            if QColor.fromRgba(image.pixel(x, y)).alpha() > 128]
