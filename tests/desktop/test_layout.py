@@ -32,6 +32,13 @@ def show_page(window, page, size=SMALL) -> None:
     settle()
 
 
+def in_view(widget: QWidget, window) -> bool:
+    """Whole inside the window and unclipped as the page stands, without scrolling to it."""
+    rect = QRect(widget.mapTo(window, QPoint(0, 0)), widget.size())
+    unclipped = widget.visibleRegion().boundingRect() == widget.rect()
+    return widget.isVisible() and window.rect().contains(rect) and unclipped
+
+
 def reachable(widget: QWidget, window) -> bool:
     """Whole inside the window, once the scroll area holding it (if any) has scrolled to it."""
     parent = widget.parentWidget()
@@ -40,16 +47,7 @@ def reachable(widget: QWidget, window) -> bool:
     if parent is not None:
         parent.ensureWidgetVisible(widget, 0, 0)
         settle()
-    rect = QRect(widget.mapTo(window, QPoint(0, 0)), widget.size())
-    unclipped = widget.visibleRegion().boundingRect() == widget.rect()
-    return widget.isVisible() and window.rect().contains(rect) and unclipped
-
-
-def in_view(widget: QWidget, window) -> bool:
-    """Whole inside the window and unclipped as the page stands, without scrolling to it."""
-    rect = QRect(widget.mapTo(window, QPoint(0, 0)), widget.size())
-    unclipped = widget.visibleRegion().boundingRect() == widget.rect()
-    return widget.isVisible() and window.rect().contains(rect) and unclipped
+    return in_view(widget, window)
 
 
 def scroll_area_of(widget: QWidget) -> QScrollArea:
