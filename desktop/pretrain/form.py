@@ -34,7 +34,8 @@ BACKBONE_HELP = {"smallcnn": "Small CNN: fast, learns well on small images withi
 PRECISION_LABELS = {"auto": "Automatic", "fp32": "32-bit float", "bf16": "bfloat16 (mixed)", "fp16": "float16 (mixed)"}
 MAP_EVERY_LABELS = {-1: "Automatic (GPU only)", 0: "Off", 1: "Every epoch", 2: "Every 2 epochs",
                     5: "Every 5 epochs", 10: "Every 10 epochs"}
-MAP_EVERY_HELP = {-1: "Every 5 epochs on a GPU; none on a CPU, where that time goes to training"}
+MAP_EVERY_AUTO = "every 5 epochs on a GPU; none on a CPU, where that time goes to training"
+MAP_EVERY_HELP = {-1: f"Automatic: {MAP_EVERY_AUTO}"}
 DEVICE_CHARS = 22    # the device list's width in "X"s: a longer name is cut short, whole in its tooltip
 SETTINGS_KEY = "pretrain/config"
 _REMEMBERED = ("method", "backbone", "image_size", "epochs", "minutes", "batch_size", "lr", "weight_decay",
@@ -145,8 +146,7 @@ class PretrainForm(QWidget):
         self.precision = choice_box(PRECISION_LABELS, PRECISIONS)
         self.map_every = choice_box(MAP_EVERY_LABELS, MAP_EVERY_LABELS, MAP_EVERY_HELP)
         self.map_every.setToolTip("Lay out 2,000 images by their embeddings every few epochs, to watch "
-                                  "clusters form (costs about a second of CPU time each). Automatic: "
-                                  f"{MAP_EVERY_HELP[-1][0].lower()}{MAP_EVERY_HELP[-1][1:]}")
+                                  f"clusters form (costs about a second of CPU time each). Automatic: {MAP_EVERY_AUTO}")
         self.pretrained = QCheckBox("Start from ImageNet weights")
         self.pretrained.setToolTip("When the backbone has them")
         self.compile = QCheckBox("Compile with torch.compile")
