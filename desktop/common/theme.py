@@ -7,7 +7,7 @@ from functools import lru_cache
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle
 
 from resources import RESOURCES_DIR
 
@@ -16,6 +16,11 @@ ACCENT = QColor("#5b5bd6")
 THEMES = ("system", "light", "dark")
 THEME_KEY = "view/theme"              # the QSettings key of the chosen theme
 _THEME_PROPERTY = "pretextTheme"      # the QApplication property holding the applied theme
+WINDOW_ICONS = {   # the style's window-button icons -> resources/icons/<name>.svg
+    QStyle.StandardPixmap.SP_TitleBarCloseButton: "close", QStyle.StandardPixmap.SP_DockWidgetCloseButton: "close",
+    QStyle.StandardPixmap.SP_DialogCloseButton: "close", QStyle.StandardPixmap.SP_TitleBarNormalButton: "restore",
+    QStyle.StandardPixmap.SP_TitleBarMaxButton: "maximize", QStyle.StandardPixmap.SP_TitleBarMinButton: "minimize",
+}
 
 _DARK = {
     QPalette.ColorRole.Window: "#202227", QPalette.ColorRole.WindowText: "#e8e8ea",
@@ -70,6 +75,20 @@ def themed_icon(name: str, palette: QPalette | None = None) -> QIcon:
     return icon
 
 
+class ThemedStyle(QProxyStyle):
+    """Fusion, with the close, restore, maximise and minimise icons of dialogs, title bars and tool
+    windows drawn in the palette's text colour: Fusion's own are dark grey, hard to see on the dark theme."""
+
+    def __init__(self) -> None:
+        super().__init__("Fusion")
+
+    def standardIcon(self, icon, option=None, widget=None) -> QIcon:  # noqa: N802 - Qt API
+        if icon in WINDOW_ICONS:
+            palette = option.palette if option is not None else widget.palette() if widget is not None else None
+            return themed_icon(WINDOW_ICONS[icon], palette)
+        return super().standardIcon(icon, option, widget)
+
+
 def _palette(dark: bool) -> QPalette:
     palette = QApplication.style().standardPalette()
     for role, color in (_DARK if dark else _LIGHT).items():
@@ -88,12 +107,12 @@ def system_prefers_dark(app: QGuiApplication) -> bool:
 
 
 def apply_theme(app: QApplication, theme: str = "system") -> None:
-    """Fusion, a palette for ``theme`` ("system" follows the desktop, live), and the style sheet.
-    Called again, it switches the running app to another theme."""
+    """Fusion (as :class:`ThemedStyle`), a palette for ``theme`` ("system" follows the desktop, live),
+    and the style sheet. Called again, it switches the running app to another theme."""
     first = app.property(_THEME_PROPERTY) is None
     app.setProperty(_THEME_PROPERTY, theme)
     if first:
-        app.setStyle("Fusion")
+        app.setStyle(ThemedStyle())
         app.styleHints().colorSchemeChanged.connect(lambda _scheme: _refresh(app))
     _refresh(app)
 

@@ -56,13 +56,21 @@ def make_table(rows: int, columns: int) -> QTableWidget:
     table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     table.horizontalHeader().setStretchLastSection(True)
+    for header in (table.horizontalHeader(), table.verticalHeader()):   # rows grow as a narrower table wraps
+        header.sectionResized.connect(lambda *_: _fit_rows(table))
     return table
 
 
 def fit_height(table: QTableWidget) -> None:
-    """Show every row without an inner scroll bar (there are few classes)."""
+    """Show every row without an inner scroll bar (there are few classes), also once the rows
+    grow or shrink with the table's width."""
     table.resizeRowsToContents()
-    height = table.horizontalHeader().height() + 2 * table.frameWidth() + 2
+    _fit_rows(table)
+
+
+def _fit_rows(table: QTableWidget) -> None:
+    header = table.horizontalHeader()
+    height = (0 if header.isHidden() else header.sizeHint().height()) + 2 * table.frameWidth() + 2
     height += sum(table.rowHeight(row) for row in range(table.rowCount()))
     table.setFixedHeight(min(height, 320))
 

@@ -12,11 +12,12 @@ from pathlib import Path
 from PySide6.QtCore import QStandardPaths, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
-    QButtonGroup, QComboBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
+    QButtonGroup, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
     QProgressBar, QPushButton, QRadioButton, QVBoxLayout, QWidget,
 )
 
 from desktop.common.banner import Banner
+from desktop.common.combo import choice_box
 from desktop.common.scroll_column import ScrollColumn
 from desktop.export.export_result import ExportResultView
 from desktop.export.try_it import TryItBox
@@ -29,8 +30,14 @@ STEP_TEXT = {ExportStep.LOAD: "Loading the trained model…", ExportStep.CONVERT
              ExportStep.VERIFY: "Checking onnxruntime against torch on your images…",
              ExportStep.QUANTIZE: "Quantizing to INT8 on your images and comparing it with fp32…",
              ExportStep.WRITE: "Writing the model and its README…"}
-PRECISIONS = (("fp32", "Full precision (fp32)"), ("fp16", "Half precision (fp16): about half the size"),
-              ("int8", "INT8 as well: about a quarter of the size, compared with fp32"))
+PRECISIONS = {"fp32": "Full precision (fp32)", "fp16": "Half precision (fp16)", "int8": "fp32 and an INT8 copy"}
+PRECISION_HELP = {"fp16": "About half the size of fp32",
+                  "int8": "A second file, <name>.int8.onnx, about a quarter of the size, compared with fp32"}
+INPUTS = {False: "Float NCHW, normalised (default)", True: "Raw uint8 NHWC RGB"}
+INPUT_HELP = {False: "The model takes float32 tensors shaped (batch, channels, height, width), already resized "
+                     "and normalised with the mean and std in the README.",
+              True: "The model takes uint8 pixels shaped (batch, height, width, 3), as image libraries load "
+                    "them, and does the resizing and normalising itself."}
 
 
 def export(source: str, out: str, kind: str, raw_input: bool, precision: str, overwrite: bool, scan=None,
@@ -96,22 +103,8 @@ class ExportPage(QWidget):
         self.kinds.addButton(self.embedding)
         self.embedding.setChecked(True)
         self.kinds.buttonToggled.connect(lambda *_: self._update_default_path())
-        self.input = QComboBox()
-        self.input.addItem("Float NCHW, normalised (the default)", False)
-        self.input.addItem("Raw uint8 NHWC RGB (resizes and normalises inside)", True)
-        self.input.setItemData(0, "The model takes float32 tensors shaped (batch, channels, height, width), already "
-                               "resized and normalised with the mean and std in the README.",
-                               Qt.ItemDataRole.ToolTipRole)
-        self.input.setItemData(1, "The model takes uint8 pixels shaped (batch, height, width, 3), as image libraries "
-                               "load them, and does the resizing and normalising itself.",
-                               Qt.ItemDataRole.ToolTipRole)
-        self.input.setMinimumContentsLength(20)
-        self.input.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.precision = QComboBox()
-        for value, text in PRECISIONS:
-            self.precision.addItem(text, value)
-        self.precision.setMinimumContentsLength(20)     # the whole names where there is room
-        self.precision.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.input = choice_box(INPUTS, help_texts=INPUT_HELP)
+        self.precision = choice_box(PRECISIONS, help_texts=PRECISION_HELP)
         self.precision.setToolTip("fp16 is verified against fp32 with a looser tolerance (1e-2). INT8 writes a "
                                   "second file, <name>.int8.onnx, calibrated on your images, and says whether it "
                                   "keeps the fp32 model's accuracy")

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (
     QRadioButton, QSpinBox, QToolButton, QVBoxLayout, QWidget,
 )
 
+from desktop.common.combo import choice_box
 from desktop.pretrain.torchrun_box import TorchrunBox
 from engine.core.config import BACKBONES, METHOD_NAMES, METHODS, PRECISIONS, PretrainConfig
 
@@ -25,26 +26,28 @@ METHOD_HELP = {
             "(self-distillation); strong features, slower.",
 }
 BACKBONE_LABELS = {
-    "auto": "Automatic", "smallcnn": "Small CNN (fast, small images)",
-    "mediumcnn": "Medium CNN (deeper, small images)", "largecnn": "Large CNN (wider, small images)", "resnet18": "ResNet-18",
+    "auto": "Automatic", "smallcnn": "Small CNN (fast)", "mediumcnn": "Medium CNN (deeper)",
+    "largecnn": "Large CNN (wider)", "resnet18": "ResNet-18",
     "resnet34": "ResNet-34", "resnet50": "ResNet-50", "mobilenet_v3_small": "MobileNet V3 Small",
     "mobilenet_v3_large": "MobileNet V3 Large", "efficientnet_b0": "EfficientNet-B0",
 }
+BACKBONE_HELP = {"smallcnn": "Small CNN: fast, learns well on small images within minutes, also on a CPU"}
 PRECISION_LABELS = {"auto": "Automatic", "fp32": "32-bit float", "bf16": "bfloat16 (mixed)", "fp16": "float16 (mixed)"}
-MAP_EVERY_LABELS = {-1: "Automatic (on a GPU, every 5 epochs)", 0: "Off", 1: "Every epoch", 2: "Every 2 epochs",
+MAP_EVERY_LABELS = {-1: "Automatic (GPU only)", 0: "Off", 1: "Every epoch", 2: "Every 2 epochs",
                     5: "Every 5 epochs", 10: "Every 10 epochs"}
+MAP_EVERY_AUTO = "every 5 epochs on a GPU; none on a CPU, where that time goes to training"
+MAP_EVERY_HELP = {-1: f"Automatic: {MAP_EVERY_AUTO}"}
+DEVICE_CHARS = 22    # the device list's width in "X"s: a longer name is cut short, whole in its tooltip
 SETTINGS_KEY = "pretrain/config"
 _REMEMBERED = ("method", "backbone", "image_size", "epochs", "minutes", "batch_size", "lr", "weight_decay",
                "seed", "checkpoint_every", "precision", "pretrained", "compile", "out_dir", "map_every")
 
 
-def _combo(labels: dict, values) -> QComboBox:
-    combo = QComboBox()
-    for value in values:
-        combo.addItem(labels.get(value, value), value)
-    combo.setMinimumContentsLength(14)      # the column may be narrower than the longest choice
-    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-    return combo
+def _fitted(combo: QComboBox, text: str) -> str:
+    """``text``, cut short with "…" where it is wider than the combo's minimum contents length."""
+    metrics = combo.fontMetrics()
+    width = combo.minimumContentsLength() * metrics.horizontalAdvance("X")
+    return metrics.elidedText(text, Qt.TextElideMode.ElideRight, width)
 
 
 def _select(combo: QComboBox, value) -> None:
@@ -65,10 +68,8 @@ class PretrainForm(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.method = _combo(METHOD_LABELS, METHODS)
-        for row, value in enumerate(METHODS):
-            self.method.setItemData(row, METHOD_HELP[value], Qt.ItemDataRole.ToolTipRole)
-        self.backbone = _combo(BACKBONE_LABELS, BACKBONES)
+        self.method = choice_box(METHOD_LABELS, METHODS, METHOD_HELP)
+        self.backbone = choice_box(BACKBONE_LABELS, BACKBONES, BACKBONE_HELP)
         self.image_size = _spin(0, 1024, "Automatic")
         self.image_size.setSuffix(" px")
         self.image_size.setSingleStep(16)
@@ -84,8 +85,11 @@ class PretrainForm(QWidget):
         self.minutes = QDoubleSpinBox(decimals=1, minimum=0.5, maximum=100_000.0, value=10.0, suffix=" min")
         self.by_epochs.toggled.connect(self._sync_length)
         self.batch_size = _spin(0, 65_536, "Automatic")
-        self.device = QComboBox()
-        self.device.addItem("Automatic (detecting devices…)", "auto")
+        self.device = QComboBox()     # device names are not ours to keep short: a fixed width, long ones cut
+        self.device.setMinimumContentsLength(DEVICE_CHARS)
+        self.device.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.device.currentIndexChanged.connect(self._sync_device_tooltip)
+        self.device.addItem("Automatic (detecting…)", "auto")
 
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -140,10 +144,10 @@ class PretrainForm(QWidget):
         self.seed = _spin(0, 2**31 - 1)
         self.checkpoint_every = _spin(1, 1_000_000)
         self.checkpoint_every.setSuffix(" steps")
-        self.precision = _combo(PRECISION_LABELS, PRECISIONS)
-        self.map_every = _combo(MAP_EVERY_LABELS, MAP_EVERY_LABELS)
+        self.precision = choice_box(PRECISION_LABELS, PRECISIONS)
+        self.map_every = choice_box(MAP_EVERY_LABELS, MAP_EVERY_LABELS, MAP_EVERY_HELP)
         self.map_every.setToolTip("Lay out 2,000 images by their embeddings every few epochs, to watch "
-                                  "clusters form (costs about a second of CPU time each)")
+                                  f"clusters form (costs about a second of CPU time each). Automatic: {MAP_EVERY_AUTO}")
         self.pretrained = QCheckBox("Start from ImageNet weights")
         self.pretrained.setToolTip("When the backbone has them")
         self.compile = QCheckBox("Compile with torch.compile")
@@ -177,10 +181,15 @@ class PretrainForm(QWidget):
         current = self.device.currentData()
         self.device.clear()
         best = devices[0].label if devices else "CPU"
-        self.device.addItem(f"Automatic: {best}", "auto")
-        for info in devices:
-            self.device.addItem(info.label, info.name)
+        for text, value in ((f"Automatic: {best}", "auto"), *((info.label, info.name) for info in devices)):
+            self.device.addItem(_fitted(self.device, text), value)
+            self.device.setItemData(self.device.count() - 1, text, Qt.ItemDataRole.ToolTipRole)
         _select(self.device, current)
+        self._sync_device_tooltip()
+
+    def _sync_device_tooltip(self) -> None:
+        """The chosen device's whole name, which the field may show cut short."""
+        self.device.setToolTip(self.device.currentData(Qt.ItemDataRole.ToolTipRole) or "")
 
     def config(self, data_dir: str) -> PretrainConfig:
         """The settings as a config for ``data_dir`` (not yet validated)."""

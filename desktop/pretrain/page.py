@@ -8,7 +8,7 @@ from html import escape
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget,
+    QFrame, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget,
 )
 
 import engine
@@ -118,21 +118,30 @@ class PretrainPage(QWidget):
         self._set_state("idle")
 
     def _settings_column(self) -> QWidget:
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.start_button, 1)
-        buttons.addWidget(self.pause_button)
-        buttons.addWidget(self.stop_button)
+        """The settings, what "auto" chose and the live map scroll; the actions stay pinned below them."""
         column = QWidget()
         layout = QVBoxLayout(column)
         layout.setContentsMargins(0, 8, 12, 0)
         layout.addWidget(self.form)
-        layout.addSpacing(8)
-        layout.addLayout(buttons)
-        layout.addWidget(self.continue_button)
         layout.addWidget(self.choices)
         layout.addWidget(self.live_map, 1)
         layout.addStretch(1)
-        return ScrollColumn(column)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button, 1)
+        buttons.addWidget(self.pause_button)
+        buttons.addWidget(self.stop_button)
+        pane = QWidget()
+        pinned = QVBoxLayout(pane)
+        pinned.setContentsMargins(0, 0, 0, 0)
+        pinned.addWidget(ScrollColumn(column), 1)
+        edge = QFrame(frameShape=QFrame.Shape.HLine, frameShadow=QFrame.Shadow.Sunken)   # where the scrolling ends
+        actions = QVBoxLayout()   # Continue above the buttons: appearing, it moves none of them
+        actions.setContentsMargins(0, 0, 12, 0)
+        actions.addWidget(edge)
+        actions.addWidget(self.continue_button)
+        actions.addLayout(buttons)
+        pinned.addLayout(actions)
+        return pane
 
     def _run_column(self) -> QWidget:
         status = QVBoxLayout()      # the metrics under the step, so a narrow pane wraps them in one place
@@ -454,6 +463,7 @@ class PretrainPage(QWidget):
         self.last_result = result
         self.plots.finish()
         if result.status == "completed":
+            self.progress.setValue(self.progress.maximum())   # a time budget may end a step before its estimate
             loss = f" (final loss {result.final_loss:.4f})" if result.final_loss is not None else ""
             self.status.setText(f"Finished: {result.step:,} steps{loss}")
             self.banner.show_message("success", f"Pretraining finished after {result.step:,} steps{loss}. "

@@ -1,17 +1,22 @@
 """Every page holds together in a small window: nothing clipped, nothing jumps, both themes legible."""
 from __future__ import annotations
 
-from PySide6.QtCore import QCoreApplication, QPoint, QRect, Qt
-from PySide6.QtGui import QColor
+from types import SimpleNamespace
+
+from PySide6.QtCore import QCoreApplication, QPoint, QPointF, QRect, Qt
+from PySide6.QtGui import QColor, QWheelEvent
 from PySide6.QtWidgets import (
-    QApplication, QCheckBox, QHBoxLayout, QScrollArea, QStyle, QStyleOptionButton, QToolButton, QVBoxLayout, QWidget,
+    QAbstractButton, QApplication, QCheckBox, QComboBox, QFrame, QHBoxLayout, QLineEdit, QRadioButton, QScrollArea,
+    QStyle, QStyleOptionButton, QStyleOptionComboBox, QToolButton, QVBoxLayout, QWidget,
 )
 
-from desktop.common.theme import apply_theme
+from desktop.common.theme import WINDOW_ICONS, apply_theme
 from desktop.common.thumbnails import THUMB_SIZE
 from desktop.common.training_plots import TrainingPlots
+from desktop.export.export_result import ExportResultView
 from desktop.label.class_panel import ClassPanel
 from desktop.label.label_grid import SMALLEST_EDGE
+from engine.core.device import DeviceInfo
 from engine.store.project import ClassInfo
 from tests.desktop.window_helpers import open_and_scan
 from tests.image_files import write_shape_images
@@ -31,6 +36,13 @@ def show_page(window, page, size=SMALL) -> None:
     settle()
 
 
+def in_view(widget: QWidget, window) -> bool:
+    """Whole inside the window and unclipped as the page stands, without scrolling to it."""
+    rect = QRect(widget.mapTo(window, QPoint(0, 0)), widget.size())
+    unclipped = widget.visibleRegion().boundingRect() == widget.rect()
+    return widget.isVisible() and window.rect().contains(rect) and unclipped
+
+
 def reachable(widget: QWidget, window) -> bool:
     """Whole inside the window, once the scroll area holding it (if any) has scrolled to it."""
     parent = widget.parentWidget()
@@ -39,9 +51,32 @@ def reachable(widget: QWidget, window) -> bool:
     if parent is not None:
         parent.ensureWidgetVisible(widget, 0, 0)
         settle()
-    rect = QRect(widget.mapTo(window, QPoint(0, 0)), widget.size())
-    unclipped = widget.visibleRegion().boundingRect() == widget.rect()
-    return widget.isVisible() and window.rect().contains(rect) and unclipped
+    return in_view(widget, window)
+
+
+def scroll_area_of(widget: QWidget) -> QScrollArea:
+    parent = widget.parentWidget()
+    while not isinstance(parent, QScrollArea):
+        parent = parent.parentWidget()
+    return parent
+
+
+def edit_field_width(combo: QComboBox) -> int:
+    """The width the combo box draws its current text in."""
+    option = QStyleOptionComboBox()
+    combo.initStyleOption(option)
+    return combo.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
+                                        QStyle.SubControl.SC_ComboBoxEditField, combo).width()
+
+
+def clipped_texts(page: QWidget) -> list[str]:
+    """The choices of the page's combo boxes, and the check boxes and radio buttons, that are cut."""
+    cut = [combo.itemText(row) for combo in page.findChildren(QComboBox) if combo.isVisible()
+           for row in range(combo.count())
+           if combo.fontMetrics().horizontalAdvance(combo.itemText(row)) > edit_field_width(combo)]
+    return cut + [button.text() for button in page.findChildren(QAbstractButton)
+                  if isinstance(button, (QCheckBox, QRadioButton)) and button.isVisible()
+                  and button.width() < button.sizeHint().width()]
 
 
 def test_the_window_fits_1024_by_700_with_every_section_open(window):
@@ -118,6 +153,47 @@ def test_the_step_sidebar_is_a_rail_of_icons_over_titles_in_a_narrow_window(wind
         assert 0 <= rect.left() and rect.right() < sidebar.viewport().width()
     show_page(window, window.data_page, LARGE)
     assert sidebar.width() == wide
+
+
+def test_the_pretrain_actions_stay_in_view_however_far_the_settings_scroll_at_1024_by_700(window):
+    page = window.pretrain_page
+    page.form.advanced_toggle.setChecked(True)
+    page.continue_button.show()
+    page.resume_banner.show_message("info", "This folder has an unfinished run.",
+                                    actions=[("Resume", lambda: None), ("Start New", lambda: None)])
+    show_page(window, page)
+    bar = scroll_area_of(page.form).verticalScrollBar()
+    assert bar.maximum() > 0       # Advanced is taller than the pane: the settings scroll
+    for value in (bar.minimum(), bar.maximum() // 2, bar.maximum()):
+        bar.setValue(value)
+        settle()
+        actions = [page.start_button, page.pause_button, page.stop_button, page.continue_button,
+                   *page.resume_banner.action_buttons()]
+        assert [button.text() for button in actions if not in_view(button, window)] == [], value
+
+
+def test_every_choice_and_check_box_shows_its_whole_text_at_1024_by_700_and_1440_by_900(qtbot, window, image_folder):
+    open_and_scan(qtbot, window, image_folder)
+    window.pretrain_page.form.advanced_toggle.setChecked(True)
+    for size in (SMALL, (1440, 900)):
+        for page in (window.data_page, window.pretrain_page, window.export_page):
+            show_page(window, page, size)
+            assert clipped_texts(page) == [], (type(page).__name__, size)
+
+
+def test_a_long_device_name_is_cut_to_the_field_and_moves_nothing(window):
+    page = window.pretrain_page
+    page.form.advanced_toggle.setChecked(True)
+    show_page(window, page)
+    device = page.form.device
+    before = (device.width(), page.start_button.mapTo(window, QPoint(0, 0)))
+    name = "NVIDIA GeForce RTX 4090 Laptop GPU with a much longer marketing name (17.2 GB)"
+    page.form.set_devices([DeviceInfo("cuda:0", "cuda", name), DeviceInfo("cpu", "cpu", "CPU (2 threads)")])
+    settle()
+    assert clipped_texts(page) == []
+    assert (device.width(), page.start_button.mapTo(window, QPoint(0, 0))) == before
+    assert device.itemText(1).endswith("…") and device.itemData(1, Qt.ItemDataRole.ToolTipRole) == name
+    assert name in device.toolTip()      # the current choice, Automatic, names the device it picks
 
 
 def test_a_banner_appearing_or_going_moves_nothing_on_any_page(window):
@@ -230,3 +306,85 @@ def test_the_active_map_tool_stands_out_in_the_dark_theme(qtbot):
         assert abs(QColor(active.pixel(inside)).lightness() - QColor(other.pixel(inside)).lightness()) >= 40
     finally:
         apply_theme(app, "light")
+
+
+def lightness_range(image, rect: QRect) -> int:
+    values = [QColor.fromRgba(image.pixel(x, y)).lightness() for x in range(rect.left(), rect.right() + 1)
+              for y in range(rect.top(), rect.bottom() + 1) if QColor.fromRgba(image.pixel(x, y)).alpha() > 128]
+    return max(values) - min(values) if values else 0
+
+
+def test_the_window_button_icons_stand_out_on_both_themes(qtbot):
+    app = QApplication.instance()
+    try:
+        for theme in ("dark", "light"):
+            apply_theme(app, theme)
+            background = app.palette().window().color().lightness()
+            for icon in WINDOW_ICONS:
+                image = app.style().standardIcon(icon).pixmap(16, 16).toImage()
+                strokes = [QColor.fromRgba(image.pixel(x, y)).lightness() for x in range(16) for y in range(16)
+                           if QColor.fromRgba(image.pixel(x, y)).alpha() > 128]
+                assert strokes and max(abs(value - background) for value in strokes) >= 120, (theme, icon)
+    finally:
+        apply_theme(app, "light")
+
+
+def test_a_text_field_on_a_card_shows_its_frame_on_the_dark_theme(qtbot):
+    app = QApplication.instance()
+    apply_theme(app, "dark")
+    try:
+        card = QFrame()
+        card.setProperty("role", "card")
+        qtbot.addWidget(card)
+        field = QLineEdit()
+        QVBoxLayout(card).addWidget(field)
+        card.show()
+        qtbot.waitExposed(card)
+        image = card.grab().toImage()
+        left = field.geometry().left()
+        middle = field.geometry().center().y()
+        assert lightness_range(image, QRect(left - 3, middle, 8, 1)) >= 25   # the card, the frame, the field
+    finally:
+        apply_theme(app, "light")
+
+
+def test_the_int8_table_shows_every_row_in_a_narrow_column(qtbot):
+    int8 = SimpleNamespace(measure="cosine similarity", images=1000, value=0.9999, fp32_value=None,
+                           size_bytes=420_000, fp32_size_bytes=1_570_000, latency_ms=0.07, fp32_latency_ms=0.11,
+                           recommended="int8", path="/models/sample-embedding.int8.onnx")
+    result = SimpleNamespace(kind="embedding", max_abs_diff=6e-7, tolerance=2e-4, batch_sizes=(1, 8),
+                             images_checked=9, top1_agreement=None, metadata={"input_name": "input"},
+                             raw_input=False, precision="fp32", size_bytes=1_570_000, int8=int8,
+                             path="/models/sample-embedding.onnx", readme_path="/models/README.txt",
+                             model_card_path="/models/MODEL_CARD.md")
+    view = ExportResultView()
+    qtbot.addWidget(view)
+    view.show_result(result)
+    qtbot.waitExposed(view)
+    table = view.int8
+
+    def every_row_shows(wrapped: bool) -> bool:
+        rows = [table.rowHeight(row) for row in range(table.rowCount())]
+        return (rows[0] > rows[1]) == wrapped and table.viewport().height() >= sum(rows)
+
+    for width in (700, 300, 700):    # the first column's text wraps in the narrow one: its row grows
+        view.resize(width, 900)
+        qtbot.waitUntil(lambda: every_row_shows(wrapped=width == 300), timeout=3000)
+
+
+def test_the_wheel_over_a_setting_scrolls_the_settings_and_leaves_the_setting_alone(window):
+    page = window.pretrain_page
+    page.form.advanced_toggle.setChecked(True)
+    show_page(window, page)
+    bar = scroll_area_of(page.form).verticalScrollBar()
+    for field in (page.form.checkpoint_every, page.form.precision):
+        bar.setValue(bar.minimum())
+        before = field.value() if hasattr(field, "value") else field.currentIndex()
+        centre = QPointF(field.rect().center())
+        wheel = QWheelEvent(centre, QPointF(field.mapToGlobal(field.rect().center())), QPoint(), QPoint(0, -120),
+                            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase,
+                            False)
+        QApplication.sendEvent(field, wheel)
+        settle()
+        assert bar.value() > bar.minimum(), field
+        assert (field.value() if hasattr(field, "value") else field.currentIndex()) == before, field

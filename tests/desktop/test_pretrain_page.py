@@ -4,6 +4,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from desktop.pretrain.page import PretrainPage
+from engine.pretrain.loop import PretrainResult
 from tests.desktop.window_helpers import LONG, is_training_step, open_and_scan, start_run, tiny_settings
 
 
@@ -179,3 +181,13 @@ def test_a_reopened_folder_shows_its_last_finished_run_and_offers_the_stopped_on
     offer = again.resume_banner
     assert "unfinished run" in offer.text() and "newest finished run" in offer.text()
     assert [button.text() for button in offer.action_buttons()] == ["Resume", "Start New"]
+
+
+def test_a_finished_run_fills_the_progress_bar_when_its_time_budget_ends_before_the_estimate(qtbot, settings):
+    page = PretrainPage(settings)
+    qtbot.addWidget(page)
+    page.progress.setRange(0, 43)      # the steps the time budget last expected
+    page.progress.setValue(42)
+    page._on_result(PretrainResult("/runs/r", "completed", 42, 42, 4.56, "/runs/r/backbone.pt"))
+    assert page.progress.value() == page.progress.maximum()
+    assert page.status.text().startswith("Finished: 42 steps")
