@@ -11,6 +11,7 @@ test images:
 
     python bench/budget_choices.py [--setups smallcnn/standard smallcnn/small] [--minutes 3 12] [--seeds 0 1 2]
     python bench/budget_choices.py --resume --work DIR    # skip what DIR/results.jsonl already holds
+    python bench/budget_choices.py --report-only --work DIR
 
 Each finished pretraining is appended to ``WORK/results.jsonl``; the table is printed and
 written to ``docs/budget_choices.md``.
@@ -108,6 +109,7 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=2000)
     parser.add_argument("--work", type=Path, help="working folder (default: a temporary one)")
     parser.add_argument("--resume", action="store_true", help="skip the setups WORK/results.jsonl holds")
+    parser.add_argument("--report-only", action="store_true", help="write the table of WORK/results.jsonl, run nothing")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "budget_choices.md")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="budget-choices-") as temp:
@@ -115,14 +117,13 @@ def main() -> None:
         run(args)
 
 
-def run(args) -> None:
+def measure(args, results: list[dict], log) -> None:
+    """Pretrain and score every (setup, budget) that ``results`` lacks, appending each to ``log``."""
     pool = read_idx(SOURCE / "train-images-idx3-ubyte.gz")[:args.train]
     pool_labels = read_idx(SOURCE / "train-labels-idx1-ubyte.gz")[:args.train]
     test = read_idx(SOURCE / "t10k-images-idx3-ubyte.gz")[:args.test]
     test_labels = read_idx(SOURCE / "t10k-labels-idx1-ubyte.gz")[:args.test]
     truth = write_pool(args.work / "images", pool, pool_labels)
-    log = args.work / "results.jsonl"
-    results = [json.loads(line) for line in log.read_text().splitlines()] if args.resume and log.exists() else []
     done = {(r["setup"], r["minutes"]) for r in results}
     for minutes in args.minutes:
         for setup in args.setups:
@@ -134,9 +135,19 @@ def run(args) -> None:
             with open(log, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
             print(table([record]).splitlines()[-1], flush=True)
+
+
+def run(args) -> None:
+    log = args.work / "results.jsonl"
+    keep = args.resume or args.report_only
+    results = [json.loads(line) for line in log.read_text().splitlines()] if keep and log.exists() else []
+    if not args.report_only:
+        measure(args, results, log)
     text = (f"# Features per pretraining budget\n\n`python bench/budget_choices.py` on {platform.processor() or 'CPU'}"
             f" ({torch.get_num_threads()} threads), Fashion-MNIST: {args.train} unlabeled images, {args.test} test"
-            f" images, label seeds {' '.join(map(str, args.seeds))}.\n\n{table(results)}\n")
+            f" images, label seeds {' '.join(map(str, args.seeds))}. Every pretraining is SimCLR with the other"
+            f" settings on auto. Load: the 1-minute load average when the pretraining ended (the machine was"
+            f" shared, so the steps that fit a budget vary with it).\n\n{table(results)}\n")
     args.out.write_text(text, encoding="utf-8")
     print(text)
 

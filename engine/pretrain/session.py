@@ -131,6 +131,9 @@ def build_session(cfg: PretrainConfig, device: torch.device, emit, cancel, resol
     reasons: dict = {}
     if resolve:
         cfg, reasons = auto.resolve(cfg, report.usable, report.median_side(), device, info.memory_gb)
+        advice = auto.budget_advice(cfg, report.usable, device)
+        if advice:
+            emit(Warning(advice))
     precision = choose_precision(cfg.precision, device, cfg.backbone, cfg.method)
     jpeg_decoder = (BatchedJpegDecoder(cfg.image_size, report.channels, device, fallback=decode_one)
                     if device.type == "cuda" else None)

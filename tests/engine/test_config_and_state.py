@@ -133,3 +133,37 @@ def test_a_config_file_that_is_not_a_config_names_the_file(tmp_path, text, words
         PretrainConfig.load(path)
     with pytest.raises(ConfigError, match="cannot read .*missing.json"):
         PretrainConfig.load(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"minutes": 2.0}, "a 2-minute budget"),
+    ({"minutes": 30.0}, "a 30-minute budget"),
+    ({"epochs": 1000}, "1000 epochs, about"),
+])
+def test_auto_keeps_the_small_cnn_on_a_cpu_at_every_budget_and_says_for_which(changes, words):
+    cfg, reasons = auto.resolve(PretrainConfig(data_dir="/x", **changes), 5000, 28, torch.device("cpu"))
+    assert (cfg.backbone, cfg.stem) == ("smallcnn", "standard")
+    assert words in reasons["backbone"] and "budget_choices" in reasons["backbone"]
+
+
+def test_epochs_are_planned_at_the_small_cnns_speed_scaled_by_threads_and_pixels(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    cfg = PretrainConfig(data_dir="/x", epochs=54)
+    minutes, how = auto.planned_minutes(cfg, 5000, 28)
+    assert minutes == pytest.approx(54 * 5000 / auto.SMALL_CNN_IMAGES_PER_S / 60)
+    assert auto.planned_minutes(cfg, 5000, 56)[0] == pytest.approx(4 * minutes)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
+    assert auto.planned_minutes(cfg, 5000, 28)[0] == pytest.approx(minutes / 4)
+    assert auto.planned_minutes(cfg.replace(minutes=7.5), 5000, 28) == (7.5, "a 7.5-minute budget")
+
+
+def test_hours_on_a_cpu_get_advice_and_an_hour_or_a_gpu_none():
+    cpu = torch.device("cpu")
+    long, _ = auto.resolve(PretrainConfig(data_dir="/x", minutes=600), 5000, 28, cpu)
+    advice = auto.budget_advice(long, 5000, cpu)
+    assert advice.startswith("A 600-minute budget on the CPU") and "resume" in advice
+    hour, _ = auto.resolve(PretrainConfig(data_dir="/x", minutes=60), 5000, 28, cpu)
+    assert auto.budget_advice(hour, 5000, cpu) is None
+    gpu, _ = auto.resolve(PretrainConfig(data_dir="/x", minutes=600, precision="bf16"), 5000, 28,
+                          torch.device("cuda"), 80.0)
+    assert auto.budget_advice(gpu, 5000, torch.device("cuda")) is None

@@ -54,3 +54,14 @@ def test_a_budget_of_several_passes_gives_no_such_warning(image_folder, tmp_path
     events = []
     run_pretraining(tiny_config(image_folder, tmp_path, minutes=0.05, batch_size=12), on_event=events.append)
     assert not [e for e in events if isinstance(e, Warning) and "budget ran out" in e.message]
+
+
+def test_a_long_cpu_budget_is_advised_against_and_the_run_still_trains(image_folder, tmp_path, monkeypatch):
+    from engine.pretrain import auto
+
+    monkeypatch.setattr(auto, "LONG_CPU_MINUTES", 0.01)     # so that a 0.02-minute run counts as long
+    events = []
+    result = run_pretraining(tiny_config(image_folder, tmp_path, minutes=0.02, backbone="auto"),
+                             on_event=events.append)
+    assert result.status == "completed" and result.backbone_path
+    assert [e.message for e in events if isinstance(e, Warning) and "hours add little" in e.message]
