@@ -6,8 +6,7 @@ import math
 import time
 from typing import Iterator
 
-BUDGET_CHECKS = (3, 30)     # steps at which a fine-tune sets its step count from a budget: a first
-                            # guess, then one from a speed no longer slowed by the first steps
+WARMUP_STEPS = 3     # a fine-tune's first steps, slowed by first-call work: its budget plan starts after them
 
 
 def steps_within(budget_s: float, started: float, step: int, steps: int) -> int:
@@ -19,12 +18,15 @@ def steps_within(budget_s: float, started: float, step: int, steps: int) -> int:
 
 
 class StepPlan:
-    """The steps of a fine-tune loop: ``total`` is the steps asked for, or with a time
-    budget the count re-planned at ``BUDGET_CHECKS`` from the speed so far (never more than
-    asked). Iterate over :meth:`steps` to run them."""
+    """The steps of a fine-tune loop: ``total`` is the steps asked for, or with a time budget
+    the count that ends within it (never more than asked). After ``WARMUP_STEPS`` a first
+    guess from the speed so far; after every later step the time left is divided by the
+    speed since the warm-up, so slow first steps or a machine that gets busier or quieter
+    neither cut the training short nor run it past the budget. Iterate over :meth:`steps`."""
 
     def __init__(self, steps: int, budget_s: float | None = None) -> None:
         self.total, self.limit, self.budget_s, self.started = steps, steps, budget_s, time.monotonic()
+        self._steady_from = self.started      # when the warm-up steps ended
 
     def steps(self, cancel=None) -> Iterator[int]:
         """Yield 0, 1, ... up to ``total`` (re-planned as the steps are done), checking
@@ -35,8 +37,18 @@ class StepPlan:
                 cancel.check()
             yield step
             step += 1
-            if self.budget_s is not None and step in BUDGET_CHECKS:
-                self.total = steps_within(self.budget_s, self.started, step, self.limit)
+            if self.budget_s is not None and step >= WARMUP_STEPS:
+                self._replan(step)
+
+    def _replan(self, step: int) -> None:
+        now = time.monotonic()
+        if step == WARMUP_STEPS:
+            self._steady_from = now
+            self.total = steps_within(self.budget_s, self.started, step, self.limit)
+            return
+        per_step = (now - self._steady_from) / (step - WARMUP_STEPS)
+        left = self.budget_s - (now - self.started)
+        self.total = max(step, min(self.limit, step + int(left / max(per_step, 1e-9))))
 
 
 class WarmupCosine:

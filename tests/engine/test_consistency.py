@@ -1,5 +1,6 @@
 """Consistency training of the whole classifier: budget, teacher, events, cancel."""
 import time
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -66,3 +67,19 @@ def test_cancel_stops_training():
     with pytest.raises(Cancelled):
         train_consistency(classifier, store, rows, y, (0.5,), (0.25,), torch.device("cpu"), 50,
                           on_event=cancel_after_two, cancel=token)
+
+
+def test_a_budget_plan_uses_the_speed_after_the_slow_first_steps_and_ends_within_the_budget(monkeypatch):
+    """The first 3 steps take 2 s each, the rest 0.1 s: a plan from the first steps alone stops
+    after 5 steps (10 s); the whole 10 s budget holds 3 + 40 steps."""
+    from engine.pretrain import schedule
+
+    clock = {"now": 100.0}
+    monkeypatch.setattr(schedule, "time", SimpleNamespace(monotonic=lambda: clock["now"]))
+    plan = schedule.StepPlan(100_000, budget_s=10.0)
+    done = 0
+    for step in plan.steps():
+        clock["now"] += 2.0 if step < 3 else 0.1
+        done += 1
+    assert 42 <= done <= 44
+    assert clock["now"] - 100.0 <= 10.0 + 0.1
