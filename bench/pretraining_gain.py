@@ -268,6 +268,12 @@ def report_rows(args, results: Results) -> list[tuple[float, str]]:
     return rows
 
 
+def finetune_budgets(args, results: Results) -> list[float]:
+    """The fine-tune minutes of this invocation and of every cell in the work folder."""
+    found = {r["finetune_minutes"] for r in results.records if r["kind"] == "cell" and "finetune_minutes" in r}
+    return sorted(found | {args.finetune_minutes})
+
+
 def versions() -> str:
     import onnxruntime
     import torch
@@ -281,19 +287,23 @@ def report(args, results: Results) -> None:
                 f"{r['ended'][-9:]}, load average (1 min) {r['load_start']:.2f} at the start and {r['load_end']:.2f} "
                 f"at the end" for r in results.records if r["kind"] == "session"]
     title = "Pretraining gain: harness check (--quick), not a result" if args.quick else "Pretraining gain"
-    table = ["| pretraining | backbone | steps | " + " | ".join(f"K = {k}" for k in args.ks) + " |",
-             "| --- | --- | --- | " + " | ".join("---" for _ in args.ks) + " |"]
-    for budget, backbone in report_rows(args, results):
-        pretraining = results.find("pretrain", budget=budget, **({"backbone": backbone} if backbone else {}))
-        steps = f"{pretraining['steps']} in {pretraining['seconds']:.0f} s" if pretraining else "—"
-        cells = [mean_spread(cell_values(results, budget, k, args.seeds, args.finetune_minutes, backbone))
-                 for k in args.ks]
-        network = pretraining["backbone"] if pretraining else backbone or "—"
-        table.append(f"| {row_name(budget, backbone)} | {network} | {steps} | " + " | ".join(cells) + " |")
+    table = ["| pretraining | backbone | steps | fine-tune | " + " | ".join(f"K = {k}" for k in args.ks) + " |",
+             "| --- | --- | --- | --- | " + " | ".join("---" for _ in args.ks) + " |"]
+    for minutes in finetune_budgets(args, results):
+        for budget, backbone in report_rows(args, results):
+            pretraining = results.find("pretrain", budget=budget, **({"backbone": backbone} if backbone else {}))
+            values = [cell_values(results, budget, k, args.seeds, minutes, backbone) for k in args.ks]
+            if minutes != args.finetune_minutes and not any(values):
+                continue
+            steps = f"{pretraining['steps']} in {pretraining['seconds']:.0f} s" if pretraining else "—"
+            network = pretraining["backbone"] if pretraining else backbone or "—"
+            table.append(f"| {row_name(budget, backbone)} | {network} | {steps} | {minutes:g} min | "
+                         + " | ".join(mean_spread(v) for v in values) + " |")
     lines = [f"# {title}", "", *(f"- {session}" for session in sessions), "",
              f"Fashion-MNIST, {args.train} training images as the unlabeled pool, the first {args.test} test images "
              f"scored. Every step is the CLI; accuracy is the exported ONNX model's, run by `predict` "
-             f"(onnxruntime). Fine-tune: mode auto, {args.finetune_minutes:g} min for every row. "
+             f"(onnxruntime). Fine-tune: mode auto, with the budget of its column; rows with the same "
+             f"fine-tune budget compare pretraining alone. "
              f"Every other setting is on auto, so the network follows the budget; each network auto chose "
              f"has an untrained control, a pretraining of {UNTRAINED_MINUTES * 60:.0f} s, with the same "
              f"fine-tune.", "",
