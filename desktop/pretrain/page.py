@@ -41,13 +41,21 @@ def format_duration(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
+def step_status(step: int, total: int, eta_s: float | None) -> str:
+    """The status line of a running step: "Step 40 of 1,100  ·  about 2:05 left", or while a time
+    budget measures the speed that sets its step count (``total`` 0) "Step 4  ·  measuring speed…"."""
+    if not total:
+        return f"Step {step:,}  ·  measuring speed…"
+    return f"Step {step:,} of {total:,}  ·  about {format_duration(eta_s or 0.0)} left"
+
+
 class PretrainPage(QWidget):
     """Runs ``engine.run_pretraining`` through an :class:`EngineJob`; one run at a time."""
 
     completed = Signal(object)        # engine.pretrain.loop.PretrainResult of a finished run
     continue_requested = Signal()     # "Continue to Label & Fine-tune" once a run has finished
     running_changed = Signal(bool)
-    percent_changed = Signal(int)     # the run's progress, 0-100; -1 once no run is going
+    percent_changed = Signal(int)     # the run's progress, 0-100; -1 when no run is going or its length is unknown
 
     def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -391,7 +399,7 @@ class PretrainPage(QWidget):
             self.status.setText("Decoding the images once into a cache…")
             self.progress.setRange(0, max(event.total, 0))
         elif event.stage is Stage.PRETRAIN:
-            self.progress.setRange(0, max(event.total, 1))
+            self.progress.setRange(0, max(event.total, 0))   # 0: a busy bar while a time budget measures the speed
             self.progress.setValue(event.info.resumed_from_step)
             self.status.setText(f"Training on {event.info.device_label or event.info.device}")
             self._show_choices(event.info)
@@ -418,15 +426,14 @@ class PretrainPage(QWidget):
         metrics = event.metrics
         self.step = event.step
         self.plots.add(event.step, metrics.as_dict(), event.total)
-        self.progress.setMaximum(max(event.total, 1))
+        self.progress.setRange(0, max(event.total, 0))
         self.progress.setValue(event.step)
-        percent = int(100 * event.step / max(event.total, 1))
+        percent = int(100 * event.step / event.total) if event.total else -1
         if percent != self._percent:
             self._percent = percent
             self.percent_changed.emit(percent)
         if self.state == "running":
-            eta_text = f"  ·  about {format_duration(metrics.eta_s)} left"
-            self.status.setText(f"Step {event.step:,} of {event.total:,}{eta_text}")
+            self.status.setText(step_status(event.step, event.total, metrics.eta_s))
         items = (f"loss {metrics.loss:.4f}", f"{metrics.images_per_s:,.0f} images/s",
                  f"waiting for data {100 * metrics.data_wait:.0f}%", f"epoch {metrics.epoch:.1f}")
         # a narrow pane wraps the line after a "·", never inside an item (no-break spaces, word joiners)
@@ -471,8 +478,9 @@ class PretrainPage(QWidget):
             self.continue_button.show()
             self.completed.emit(result)
         else:
-            self.status.setText(f"Stopped at step {result.step:,} of {result.total_steps:,}")
-            self.banner.show_message("info", f"Stopped at step {result.step:,} of {result.total_steps:,}. "
+            of_total = f" of {result.total_steps:,}" if result.total_steps else ""
+            self.status.setText(f"Stopped at step {result.step:,}{of_total}")
+            self.banner.show_message("info", f"Stopped at step {result.step:,}{of_total}. "
                                      "The checkpoint is kept, so the run can continue later.",
                                      actions=[("Resume", lambda: self.resume(result.run_dir))])
 

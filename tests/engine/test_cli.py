@@ -1,4 +1,5 @@
 """The headless CLI: one clear line and exit code 2 for bad input, never a traceback."""
+import re
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,14 @@ def test_pretrain_writes_a_run_folder(image_folder, tmp_path, capsys):
     assert "completed: step 2/2" in out
     run_dir = Path(out.split("run folder: ")[1].split()[0])
     assert (run_dir / "backbone.pt").is_file() and (run_dir / "config.json").is_file()
+
+
+def test_a_time_budget_shows_no_total_until_the_speed_sets_it(image_folder, tmp_path, capsys):
+    code = cli.main(["pretrain", str(image_folder), "--backbone", "smallcnn", "--image-size", "16",
+                     "--batch-size", "12", "--minutes", "0.03", "--device", "cpu",
+                     "--out", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache")])
+    assert code == 0
+    captured = capsys.readouterr()
+    final_step = int(re.search(r"completed: step (\d+)/\1,", captured.out).group(1))
+    assert "step 1 (measuring speed)  loss " in captured.err and "eta" not in captured.err.split("\r")[1]
+    assert max(int(total) for total in re.findall(r"step \d+/(\d+)", captured.err)) <= final_step
