@@ -126,29 +126,31 @@ class PretrainPage(QWidget):
         self._set_state("idle")
 
     def _settings_column(self) -> QWidget:
-        """The settings, what "auto" chose and the live map scroll; the actions stay pinned below them."""
-        column = QWidget()
-        layout = QVBoxLayout(column)
-        layout.setContentsMargins(0, 8, 12, 0)
-        layout.addWidget(self.form)
-        layout.addWidget(self.choices)
-        layout.addWidget(self.live_map, 1)
-        layout.addStretch(1)
+        """The settings, the actions right below them, then what "auto" chose and the live map. The
+        settings scroll when the pane is too short for them, so the actions always stay in view; what
+        a run shows appears below the actions and moves none of them."""
+        settings, run_info = QWidget(), QWidget()
+        for column, widgets in ((settings, (self.form,)), (run_info, (self.choices, self.live_map))):
+            layout = QVBoxLayout(column)
+            layout.setContentsMargins(0, 8, 12, 0)
+            for widget in widgets:     # no stretch: each column is as tall as its content
+                layout.addWidget(widget)
         buttons = QHBoxLayout()
-        buttons.addWidget(self.start_button, 1)
-        buttons.addWidget(self.pause_button)
-        buttons.addWidget(self.stop_button)
+        for button, stretch in ((self.start_button, 1), (self.pause_button, 0), (self.stop_button, 0)):
+            buttons.addWidget(button, stretch)
         pane = QWidget()
         pinned = QVBoxLayout(pane)
         pinned.setContentsMargins(0, 0, 0, 0)
-        pinned.addWidget(ScrollColumn(column), 1)
-        edge = QFrame(frameShape=QFrame.Shape.HLine, frameShadow=QFrame.Shadow.Sunken)   # where the scrolling ends
-        actions = QVBoxLayout()   # Continue above the buttons: appearing, it moves none of them
+        pinned.addWidget(ScrollColumn(settings, fit_height=True))
+        edge = QFrame(frameShape=QFrame.Shape.HLine, frameShadow=QFrame.Shadow.Sunken)   # where the settings end
+        actions = QVBoxLayout()   # Continue below the buttons: appearing, it moves none of them
         actions.setContentsMargins(0, 0, 12, 0)
         actions.addWidget(edge)
-        actions.addWidget(self.continue_button)
         actions.addLayout(buttons)
+        actions.addWidget(self.continue_button)
         pinned.addLayout(actions)
+        pinned.addWidget(ScrollColumn(run_info, fit_height=True))
+        pinned.addStretch(1)
         return pane
 
     def _run_column(self) -> QWidget:
@@ -374,7 +376,6 @@ class PretrainPage(QWidget):
 
     def is_training(self) -> bool:
         return self.job is not None
-
 
     def _set_state(self, state: str) -> None:
         was_running = self.state != "idle"
