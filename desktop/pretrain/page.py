@@ -90,9 +90,8 @@ class PretrainPage(QWidget):
         self.continue_button.setToolTip("Label a few images and train a classifier on this backbone")
         self.continue_button.clicked.connect(self.continue_requested)
         self.continue_button.hide()
-        self.choices = QLabel(wordWrap=True)
+        self.choices = QLabel(wordWrap=True, textFormat=Qt.TextFormat.RichText, visible=False)   # shown with a run
         self.choices.setProperty("role", "muted")
-        self.choices.setTextFormat(Qt.TextFormat.RichText)
 
         self.progress = QProgressBar()
         self.progress.setTextVisible(False)
@@ -132,7 +131,7 @@ class PretrainPage(QWidget):
         settings, run_info = QWidget(), QWidget()
         for column, widgets in ((settings, (self.form,)), (run_info, (self.choices, self.live_map))):
             layout = QVBoxLayout(column)
-            layout.setContentsMargins(0, 8, 12, 0)
+            layout.setContentsMargins(0, 8 if column is settings else 0, 12, 0)
             for widget in widgets:     # no stretch: each column is as tall as its content
                 layout.addWidget(widget)
         buttons = QHBoxLayout()
@@ -202,7 +201,7 @@ class PretrainPage(QWidget):
         self.plots.clear()
         self.pairs.clear()
         self.live_map.clear()
-        self.choices.clear()
+        self.choices.hide()
         self.collapse_warning.hide()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -415,6 +414,7 @@ class PretrainPage(QWidget):
         if info.run_dir:
             lines.append(f"<b>saved in</b>: {escape(info.run_dir)}")
         self.choices.setText("<br>".join(lines))
+        self.choices.show()
 
     def _on_progress(self, event) -> None:
         if event.stage is Stage.PROBE:

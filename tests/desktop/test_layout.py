@@ -181,7 +181,8 @@ def test_the_pretrain_actions_follow_the_settings_at_1440_by_900_and_stay_put_as
     settings_end = page.form.mapTo(window, QPoint(0, page.form.height())).y()
     start = page.start_button.mapTo(window, QPoint(0, 0)).y()
     assert 0 <= start - settings_end <= 3 * page.start_button.height()    # no empty stretch between them
-    page.choices.setText("<br>".join(["<b>Run</b>: simclr · smallcnn"] * 8))
+    page.choices.setText("<br>".join(["<b>Run</b>: simclr · smallcnn"] * 8))   # what a run's Started shows
+    page.choices.show()
     page.continue_button.show()
     settle()
     assert page.start_button.mapTo(window, QPoint(0, 0)).y() == start
