@@ -138,8 +138,8 @@ class Shooter:
     def shoot_trained(self) -> None:
         page = self.window.label_page
         page.browser.sort_confidence.setChecked(True)
-        page.finetune.plots.refresh()
-        QTimer.singleShot(500, self._save_trained)
+        page.finetune.plots.refresh()   # then the suggestions the fine-tune asked for again, with their thumbnails
+        QTimer.singleShot(500, lambda: self._when(self._suggestions_ready, self._save_trained, tries=600))
 
     def _save_trained(self) -> None:
         self.save("label-trained.png")

@@ -40,9 +40,16 @@ class ScrollColumn(QScrollArea):
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
         hint = super().sizeHint()
-        if self._fit_height:      # the whole content, not QScrollArea's bound of 24 lines
-            hint.setHeight(self.widget().sizeHint().height() + 2 * self.frameWidth())
+        if self._fit_height:      # the whole content at this width (wrapped text), not QScrollArea's 24 lines
+            content, width = self.widget(), self.width() - 2 * self.frameWidth()
+            height = content.heightForWidth(width) if content.hasHeightForWidth() and width > 0 else -1
+            hint.setHeight((height if height >= 0 else content.sizeHint().height()) + 2 * self.frameWidth())
         return hint
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        if self._fit_height and event.size().width() != event.oldSize().width():
+            self.updateGeometry()     # wrapped text takes another height at another width
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt API
         least = super().minimumSizeHint()
