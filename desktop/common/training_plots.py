@@ -47,7 +47,7 @@ class Series:
 RAW_LOSS = QColor(ACCENT.red(), ACCENT.green(), ACCENT.blue(), 90)
 # the key of the loss plot's two lines sits in its title, where no curve runs under it
 LOSS_TITLE = (f"Loss \u00a0 <span style='color:{ACCENT.name()}'>\u2501</span> smoothed \u00a0 <span style='color:rgba("
-              f"{RAW_LOSS.red()},{RAW_LOSS.green()},{RAW_LOSS.blue()},{RAW_LOSS.alphaF():.2f})'>\u2501</span> each step")
+              f"{RAW_LOSS.red()},{RAW_LOSS.green()},{RAW_LOSS.blue()},{RAW_LOSS.alphaF():.2f})'>\u2501</span> raw")
 COLLAPSE_ALARM = 0.25       # the spread is too low below this share of its healthy value
 PANEL_HELP = {
     "loss": "How badly the model does its training task (lower is better): it should fall fast, then "

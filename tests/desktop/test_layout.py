@@ -314,7 +314,7 @@ def test_the_loss_chart_names_its_lines_in_its_title_not_in_a_legend_over_the_cu
     qtbot.addWidget(plots)
     loss = plots._plots["loss"]
     assert loss.legend is None and not [item for item in loss.vb.addedItems if isinstance(item, pg.LegendItem)]
-    assert "smoothed" in loss.titleLabel.text and "each step" in loss.titleLabel.text
+    assert "smoothed" in loss.titleLabel.text and "raw" in loss.titleLabel.text
 
 
 def test_the_class_buttons_stay_put_when_the_first_class_arrives(qtbot):
