@@ -73,7 +73,8 @@ def test_a_time_budget_never_shows_more_steps_than_the_run_ends_with(qtbot, wind
     steps = completed.args[0].step
     assert steps == 30 and len(shown) >= steps
     measuring = [status for status, *_ in shown if "measuring speed" in status]
-    assert measuring == [f"Step {step}  ·  measuring speed…" for step in range(1, train_module.MIN_STEPS_BEFORE_BUDGET)]
+    first_planned = train_module.MIN_STEPS_BEFORE_BUDGET
+    assert measuring == [f"Step {step}  ·  measuring speed…" for step in range(1, first_planned)]
     totals = [int(total.replace(",", "")) for status, *_ in shown for total in re.findall(r" of ([\d,]+)", status)]
     assert totals and max(totals) == steps
     assert max(maximum for _, maximum, _ in shown) == steps and max(end for *_, end in shown) <= steps
