@@ -66,7 +66,9 @@ class Shooter:
 
     def _suggestions_ready(self) -> bool:
         page = self.window.label_page
-        return (not page.suggestions.jobs.busy() and page.suggestions.list.count() > 0 and self._thumbnails_ready()
+        suggestions = page.suggestions.list
+        return (not page.suggestions.jobs.busy() and suggestions.count() > 0 and self._thumbnails_ready()
+                and all(not suggestions.item(row).icon().isNull() for row in range(suggestions.count()))
                 and not page.map.jobs.busy() and page.map.embedding_map is not None)
 
     def save(self, name: str) -> None:
@@ -81,7 +83,8 @@ class Shooter:
         page.form.epochs.setValue(self.epochs)
         page.form.map_every.setCurrentIndex(page.form.map_every.findData(2))
         page.form.advanced_toggle.setChecked(True)
-        QTimer.singleShot(300, self._shoot_advanced)
+        self._when(lambda: "detecting" not in page.form.device.currentText(),   # the devices found, the form settled
+                   lambda: QTimer.singleShot(300, self._shoot_advanced))
 
     def _shoot_advanced(self) -> None:
         self.save("pretrain-advanced.png")
@@ -135,8 +138,8 @@ class Shooter:
     def shoot_trained(self) -> None:
         page = self.window.label_page
         page.browser.sort_confidence.setChecked(True)
-        page.finetune.plots.refresh()
-        QTimer.singleShot(500, self._save_trained)
+        page.finetune.plots.refresh()   # then the suggestions the fine-tune asked for again, with their thumbnails
+        QTimer.singleShot(500, lambda: self._when(self._suggestions_ready, self._save_trained, tries=600))
 
     def _save_trained(self) -> None:
         self.save("label-trained.png")

@@ -95,6 +95,8 @@ def _palette(dark: bool) -> QPalette:
         palette.setColor(role, QColor(color))
     palette.setColor(QPalette.ColorRole.Highlight, ACCENT)
     palette.setColor(QPalette.ColorRole.Accent, ACCENT)
+    # a disabled text field fills with the window colour, as Fusion draws disabled spin boxes
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Base, palette.color(QPalette.ColorRole.Window))
     if dark:
         muted = QColor("#6d717a")
         for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):

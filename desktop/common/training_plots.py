@@ -44,6 +44,10 @@ class Series:
         self.size = 0
 
 
+RAW_LOSS = QColor(ACCENT.red(), ACCENT.green(), ACCENT.blue(), 90)
+# the key of the loss plot's two lines sits in its title, where no curve runs under it
+LOSS_TITLE = (f"Loss \u00a0 <span style='color:{ACCENT.name()}'>\u2501</span> smoothed \u00a0 <span style='color:rgba("
+              f"{RAW_LOSS.red()},{RAW_LOSS.green()},{RAW_LOSS.blue()},{RAW_LOSS.alphaF():.2f})'>\u2501</span> raw")
 COLLAPSE_ALARM = 0.25       # the spread is too low below this share of its healthy value
 PANEL_HELP = {
     "loss": "How badly the model does its training task (lower is better): it should fall fast, then "
@@ -104,7 +108,7 @@ class TrainingPlots(QWidget):
         if set(panels) & {"images_per_s", "data_wait", "collapse"}:
             rows = (rows[0], self.view.ci.addLayout(row=1, col=0))
         self._rows = rows
-        titles = {"loss": "Loss", "lr": "Learning rate", "images_per_s": "Images / s",
+        titles = {"loss": LOSS_TITLE, "lr": "Learning rate", "images_per_s": "Images / s",
                   "data_wait": "Waiting for data (%)", "collapse": "Embedding spread (collapse → 0)"}
         columns = [0, 0]
         for name in self.PANELS:
@@ -113,19 +117,16 @@ class TrainingPlots(QWidget):
                 self._plot(rows[row], columns[row], name, titles[name], stretch=2 if name == "loss" else 1)
                 columns[row] += 1
         pens = {
-            "loss": pg.mkPen(QColor(ACCENT.red(), ACCENT.green(), ACCENT.blue(), 90)),
+            "loss": pg.mkPen(RAW_LOSS),
             "loss_ema": pg.mkPen(ACCENT, width=2.5), "lr": pg.mkPen(TEAL, width=2),
             "images_per_s": pg.mkPen(TEAL, width=2), "data_wait": pg.mkPen(ORANGE, width=2),
             "collapse": pg.mkPen(ACCENT, width=2),
         }
-        if "loss" in self._plots:
-            self._plots["loss"].addLegend(offset=(-10, 10))
         self.curves = {}
         for name in self.SERIES:
             plot = self._plots.get("loss" if name == "loss_ema" else name)
             if plot is not None:
-                label = {"loss": "loss", "loss_ema": "smoothed"}.get(name)
-                self.curves[name] = plot.plot(name=label, pen=pens[name])
+                self.curves[name] = plot.plot(pen=pens[name])
         self.healthy_line = pg.InfiniteLine(angle=0, movable=False,
                                             pen=pg.mkPen(TEAL, width=1, style=Qt.PenStyle.DashLine),
                                             label="healthy", labelOpts={"position": 0.1, "color": TEAL})

@@ -41,13 +41,21 @@ def format_duration(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
+def step_status(step: int, total: int, eta_s: float | None) -> str:
+    """The status line of a running step: "Step 40 of 1,100  ·  about 2:05 left", or while a time
+    budget measures the speed that sets its step count (``total`` 0) "Step 4  ·  measuring speed…"."""
+    if not total:
+        return f"Step {step:,}  ·  measuring speed…"
+    return f"Step {step:,} of {total:,}  ·  about {format_duration(eta_s or 0.0)} left"
+
+
 class PretrainPage(QWidget):
     """Runs ``engine.run_pretraining`` through an :class:`EngineJob`; one run at a time."""
 
     completed = Signal(object)        # engine.pretrain.loop.PretrainResult of a finished run
     continue_requested = Signal()     # "Continue to Label & Fine-tune" once a run has finished
     running_changed = Signal(bool)
-    percent_changed = Signal(int)     # the run's progress, 0-100; -1 once no run is going
+    percent_changed = Signal(int)     # the run's progress, 0-100; -1 when no run is going or its length is unknown
 
     def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -82,9 +90,8 @@ class PretrainPage(QWidget):
         self.continue_button.setToolTip("Label a few images and train a classifier on this backbone")
         self.continue_button.clicked.connect(self.continue_requested)
         self.continue_button.hide()
-        self.choices = QLabel(wordWrap=True)
+        self.choices = QLabel(wordWrap=True, textFormat=Qt.TextFormat.RichText, visible=False)   # shown with a run
         self.choices.setProperty("role", "muted")
-        self.choices.setTextFormat(Qt.TextFormat.RichText)
 
         self.progress = QProgressBar()
         self.progress.setTextVisible(False)
@@ -118,29 +125,31 @@ class PretrainPage(QWidget):
         self._set_state("idle")
 
     def _settings_column(self) -> QWidget:
-        """The settings, what "auto" chose and the live map scroll; the actions stay pinned below them."""
-        column = QWidget()
-        layout = QVBoxLayout(column)
-        layout.setContentsMargins(0, 8, 12, 0)
-        layout.addWidget(self.form)
-        layout.addWidget(self.choices)
-        layout.addWidget(self.live_map, 1)
-        layout.addStretch(1)
+        """The settings, the actions right below them, then what "auto" chose and the live map. The
+        settings scroll when the pane is too short for them, so the actions always stay in view; what
+        a run shows appears below the actions and moves none of them."""
+        settings, run_info = QWidget(), QWidget()
+        for column, widgets in ((settings, (self.form,)), (run_info, (self.choices, self.live_map))):
+            layout = QVBoxLayout(column)
+            layout.setContentsMargins(0, 8 if column is settings else 0, 12, 0)
+            for widget in widgets:     # no stretch: each column is as tall as its content
+                layout.addWidget(widget)
         buttons = QHBoxLayout()
-        buttons.addWidget(self.start_button, 1)
-        buttons.addWidget(self.pause_button)
-        buttons.addWidget(self.stop_button)
+        for button, stretch in ((self.start_button, 1), (self.pause_button, 0), (self.stop_button, 0)):
+            buttons.addWidget(button, stretch)
         pane = QWidget()
         pinned = QVBoxLayout(pane)
         pinned.setContentsMargins(0, 0, 0, 0)
-        pinned.addWidget(ScrollColumn(column), 1)
-        edge = QFrame(frameShape=QFrame.Shape.HLine, frameShadow=QFrame.Shadow.Sunken)   # where the scrolling ends
-        actions = QVBoxLayout()   # Continue above the buttons: appearing, it moves none of them
+        pinned.addWidget(ScrollColumn(settings, fit_height=True))
+        edge = QFrame(frameShape=QFrame.Shape.HLine, frameShadow=QFrame.Shadow.Sunken)   # where the settings end
+        actions = QVBoxLayout()   # Continue below the buttons: appearing, it moves none of them
         actions.setContentsMargins(0, 0, 12, 0)
         actions.addWidget(edge)
-        actions.addWidget(self.continue_button)
         actions.addLayout(buttons)
+        actions.addWidget(self.continue_button)
         pinned.addLayout(actions)
+        pinned.addWidget(ScrollColumn(run_info, fit_height=True))
+        pinned.addStretch(1)
         return pane
 
     def _run_column(self) -> QWidget:
@@ -192,7 +201,7 @@ class PretrainPage(QWidget):
         self.plots.clear()
         self.pairs.clear()
         self.live_map.clear()
-        self.choices.clear()
+        self.choices.hide()
         self.collapse_warning.hide()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -367,7 +376,6 @@ class PretrainPage(QWidget):
     def is_training(self) -> bool:
         return self.job is not None
 
-
     def _set_state(self, state: str) -> None:
         was_running = self.state != "idle"
         self.state = state
@@ -391,7 +399,7 @@ class PretrainPage(QWidget):
             self.status.setText("Decoding the images once into a cache…")
             self.progress.setRange(0, max(event.total, 0))
         elif event.stage is Stage.PRETRAIN:
-            self.progress.setRange(0, max(event.total, 1))
+            self.progress.setRange(0, max(event.total, 0))   # 0: a busy bar while a time budget measures the speed
             self.progress.setValue(event.info.resumed_from_step)
             self.status.setText(f"Training on {event.info.device_label or event.info.device}")
             self._show_choices(event.info)
@@ -406,6 +414,7 @@ class PretrainPage(QWidget):
         if info.run_dir:
             lines.append(f"<b>saved in</b>: {escape(info.run_dir)}")
         self.choices.setText("<br>".join(lines))
+        self.choices.show()
 
     def _on_progress(self, event) -> None:
         if event.stage is Stage.PROBE:
@@ -418,15 +427,14 @@ class PretrainPage(QWidget):
         metrics = event.metrics
         self.step = event.step
         self.plots.add(event.step, metrics.as_dict(), event.total)
-        self.progress.setMaximum(max(event.total, 1))
+        self.progress.setRange(0, max(event.total, 0))
         self.progress.setValue(event.step)
-        percent = int(100 * event.step / max(event.total, 1))
+        percent = int(100 * event.step / event.total) if event.total else -1
         if percent != self._percent:
             self._percent = percent
             self.percent_changed.emit(percent)
         if self.state == "running":
-            eta_text = f"  ·  about {format_duration(metrics.eta_s)} left"
-            self.status.setText(f"Step {event.step:,} of {event.total:,}{eta_text}")
+            self.status.setText(step_status(event.step, event.total, metrics.eta_s))
         items = (f"loss {metrics.loss:.4f}", f"{metrics.images_per_s:,.0f} images/s",
                  f"waiting for data {100 * metrics.data_wait:.0f}%", f"epoch {metrics.epoch:.1f}")
         # a narrow pane wraps the line after a "·", never inside an item (no-break spaces, word joiners)
@@ -471,8 +479,9 @@ class PretrainPage(QWidget):
             self.continue_button.show()
             self.completed.emit(result)
         else:
-            self.status.setText(f"Stopped at step {result.step:,} of {result.total_steps:,}")
-            self.banner.show_message("info", f"Stopped at step {result.step:,} of {result.total_steps:,}. "
+            of_total = f" of {result.total_steps:,}" if result.total_steps else ""
+            self.status.setText(f"Stopped at step {result.step:,}{of_total}")
+            self.banner.show_message("info", f"Stopped at step {result.step:,}{of_total}. "
                                      "The checkpoint is kept, so the run can continue later.",
                                      actions=[("Resume", lambda: self.resume(result.run_dir))])
 

@@ -93,11 +93,11 @@ class ConsoleProgress:
 
     def _describe(self, event: Progress) -> str:
         m = event.metrics
-        if event.stage is Stage.PRETRAIN:
-            eta = m.eta_s
-            return (f"step {event.step}/{event.total}  loss {m.loss:.4f}{self._probe_figures()}  lr {m.lr:.2e}  "
-                    f"{m.images_per_s:.0f} img/s  data {100 * m.data_wait:.0f}%  "
-                    f"collapse {m.collapse:.3f}  eta {int(eta) // 60}:{int(eta) % 60:02d}")
+        if event.stage is Stage.PRETRAIN:   # total 0: a time budget still measuring the speed that sets it
+            step = f"step {event.step}/{event.total}" if event.total else f"step {event.step} (measuring speed)"
+            eta = "" if m.eta_s is None else f"  eta {int(m.eta_s) // 60}:{int(m.eta_s) % 60:02d}"
+            return (f"{step}  loss {m.loss:.4f}{self._probe_figures()}  lr {m.lr:.2e}  "
+                    f"{m.images_per_s:.0f} img/s  data {100 * m.data_wait:.0f}%  collapse {m.collapse:.3f}{eta}")
         if event.stage is Stage.FINETUNE:
             return f"fine-tune step {event.step}/{event.total}  loss {m.loss:.4f}  accuracy {m.accuracy:.0%}"
         if event.stage is Stage.PREDICT:

@@ -127,7 +127,8 @@ def _run_pretraining(args, quiet: bool) -> int:
     if quiet:
         return 0 if result.status == "completed" else 130
     loss = f"{result.final_loss:.4f}" if result.final_loss is not None else "n/a"
-    print(f"{result.status}: step {result.step}/{result.total_steps}, final loss {loss}")
+    of_total = f"/{result.total_steps}" if result.total_steps else ""   # 0: stopped before a budget's plan
+    print(f"{result.status}: step {result.step}{of_total}, final loss {loss}")
     print(f"run folder: {result.run_dir}")
     if result.status == "cancelled":
         print(f"resume with: pretext-studio-cli pretrain --resume {result.run_dir}")

@@ -145,7 +145,7 @@ class PretrainMetrics(Payload):
     collapse: float              # the embedding spread (→ 0 when the embeddings collapse)
     collapse_healthy: float      # the spread of healthy embeddings of this width
     epoch: float                 # epochs done, fractional
-    eta_s: float                 # seconds left at the current speed
+    eta_s: Optional[float]       # seconds left at the current speed; None while the total is not known (0)
     batch_size: int
 
 
@@ -215,7 +215,7 @@ class CacheSummary(Payload):
 class PretrainSummary(Payload):
     run_dir: str
     step: int
-    total_steps: int
+    total_steps: int             # 0 for a time budget stopped before its step count was planned
     final_loss: Optional[float]
 
 
@@ -248,7 +248,10 @@ class Started:
 
 @dataclass(frozen=True)
 class Progress:
-    """``step`` of ``total`` (0: unknown) done; ``metrics`` is the stage's typed payload or None."""
+    """``step`` of ``total`` (0: unknown) done; ``metrics`` is the stage's typed payload or None.
+
+    A pretraining run with a time budget gives total 0 until its first steps have measured the
+    speed that sets its step count."""
 
     stage: Stage
     step: int

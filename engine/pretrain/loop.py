@@ -44,7 +44,7 @@ class PretrainResult:
     run_dir: str
     status: str            # "completed" or "cancelled"
     step: int
-    total_steps: int
+    total_steps: int       # 0 for a time budget stopped before its step count was planned
     final_loss: Optional[float]
     backbone_path: Optional[str]
 
@@ -101,13 +101,13 @@ def run_pretraining(cfg: Optional[PretrainConfig], on_event=None, cancel: Option
         state = _restore(session, checkpoints, emit) or state
     if resumed is not None and run is not None:
         run.trim_metrics(state.step)
-    emit(Started(Stage.PRETRAIN, state.total_steps, PretrainStart(
+    trainer = _Trainer(session, state, run, emit, cancel, probe)
+    emit(Started(Stage.PRETRAIN, trainer.known_total, PretrainStart(
         run_dir=str(run.path) if run else "", device=str(device), device_label=session.device_label,
         precision=session.precision, method=cfg.method, backbone=cfg.backbone,
         image_size=cfg.image_size, batch_size=state.batch_size, images=len(session.store),
         reasons=session.reasons, resumed_from_step=state.step,
     )))
-    trainer = _Trainer(session, state, run, emit, cancel, probe)
     if untrained is not None:
         trainer.report_probe(untrained, record=state.step == 0)
     try:
@@ -137,6 +137,15 @@ class _Trainer:
         self.budget_s = session.cfg.minutes * 60 if session.cfg.minutes else None
         self._order = (-1, torch.empty(0, dtype=torch.long))   # (epoch, its image order)
         self._unsaved_metrics: list[dict] = []   # written with each checkpoint, so the two agree
+
+    @property
+    def known_total(self) -> int:
+        """The run's step count as its events and result give it: 0 ("not known yet") while a time
+        budget waits for the speed of its first ``MIN_STEPS_BEFORE_BUDGET`` steps, when the state's
+        total is only the cap that bounds the schedule (see :meth:`_apply_time_budget`)."""
+        if self.budget_s is not None and self.state.step < MIN_STEPS_BEFORE_BUDGET:
+            return 0
+        return self.state.total_steps
 
     def train(self) -> None:
         cfg = self.session.cfg
@@ -227,13 +236,14 @@ class _Trainer:
             ETA_SMOOTHING * self.images_per_s + (1 - ETA_SMOOTHING) * rate)
         self._apply_time_budget()
         steps_per_s = self.images_per_s / state.batch_size
+        total = self.known_total
         metrics = PretrainMetrics(
             loss=loss, lr=s.optimizer.param_groups[0]["lr"], images_per_s=self.images_per_s,
             data_wait=data_s / max(step_s, 1e-9), collapse=collapse,
             collapse_healthy=s.collapse_healthy, epoch=state.epoch + state.position / state.steps_per_epoch,
-            eta_s=(state.total_steps - state.step) / max(steps_per_s, 1e-9), batch_size=state.batch_size,
+            eta_s=(total - state.step) / max(steps_per_s, 1e-9) if total else None, batch_size=state.batch_size,
         )
-        self.emit(Progress(Stage.PRETRAIN, state.step, state.total_steps, metrics))
+        self.emit(Progress(Stage.PRETRAIN, state.step, total, metrics))
         if self.run is not None:
             self._unsaved_metrics.append({"step": state.step, **metrics.as_dict()})
 
@@ -286,12 +296,14 @@ class _Trainer:
         if self.probe.due(self.training_s):
             self.report_probe(self.probe.measure(self.session.method.backbone, epochs_trained, self.training_s))
             return
-        done = self.state.step - self.first_step
-        self.probe.warn_if_never_due(self.training_s * (self.state.total_steps - self.first_step) / max(1, done))
+        done, total = self.state.step - self.first_step, self.known_total
+        # a time budget whose step count is not planned yet trains for the budget
+        self.probe.warn_if_never_due(self.training_s * (total - self.first_step) / max(1, done) if total
+                                     else self.budget_s)
 
     def report_probe(self, result: ProbeResult, record: bool = True) -> None:
         """Emit a probe result and (``record``) keep it for metrics.jsonl, under "probe"."""
-        self.emit(Progress(Stage.PROBE, self.state.step, self.state.total_steps, result))
+        self.emit(Progress(Stage.PROBE, self.state.step, self.known_total, result))
         if record and self.run is not None:
             self._unsaved_metrics.append({"step": self.state.step, "probe": result.as_dict()})
 
@@ -317,11 +329,11 @@ class _Trainer:
 
     def summary(self) -> PretrainSummary:
         return PretrainSummary(run_dir=str(self.run.path) if self.run else "", step=self.state.step,
-                               total_steps=self.state.total_steps, final_loss=self.last_loss)
+                               total_steps=self.known_total, final_loss=self.last_loss)
 
     def result(self, status: str, backbone_path: Optional[str] = None) -> PretrainResult:
         return PretrainResult(str(self.run.path) if self.run else "", status, self.state.step,
-                              self.state.total_steps, self.last_loss, backbone_path)
+                              self.known_total, self.last_loss, backbone_path)
 
 
 def _keep_as_previous(run: PretrainRun) -> None:

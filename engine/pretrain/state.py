@@ -12,7 +12,7 @@ import torch
 
 from engine.core.config import PretrainConfig
 
-BUDGET_EPOCH_CAP = 100_000   # with a time budget the epoch count only bounds the schedule
+BUDGET_EPOCH_CAP = 100_000   # with a time budget the epoch count only bounds the schedule (events give 0)
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pyqtgraph as pg
 from PySide6.QtCore import QCoreApplication, QPoint, QPointF, QRect, Qt
 from PySide6.QtGui import QColor, QWheelEvent
 from PySide6.QtWidgets import (
     QAbstractButton, QApplication, QCheckBox, QComboBox, QFrame, QHBoxLayout, QLineEdit, QRadioButton, QScrollArea,
-    QStyle, QStyleOptionButton, QStyleOptionComboBox, QToolButton, QVBoxLayout, QWidget,
+    QSpinBox, QStyle, QStyleOptionButton, QStyleOptionComboBox, QToolButton, QVBoxLayout, QWidget,
 )
 
 from desktop.common.theme import WINDOW_ICONS, apply_theme
@@ -26,8 +27,10 @@ LARGE = (1440, 900)
 
 
 def settle() -> None:
-    """Deliver the posted layout requests, so geometries are final."""
-    QCoreApplication.sendPostedEvents()
+    """Deliver the posted layout requests, so geometries are final: a section shown while its page was
+    hidden reaches a column fitted to its content a round or two later."""
+    for _round in range(3):
+        QCoreApplication.sendPostedEvents()
 
 
 def show_page(window, page, size=SMALL) -> None:
@@ -172,6 +175,40 @@ def test_the_pretrain_actions_stay_in_view_however_far_the_settings_scroll_at_10
         assert [button.text() for button in actions if not in_view(button, window)] == [], value
 
 
+def test_the_pretrain_actions_follow_the_settings_at_1440_by_900_and_stay_put_as_a_run_fills_the_column(window):
+    page = window.pretrain_page
+    show_page(window, page, LARGE)
+    settings_end = page.form.mapTo(window, QPoint(0, page.form.height())).y()
+    start = page.start_button.mapTo(window, QPoint(0, 0)).y()
+    assert 0 <= start - settings_end <= 3 * page.start_button.height()    # no empty stretch between them
+    page.choices.setText("<br>".join(["<b>Run</b>: simclr · smallcnn"] * 8))   # what a run's Started shows
+    page.choices.show()
+    page.continue_button.show()
+    settle()
+    assert page.start_button.mapTo(window, QPoint(0, 0)).y() == start
+    assert in_view(page.choices, window) and in_view(page.continue_button, window)
+
+
+def test_a_disabled_text_field_looks_disabled_like_a_disabled_spin_box(qtbot):
+    holder = QWidget()
+    qtbot.addWidget(holder)
+    column = QVBoxLayout(holder)
+    enabled, disabled, spin = QLineEdit("runs"), QLineEdit("runs"), QSpinBox()
+    for field in (enabled, disabled, spin):
+        column.addWidget(field)
+    disabled.setEnabled(False)
+    spin.setEnabled(False)
+    holder.show()
+    qtbot.waitExposed(holder)
+
+    def fill(field: QWidget) -> QColor:     # inside the frame, right of the text
+        return QColor(field.grab().toImage().pixel(field.width() - 6, field.height() // 2))
+
+    assert fill(disabled) != fill(enabled)
+    assert fill(disabled).lightness() < fill(enabled).lightness()
+    assert abs(fill(disabled).lightness() - fill(spin).lightness()) <= 6
+
+
 def test_every_choice_and_check_box_shows_its_whole_text_at_1024_by_700_and_1440_by_900(qtbot, window, image_folder):
     open_and_scan(qtbot, window, image_folder)
     window.pretrain_page.form.advanced_toggle.setChecked(True)
@@ -270,6 +307,14 @@ def test_training_charts_take_another_row_rather_than_run_past_a_narrow_pane(qtb
         assert min(rights()) > 0
     assert len(plots.view.ci.items) == 2        # wide again: two rows, no empty third one taking height
     assert plots.minimumHeight() >= 2 * 100
+
+
+def test_the_loss_chart_names_its_lines_in_its_title_not_in_a_legend_over_the_curve(qtbot):
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    loss = plots._plots["loss"]
+    assert loss.legend is None and not [item for item in loss.vb.addedItems if isinstance(item, pg.LegendItem)]
+    assert "smoothed" in loss.titleLabel.text and "raw" in loss.titleLabel.text
 
 
 def test_the_class_buttons_stay_put_when_the_first_class_arrives(qtbot):

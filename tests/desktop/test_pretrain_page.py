@@ -1,10 +1,13 @@
 """The Pretrain step with the real engine: live progress and plots, pause / resume / stop, errors."""
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 from desktop.pretrain.page import PretrainPage
+from engine.pretrain import loop as train_module
 from engine.pretrain.loop import PretrainResult
 from tests.desktop.window_helpers import LONG, is_training_step, open_and_scan, start_run, tiny_settings
 
@@ -38,6 +41,43 @@ def test_a_run_draws_live_curves_and_completes(qtbot, window, image_folder, runs
     assert page.banner.kind() == "success"
     assert "pretrain" in window.done_steps
     assert page.start_button.isEnabled()
+
+
+def test_a_time_budget_never_shows_more_steps_than_the_run_ends_with(qtbot, window, image_folder, runs_dir,
+                                                                     monkeypatch):
+    clock = {"now": 0.0}      # every training step takes 1 s: the 0.5 min budget ends after 30 steps
+    after_step = train_module._Trainer._after_step
+
+    def one_second_step(trainer, *args):
+        clock["now"] += 1.0
+        after_step(trainer, *args)
+
+    monkeypatch.setattr(train_module, "time", SimpleNamespace(monotonic=lambda: clock["now"],
+                                                              perf_counter=train_module.time.perf_counter))
+    monkeypatch.setattr(train_module._Trainer, "_after_step", one_second_step)
+    open_and_scan(qtbot, window, image_folder)
+    window.go_to("pretrain")
+    tiny_settings(window, runs_dir)
+    page = window.pretrain_page
+    page.form.set_config(page.form.config("").replace(minutes=0.5))
+    shown = []      # (status, bar maximum, x axis end) after every step the page drew
+
+    def look(event):
+        page.plots.refresh()
+        shown.append((page.status.text(), page.progress.maximum(), page.plots.x_end()))
+
+    completed = qtbot.waitSignal(page.completed, timeout=120_000)
+    assert page.start()
+    page.job.progress.connect(look)
+    completed.wait()
+    steps = completed.args[0].step
+    assert steps == 30 and len(shown) >= steps
+    measuring = [status for status, *_ in shown if "measuring speed" in status]
+    first_planned = train_module.MIN_STEPS_BEFORE_BUDGET
+    assert measuring == [f"Step {step}  ·  measuring speed…" for step in range(1, first_planned)]
+    totals = [int(total.replace(",", "")) for status, *_ in shown for total in re.findall(r" of ([\d,]+)", status)]
+    assert totals and max(totals) == steps
+    assert max(maximum for _, maximum, _ in shown) == steps and max(end for *_, end in shown) <= steps
 
 
 def test_pause_resume_stop_then_resume_from_the_checkpoint(qtbot, window, image_folder, runs_dir):

@@ -1,9 +1,12 @@
 """The headless CLI: one clear line and exit code 2 for bad input, never a traceback."""
+import re
 from pathlib import Path
 
 import pytest
 
+from engine.cli import console
 from engine.cli import program as cli
+from engine.pretrain.state import BUDGET_EPOCH_CAP
 from tests.engine.run_helpers import exit_code, run_cli
 
 
@@ -60,3 +63,18 @@ def test_pretrain_writes_a_run_folder(image_folder, tmp_path, capsys):
     assert "completed: step 2/2" in out
     run_dir = Path(out.split("run folder: ")[1].split()[0])
     assert (run_dir / "backbone.pt").is_file() and (run_dir / "config.json").is_file()
+
+
+def test_a_time_budget_shows_no_total_until_the_speed_sets_it(image_folder, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(console, "REDRAW_INTERVAL_S", 0.0)    # every step drawn
+    code = cli.main(["pretrain", str(image_folder), "--backbone", "smallcnn", "--image-size", "16",
+                     "--batch-size", "12", "--minutes", "0.03", "--device", "cpu",
+                     "--out", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache")])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert re.search(r"completed: step (\d+)/\1,", captured.out)
+    steps = [line for line in captured.err.split("\r") if "] step " in line or line.startswith("step ")]
+    measuring = [line for line in steps if "(measuring speed)" in line]
+    assert [line.split("  ")[0] for line in measuring] == [f"step {step} (measuring speed)" for step in range(1, 5)]
+    assert steps[:4] == measuring and not any("eta" in line for line in measuring)
+    assert max(int(total) for total in re.findall(r"step \d+/(\d+)", captured.err)) < BUDGET_EPOCH_CAP

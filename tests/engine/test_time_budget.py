@@ -2,7 +2,7 @@
 import time
 from types import SimpleNamespace
 
-from engine import Preview, Progress, Stage, Warning, run_pretraining
+from engine import CancelToken, Finished, Preview, Progress, Stage, Started, Warning, run_pretraining
 from engine.pretrain import loop as train_module
 from tests.engine.run_helpers import tiny_config
 
@@ -65,3 +65,43 @@ def test_a_long_cpu_budget_is_advised_against_and_the_run_still_trains(image_fol
                              on_event=events.append)
     assert result.status == "completed" and result.backbone_path
     assert [e.message for e in events if isinstance(e, Warning) and "hours add little" in e.message]
+
+
+def test_no_event_gives_the_epoch_cap_as_the_total_while_the_speed_is_measured(image_folder, tmp_path,
+                                                                              monkeypatch):
+    clock = {"now": 0.0}
+    monkeypatch.setattr(train_module, "time", SimpleNamespace(monotonic=lambda: clock["now"],
+                                                              perf_counter=time.perf_counter))
+    events = []
+
+    def advance(event):     # every step takes 1 s (the first preview comes just before step 1): 30 steps in 30 s
+        if isinstance(event, Progress) and event.stage is Stage.PRETRAIN or (
+                isinstance(event, Preview) and not any(isinstance(e, Preview) for e in events)):
+            clock["now"] += 1.0
+        events.append(event)
+
+    result = run_pretraining(tiny_config(image_folder, tmp_path, minutes=0.5), on_event=advance)
+    assert result.status == "completed" and result.total_steps == result.step == 30
+    started = [e.total for e in events if isinstance(e, Started) and e.stage is Stage.PRETRAIN]
+    progress = [e for e in events if isinstance(e, Progress) and e.stage is Stage.PRETRAIN]
+    measuring = [e.step for e in progress if e.total == 0]
+    assert started == [0] and measuring == list(range(1, train_module.MIN_STEPS_BEFORE_BUDGET))
+    assert all(e.metrics.eta_s is None for e in progress if e.total == 0)
+    assert max(e.total for e in progress) == result.step
+    assert [e.info.total_steps for e in events if isinstance(e, Finished) and e.stage is Stage.PRETRAIN] == [30]
+
+
+def test_a_budget_run_stopped_while_measuring_the_speed_reports_no_total(image_folder, tmp_path):
+    cancel = CancelToken()
+    events = []
+
+    def stop_at_step_2(event):
+        if isinstance(event, Progress) and event.stage is Stage.PRETRAIN and event.step == 2:
+            cancel.cancel()
+        events.append(event)
+
+    result = run_pretraining(tiny_config(image_folder, tmp_path, minutes=5), on_event=stop_at_step_2,
+                             cancel=cancel)
+    finished = [e.info for e in events if isinstance(e, Finished) and e.stage is Stage.PRETRAIN]
+    assert (result.status, result.step, result.total_steps) == ("cancelled", 2, 0)
+    assert [(info.step, info.total_steps) for info in finished] == [(2, 0)]
