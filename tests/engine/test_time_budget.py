@@ -2,15 +2,23 @@
 import time
 from types import SimpleNamespace
 
+import pytest
+
 from engine import CancelToken, Finished, Preview, Progress, Stage, Started, Warning, run_pretraining
 from engine.pretrain import loop as train_module
 from tests.engine.run_helpers import tiny_config
 
 
-def test_slow_first_steps_do_not_cut_the_schedule_short(image_folder, tmp_path, monkeypatch):
-    clock = {"now": 0.0}
-    monkeypatch.setattr(train_module, "time", SimpleNamespace(monotonic=lambda: clock["now"],
+@pytest.fixture
+def clock(monkeypatch) -> dict:
+    """The training loop's monotonic clock, moved by hand: ``clock["now"]`` seconds."""
+    now = {"now": 0.0}
+    monkeypatch.setattr(train_module, "time", SimpleNamespace(monotonic=lambda: now["now"],
                                                               perf_counter=time.perf_counter))
+    return now
+
+
+def test_slow_first_steps_do_not_cut_the_schedule_short(image_folder, tmp_path, clock):
     events = []
 
     def step_cost(step: int) -> float:     # steps 1-5 take 3 s each (warm-up), every later step 1 s
@@ -31,11 +39,7 @@ def test_slow_first_steps_do_not_cut_the_schedule_short(image_folder, tmp_path, 
     assert lrs[-1] < 0.05 * max(lrs)
 
 
-def test_a_budget_that_ends_before_one_pass_says_so_and_still_saves_the_backbone(image_folder, tmp_path,
-                                                                                 monkeypatch):
-    clock = {"now": 0.0}
-    monkeypatch.setattr(train_module, "time", SimpleNamespace(monotonic=lambda: clock["now"],
-                                                              perf_counter=time.perf_counter))
+def test_a_budget_that_ends_before_one_pass_says_so_and_still_saves_the_backbone(image_folder, tmp_path, clock):
     events = []
 
     def advance(event):     # every step takes 10 s: the 30 s budget ends at the first budget check, step 5
@@ -67,11 +71,7 @@ def test_a_long_cpu_budget_is_advised_against_and_the_run_still_trains(image_fol
     assert [e.message for e in events if isinstance(e, Warning) and "hours add little" in e.message]
 
 
-def test_no_event_gives_the_epoch_cap_as_the_total_while_the_speed_is_measured(image_folder, tmp_path,
-                                                                              monkeypatch):
-    clock = {"now": 0.0}
-    monkeypatch.setattr(train_module, "time", SimpleNamespace(monotonic=lambda: clock["now"],
-                                                              perf_counter=time.perf_counter))
+def test_no_event_gives_the_epoch_cap_as_the_total_while_the_speed_is_measured(image_folder, tmp_path, clock):
     events = []
 
     def advance(event):     # every step takes 1 s (the first preview comes just before step 1): 30 steps in 30 s
