@@ -4,6 +4,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pyqtgraph as pg
+import pytest
 from PySide6.QtCore import QCoreApplication, QPoint, QPointF, QRect, Qt
 from PySide6.QtGui import QColor, QWheelEvent
 from PySide6.QtWidgets import (
@@ -24,6 +25,15 @@ from tests.image_files import write_shape_images
 
 SMALL = (1024, 700)
 LARGE = (1440, 900)
+
+
+@pytest.fixture
+def dark(qtbot):
+    """The dark theme for one test; the light one again afterwards."""
+    app = QApplication.instance()
+    apply_theme(app, "dark")
+    yield
+    apply_theme(app, "light")
 
 
 def settle() -> None:
@@ -262,27 +272,22 @@ def test_a_one_line_message_fits_the_room_kept_for_it_and_covers_nothing(window)
     assert bar.geometry() == page.banner.geometry() and page.banner.height() > 20
 
 
-def test_an_unchecked_check_box_stands_out_from_the_dark_background(qtbot):
-    app = QApplication.instance()
-    apply_theme(app, "dark")
-    try:
-        holder = QWidget()
-        qtbot.addWidget(holder)
-        box = QCheckBox("Compile")
-        QVBoxLayout(holder).addWidget(box)
-        holder.show()
-        qtbot.waitExposed(holder)
-        option = QStyleOptionButton()
-        option.initFrom(box)
-        indicator = box.style().subElementRect(QStyle.SubElement.SE_CheckBoxIndicator, option, box)
-        image = box.grab().toImage()
-        background = holder.palette().window().color()
-        contrast = max(max(abs(QColor(image.pixel(x, y)).lightness() - background.lightness())
-                           for y in range(indicator.top(), indicator.bottom() + 1))
-                       for x in range(indicator.left(), indicator.right() + 1))
-        assert contrast >= 30
-    finally:
-        apply_theme(app, "light")
+def test_an_unchecked_check_box_stands_out_from_the_dark_background(qtbot, dark):
+    holder = QWidget()
+    qtbot.addWidget(holder)
+    box = QCheckBox("Compile")
+    QVBoxLayout(holder).addWidget(box)
+    holder.show()
+    qtbot.waitExposed(holder)
+    option = QStyleOptionButton()
+    option.initFrom(box)
+    indicator = box.style().subElementRect(QStyle.SubElement.SE_CheckBoxIndicator, option, box)
+    image = box.grab().toImage()
+    background = holder.palette().window().color()
+    contrast = max(max(abs(QColor(image.pixel(x, y)).lightness() - background.lightness())
+                       for y in range(indicator.top(), indicator.bottom() + 1))
+                   for x in range(indicator.left(), indicator.right() + 1))
+    assert contrast >= 30
 
 
 def test_training_charts_take_another_row_rather_than_run_past_a_narrow_pane(qtbot):
@@ -331,26 +336,21 @@ def test_the_class_buttons_stay_put_when_the_first_class_arrives(qtbot):
     assert panel.add_button.mapTo(panel, QPoint(0, 0)) == before
 
 
-def test_the_active_map_tool_stands_out_in_the_dark_theme(qtbot):
-    app = QApplication.instance()
-    apply_theme(app, "dark")
-    try:
-        holder = QWidget()
-        qtbot.addWidget(holder)
-        row = QHBoxLayout(holder)
-        tools = []
-        for text, checked in (("Pan", True), ("Box", False)):
-            tool = QToolButton(text=text, checkable=True, checked=checked)
-            tool.setProperty("role", "mode")
-            row.addWidget(tool)
-            tools.append(tool)
-        holder.show()
-        qtbot.waitExposed(holder)
-        active, other = (tool.grab().toImage() for tool in tools)
-        inside = QPoint(4, active.height() // 2)
-        assert abs(QColor(active.pixel(inside)).lightness() - QColor(other.pixel(inside)).lightness()) >= 40
-    finally:
-        apply_theme(app, "light")
+def test_the_active_map_tool_stands_out_in_the_dark_theme(qtbot, dark):
+    holder = QWidget()
+    qtbot.addWidget(holder)
+    row = QHBoxLayout(holder)
+    tools = []
+    for text, checked in (("Pan", True), ("Box", False)):
+        tool = QToolButton(text=text, checkable=True, checked=checked)
+        tool.setProperty("role", "mode")
+        row.addWidget(tool)
+        tools.append(tool)
+    holder.show()
+    qtbot.waitExposed(holder)
+    active, other = (tool.grab().toImage() for tool in tools)
+    inside = QPoint(4, active.height() // 2)
+    assert abs(QColor(active.pixel(inside)).lightness() - QColor(other.pixel(inside)).lightness()) >= 40
 
 
 def lightness_range(image, rect: QRect) -> int:
@@ -374,23 +374,18 @@ def test_the_window_button_icons_stand_out_on_both_themes(qtbot):
         apply_theme(app, "light")
 
 
-def test_a_text_field_on_a_card_shows_its_frame_on_the_dark_theme(qtbot):
-    app = QApplication.instance()
-    apply_theme(app, "dark")
-    try:
-        card = QFrame()
-        card.setProperty("role", "card")
-        qtbot.addWidget(card)
-        field = QLineEdit()
-        QVBoxLayout(card).addWidget(field)
-        card.show()
-        qtbot.waitExposed(card)
-        image = card.grab().toImage()
-        left = field.geometry().left()
-        middle = field.geometry().center().y()
-        assert lightness_range(image, QRect(left - 3, middle, 8, 1)) >= 25   # the card, the frame, the field
-    finally:
-        apply_theme(app, "light")
+def test_a_text_field_on_a_card_shows_its_frame_on_the_dark_theme(qtbot, dark):
+    card = QFrame()
+    card.setProperty("role", "card")
+    qtbot.addWidget(card)
+    field = QLineEdit()
+    QVBoxLayout(card).addWidget(field)
+    card.show()
+    qtbot.waitExposed(card)
+    image = card.grab().toImage()
+    left = field.geometry().left()
+    middle = field.geometry().center().y()
+    assert lightness_range(image, QRect(left - 3, middle, 8, 1)) >= 25   # the card, the frame, the field
 
 
 def test_the_int8_table_shows_every_row_in_a_narrow_column(qtbot):
