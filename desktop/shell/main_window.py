@@ -5,7 +5,7 @@ import os
 from importlib import metadata
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QSettings, Qt, QUrl
+from PySide6.QtCore import QEvent, QSettings, QSize, Qt, QUrl
 from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QApplication, QHBoxLayout, QListWidgetItem, QMainWindow, QMessageBox, QStackedWidget, QWidget,
@@ -31,6 +31,7 @@ STEPS = (
     ("label", "Label & Fine-tune", "label", "Finish a pretraining run first"),
     ("export", "Export", "export", "Finish a pretraining run first"),
 )
+FIRST_SIZE = QSize(1280, 820)   # the window on a first start, as far as the screen allows
 TRAINING_LOCK = "Training is running on this folder. Stop it before opening another folder."
 
 
@@ -92,7 +93,8 @@ class MainWindow(QMainWindow):
         self.export_page.exported.connect(lambda _result: self.alert_if_away())
         self.export_page.running_changed.connect(self._on_training_changed)
         if not self.restoreGeometry(self.settings.value("window/geometry", b"")):
-            self.resize(1280, 820)
+            available = self.screen().availableGeometry()      # a first start on a small screen fits it
+            self.resize(min(FIRST_SIZE.width(), available.width()), min(FIRST_SIZE.height(), available.height()))
 
     # --- menus -----------------------------------------------------------------------------
     def _build_menus(self) -> None:

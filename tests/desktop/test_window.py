@@ -5,12 +5,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication
 
 from desktop.jobs import running_jobs
+from desktop.shell.main_window import MainWindow
 from desktop.shell.shortcuts_dialog import ShortcutsDialog
 from engine.store.runs import find_resumable
 from tests.desktop.window_helpers import LONG, open_and_scan, start_run, tiny_settings
@@ -225,3 +227,11 @@ def test_closing_while_the_cache_is_measured_asks_nothing(qtbot, window, tmp_pat
     window.close()
     qtbot.waitUntil(lambda: not window.isVisible() and not job.is_running(), timeout=10_000)
     assert asked == []
+
+
+def test_a_first_start_fits_the_window_to_a_screen_smaller_than_its_usual_size(make_window, monkeypatch):
+    small = QRect(0, 0, 1024, 700)
+    monkeypatch.setattr(MainWindow, "screen", lambda self: SimpleNamespace(availableGeometry=lambda: small))
+    window = make_window()
+    assert window.height() <= small.height()
+    assert window.width() <= max(small.width(), window.minimumWidth())
