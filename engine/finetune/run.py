@@ -46,7 +46,8 @@ from engine.store.runs import (
 
 BACKBONE_META = ("image_size", "in_channels", "mean", "std", "backbone", "small_stem", "feature_dim", "method")
 PREDICTION_COLUMNS = ("path", "prediction", "confidence", "runner_up", "runner_up_confidence", "label")
-FINAL_SHARE = 0.5            # of a training-time budget, for the final model; the validation folds share the rest
+FINAL_SHARE = 0.85           # of a training-time budget, for the final model; the validation folds share the rest.
+                             # 0.85 instead of 0.5: +0.9 points at K = 10 after 6 + 2 min (3 label seeds, each better)
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,8 @@ def test_budget_shares_between_the_final_model_and_its_folds():
     assert _budget(cfg, 0) == 120                       # nothing to validate: all of it
     assert _budget(cfg.replace(mode="linear"), 5) is None and _budget(cfg.replace(minutes=None), 5) is None
     assert fold_steps(1000, 5) == round(1000 * (1 - FINAL_SHARE) / FINAL_SHARE / 5)
-    assert 5 * fold_steps(1000, 5) * FINAL_SHARE == 1000 * (1 - FINAL_SHARE)
+    assert 5 * fold_steps(1000, 5) * FINAL_SHARE == pytest.approx(1000 * (1 - FINAL_SHARE), abs=5 * FINAL_SHARE)
+    assert FINAL_SHARE > 0.5                            # most of the budget trains the model the user keeps
     assert fold_steps(2, 5) == 1
 
 
