@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 import torch
 
 from engine.core.device import one_cpu_thread
+from engine.finetune.probe import fit_linear, knn_graph
 
 
 def test_one_cpu_thread_sets_one_thread_and_restores_the_count_after_nested_use():
@@ -43,3 +45,23 @@ def test_overlapping_uses_from_two_threads_restore_each_threads_count():
     assert inside_b == [1]
     assert after_b == [True]
     assert torch.get_num_threads() == before
+
+
+class ThreadSpy(torch.Tensor):
+    """A tensor that records torch's thread count at every operation on it."""
+    seen: set = set()
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        cls.seen.add(torch.get_num_threads())
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+@pytest.mark.parametrize("solve", [lambda x: knn_graph(x, 3), lambda x: fit_linear(x, torch.arange(20) % 2, 2)],
+                         ids=["knn_graph", "fit_linear"])
+def test_small_tensor_solvers_run_on_one_cpu_thread(solve):
+    torch.set_num_threads(2)
+    ThreadSpy.seen = set()
+    solve(torch.nn.functional.normalize(torch.randn(20, 8), dim=1).as_subclass(ThreadSpy))
+    assert ThreadSpy.seen == {1}
+    assert torch.get_num_threads() == 2
