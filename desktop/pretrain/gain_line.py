@@ -6,35 +6,12 @@ in plain words whether the embedding spread (the collapse metric) is fine.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 from desktop.common.training_plots import COLLAPSE_ALARM
-from engine.core.atomic import DiskWriteError
 from engine.core.events import PretrainMetrics, ProbeResult
 
-PROBE_LABELS_FILE = "probe-labels.csv"    # beside the project database
 COLLAPSE_MIN_STEPS = 20     # freshly initialised networks start low; give them a moment
-
-
-def write_probe_labels(data_dir: str) -> tuple[str, int, str]:
-    """Write the labels of ``data_dir``'s project as a ``path,label`` CSV beside its database, for
-    the gain probe: ``(csv path, labels, "")``; ``("", 0, "")`` when the folder has no labels,
-    ``("", 0, reason)`` when they cannot be read or written."""
-    from engine.store.project import Project, ProjectError, project_db_path
-    from engine.store.project_io import export_csv
-
-    if not project_db_path(data_dir).is_file():
-        return "", 0, ""
-    try:
-        with Project.open(data_dir) as project:
-            if not project.labels():
-                return "", 0, ""
-            path = Path(project.db_path).parent / PROBE_LABELS_FILE
-            count = export_csv(project, path)
-    except (ProjectError, DiskWriteError) as error:
-        return "", 0, str(error)
-    return str(path), count, ""
 
 
 def recorded_probes(history: list[dict]) -> list[ProbeResult]:

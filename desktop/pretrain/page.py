@@ -17,13 +17,15 @@ from desktop.common.scroll_column import ScrollColumn
 from desktop.common.training_plots import TrainingPlots
 from desktop.jobs import EngineJob
 from desktop.pretrain.form import PretrainForm
-from desktop.pretrain.gain_line import (
-    collapse_alarm, collapse_sentence, probe_sentence, recorded_probes, write_probe_labels,
-)
+from desktop.pretrain.gain_line import collapse_alarm, collapse_sentence, probe_sentence, recorded_probes
 from desktop.pretrain.live_map import LiveMap
+from desktop.pretrain.status_text import metrics_line, step_status
 from desktop.pretrain.view_pairs import ViewPairs
+from engine.core.atomic import DiskWriteError
 from engine.core.config import METHOD_NAMES
 from engine.core.events import PretrainMetrics, PretrainStart, ProbeResult, Stage
+from engine.store.project import ProjectError
+from engine.store.project_io import write_probe_labels
 
 
 def detect_devices(on_event=None, cancel=None) -> list:
@@ -33,20 +35,6 @@ def detect_devices(on_event=None, cancel=None) -> list:
     from engine.core.device import available_devices
 
     return available_devices()
-
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
-
-
-def step_status(step: int, total: int, eta_s: float | None) -> str:
-    """The status line of a running step: "Step 40 of 1,100  ·  about 2:05 left", or while a time
-    budget measures the speed that sets its step count (``total`` 0) "Step 4  ·  measuring speed…"."""
-    if not total:
-        return f"Step {step:,}  ·  measuring speed…"
-    return f"Step {step:,} of {total:,}  ·  about {format_duration(eta_s or 0.0)} left"
 
 
 class PretrainPage(QWidget):
@@ -292,9 +280,10 @@ class PretrainPage(QWidget):
     def _probe_labels(self) -> tuple[str, str]:
         """The CSV of the folder's labels for the gain probe ("" without labels) and what the gain
         line says until the first figure comes."""
-        path, count, problem = write_probe_labels(self.data_dir)
-        if problem:
-            return "", f"No gain probe this run: {problem}"
+        try:
+            path, count = write_probe_labels(self.data_dir)
+        except (ProjectError, DiskWriteError) as error:
+            return "", f"No gain probe this run: {error}"
         if not count:
             return "", ""
         return path, f"Measuring what a quick fine-tune on your {count} label{'s' if count != 1 else ''} reaches…"
@@ -435,11 +424,7 @@ class PretrainPage(QWidget):
             self.percent_changed.emit(percent)
         if self.state == "running":
             self.status.setText(step_status(event.step, event.total, metrics.eta_s))
-        items = (f"loss {metrics.loss:.4f}", f"{metrics.images_per_s:,.0f} images/s",
-                 f"waiting for data {100 * metrics.data_wait:.0f}%", f"epoch {metrics.epoch:.1f}")
-        # a narrow pane wraps the line after a "·", never inside an item (no-break spaces, word joiners)
-        unbroken = (item.replace(" ", "\u00a0").replace("/", "\u2060/\u2060") for item in items)
-        self.metrics.setText("\u00a0\u00a0·  ".join(unbroken))
+        self.metrics.setText(metrics_line(metrics))
         self._check_collapse(event.step, metrics)
 
     def _check_collapse(self, step: int, metrics: PretrainMetrics) -> None:

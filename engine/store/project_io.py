@@ -15,9 +15,10 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Optional, Union
 
 from engine.core.atomic import write_atomic, write_text
-from engine.store.project import Project, ProjectError
+from engine.store.project import Project, ProjectError, project_db_path
 
 HEADER = ("path", "label")
+PROBE_LABELS_FILE = "probe-labels.csv"     # beside the project database
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,20 @@ def export_csv(project: Project, path: Union[str, Path]) -> int:
     labels = {p: label.label for p, label in project.labels().items()}
     write_labels_csv(labels, path)
     return len(labels)
+
+
+def write_probe_labels(data_dir: Union[str, Path]) -> tuple[str, int]:
+    """The labels of ``data_dir``'s project as a CSV beside its database, for the pretraining
+    gain probe (``PretrainConfig.probe_labels``): ``(csv path, labels)``, or ``("", 0)`` when
+    the folder has no labels. Raises ProjectError (an unreadable project) or
+    :class:`~engine.core.atomic.DiskWriteError` (a full disk, a read-only folder)."""
+    if not project_db_path(data_dir).is_file():
+        return "", 0
+    with Project.open(data_dir) as project:
+        if not project.labels():
+            return "", 0
+        path = Path(project.db_path).parent / PROBE_LABELS_FILE
+        return str(path), export_csv(project, path)
 
 
 def import_csv(project: Project, path: Union[str, Path]) -> ImportReport:

@@ -9,7 +9,8 @@ import numpy as np
 import engine
 from desktop.common.thumbnails import Request, cache_path, load_or_make
 from desktop.jobs import EngineJob, describe_error
-from desktop.pretrain.page import collapse_alarm, format_duration
+from desktop.pretrain.gain_line import collapse_alarm
+from desktop.pretrain.status_text import format_duration
 from engine.core.atomic import DiskWriteError
 from engine.core.events import PretrainMetrics, Progress, Stage
 

@@ -1,4 +1,5 @@
 """The project store: round trip, moved folder, damaged DB, concurrent writers, undo, CSV and ImageFolder."""
+import errno
 import shutil
 import threading
 from pathlib import Path
@@ -9,7 +10,10 @@ from engine.data.scan import scan_folder
 from engine.store import project as project_module
 from engine.store.project import Project, ProjectError, project_db_path, restore_backup
 from engine.store.project_db import backup_path
-from engine.store.project_io import export_csv, export_imagefolder, import_csv, read_labels_csv
+from engine.core import atomic
+from engine.store.project_io import (
+    export_csv, export_imagefolder, import_csv, read_labels_csv, write_probe_labels,
+)
 from resources import SAMPLE_DIR
 from tests.image_files import write_shape_images
 
@@ -138,6 +142,33 @@ def test_csv_round_trip_and_bad_rows(image_folder, tmp_path):
         fresh.undo()
         assert fresh.labels() == {}
     assert read_labels_csv(csv_path).labels["a/img_0000.png"] == "square"
+
+
+def test_the_probe_labels_csv_holds_the_projects_labels_beside_its_database(image_folder):
+    assert write_probe_labels(image_folder) == ("", 0)                   # no project yet
+    Project.open(image_folder).close()
+    assert write_probe_labels(image_folder) == ("", 0)                   # a project without labels
+    labeled_project(image_folder).close()
+    path, count = write_probe_labels(image_folder)
+    assert count == 3 and Path(path).parent == project_db_path(image_folder).parent
+    assert read_labels_csv(path, root=image_folder).labels == {
+        "a/img_0000.png": "square", "a/img_0002.png": "square", "b/deeper/img_0001.png": "disc"}
+
+
+def test_a_probe_labels_csv_that_cannot_be_written_is_a_clear_error_that_keeps_the_labels(image_folder,
+                                                                                            monkeypatch):
+    labeled_project(image_folder).close()
+    replace = atomic.replace_file
+
+    def full_disk(source, destination):      # the database's own backup still lands
+        if Path(destination).name == "probe-labels.csv":
+            raise OSError(errno.ENOSPC, "refused")
+        replace(source, destination)
+
+    monkeypatch.setattr(atomic, "replace_file", full_disk)
+    with pytest.raises(atomic.DiskWriteError, match="probe-labels.csv: the disk is full"):
+        write_probe_labels(image_folder)
+    assert len(Project.open(image_folder).labels()) == 3
 
 
 @pytest.mark.parametrize("symlink", [False, True])
