@@ -18,6 +18,7 @@ seed):
     python bench/pretraining_gain.py                      # budgets 0 2 8 30, K 5 10 25, seeds 0 1 2: ~2.5 h
     python bench/pretraining_gain.py --quick              # budgets 0 1, K 10, seed 0, 30 s fine-tunes: minutes
     python bench/pretraining_gain.py --resume             # continue a stopped run (same --work folder)
+    python bench/pretraining_gain.py --report-only        # the table and plot of what the work folder holds
 
 Each pretraining run is reused across K, seeds and fine-tune budgets (``--finetune-minutes``
 with ``--resume`` adds the cells of another fine-tune budget to the same work folder). Every
@@ -380,6 +381,8 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=5000, help="images in the unlabeled pool")
     parser.add_argument("--test", type=int, help="test images scored (default 2000)")
     parser.add_argument("--resume", action="store_true", help="keep the work folder's finished steps")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: write the table and plot of the work folder's finished steps")
     parser.add_argument("--work", type=Path, help="working folder (default: pretraining-gain[-quick] in the temp dir)")
     parser.add_argument("--source", type=Path, default=SOURCE)
     parser.add_argument("--report", type=Path, default=ROOT / "docs" / "pretraining_gain.md")
@@ -394,7 +397,12 @@ def main() -> None:
     args.work = args.work or Path(tempfile.gettempdir()) / default_work
     if importlib.util.find_spec("matplotlib") is None:
         print("warning: matplotlib is not installed (pip install matplotlib): the table will be written, the plot not")
-    run(args)
+    if args.report_only:
+        if not (args.work / "results.jsonl").is_file():
+            sys.exit(f"pretraining_gain: {args.work} holds no results.jsonl to report")
+        report(args, Results(args.work / "results.jsonl", resume=True))
+    else:
+        run(args)
 
 
 if __name__ == "__main__":
