@@ -167,7 +167,8 @@ def cell(pretraining: dict, k: int, seed: int, args, truth: dict[str, dict[str, 
     finetune_s = time.monotonic() - started
     model = folder / "model.onnx"
     cli(["export", printed_value(stdout, "run folder:"), "--out", str(model), "--overwrite"], log, STEP_SLACK_S)
-    cli(["predict", str(model), str(args.work / "test"), "--csv", str(folder / "predictions.csv")], log, STEP_SLACK_S)
+    cli(["predict", str(model), str(args.work / "test"), "--csv", str(folder / "predictions.csv"), "--overwrite"],
+        log, STEP_SLACK_S)
     return results.add({"kind": "cell", "budget": pretraining["budget"], "run_dir": pretraining["run_dir"],
                         "k": k, "seed": seed, "finetune_minutes": args.finetune_minutes,
                         "accuracy": score(folder / "predictions.csv", truth["test"]),
