@@ -70,7 +70,8 @@ def budget_advice(cfg: PretrainConfig, image_count: int, device: torch.device) -
         return None
     return (f"{how[0].upper()}{how[1:]} on the CPU: on Fashion-MNIST the small CNN's model gained less than "
             f"1 point from 6 to 30 minutes, so hours add little. The run saves a checkpoint every "
-            f"{cfg.checkpoint_every} steps: pause or stop it at any time and resume later; keep the computer awake meanwhile.")
+            f"{cfg.checkpoint_every} steps: pause or stop it at any time and resume later; keep the computer "
+            "awake meanwhile.")
 
 
 def resolve(cfg: PretrainConfig, image_count: int, median_side: int, device: torch.device,
