@@ -100,7 +100,7 @@ def resolve(cfg: PretrainConfig, image_count: int, median_side: int, device: tor
         if not on_gpu:
             backbone = "smallcnn"
             _, how = planned_minutes(cfg, image_count, image_size)
-            reasons["backbone"] = (f"small CNN: for {how} on a CPU it beat the larger CNNs, which fit too few "
+            reasons["backbone"] = (f"small CNN ({how}): on a CPU it beat the larger CNNs, which fit too few "
                                    "epochs (bench/budget_choices.py)")
         elif image_count >= LARGE_DATASET:
             backbone = "resnet50"
