@@ -2,14 +2,17 @@
 metric in plain words when it has none."""
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
 
 from desktop.pretrain.gain_line import collapse_sentence, probe_sentence, recorded_probes
+from engine.core import atomic
 from engine.core.events import PretrainMetrics, ProbeResult, Progress, Stage
 from engine.pretrain import gain_probe
 from engine.store.project import Project
+from engine.store.project_io import PROBE_LABELS_FILE
 from tests.desktop.window_helpers import open_and_scan, tiny_settings
 
 
@@ -117,3 +120,28 @@ def test_a_resumed_runs_untrained_figure_leaves_its_recorded_later_figure_shown(
     later = ProbeResult(epoch=6, accuracy=0.85, untrained_accuracy=0.62, **base)
     page._on_progress(Progress(Stage.PROBE, 180, 300, later))
     assert page.gain.text() == "A quick fine-tune on your 30 labels now reaches 85 % (untrained backbone: 62 %)."
+
+
+def test_a_probe_labels_file_that_cannot_be_written_is_said_and_the_run_trains(qtbot, window, image_folder,
+                                                                               runs_dir, monkeypatch):
+    label_shapes(image_folder)
+    replace = atomic.replace_file
+
+    def full_disk(source, destination):      # only the probe's CSV: the database and the run still write
+        if Path(destination).name == PROBE_LABELS_FILE:
+            raise OSError(errno.ENOSPC, "refused")
+        replace(source, destination)
+
+    monkeypatch.setattr(atomic, "replace_file", full_disk)
+    open_and_scan(qtbot, window, image_folder)
+    window.go_to("pretrain")
+    tiny_settings(window, runs_dir, epochs=1)
+    page = window.pretrain_page
+    assert page.start()
+    assert page.gain.text().startswith("No gain probe this run: cannot write ")
+    assert page.gain.text().endswith(f"{PROBE_LABELS_FILE}: the disk is full")
+    with qtbot.waitSignal(page.job.finished, timeout=60_000):
+        pass
+    assert page.banner.kind() == "success" and page.probe is None
+    with Project.open(image_folder) as project:
+        assert len(project.labels()) == len(list(image_folder.rglob("*.png")))
