@@ -2,7 +2,9 @@
 
 Checks Qt (an application, the icon, the style sheet and the main window, built but not
 shown), torch and torchvision (a tensor op, CUDA / MPS), the engine (its modules, a
-backward pass), onnx + onnxruntime (a one-node model) and the bundled resources, prints one line per check and returns 0 when all pass, else 1.
+backward pass), the export path (the small backbone through the dynamo exporter, run by
+onnxruntime) and the bundled resources, prints one line per check and returns 0 when all
+pass, else 1.
 Without a display it uses Qt's offscreen platform, so it runs on a headless build box.
 """
 from __future__ import annotations
@@ -102,24 +104,30 @@ def check_engine() -> str:
     return f"modules load, small backbone forward + backward ok, devices: {devices}"
 
 
-def check_onnxruntime() -> str:
+def check_export() -> str:
+    """The deployment path: the small backbone through the dynamo exporter (which loads onnxscript
+    only when it runs), then run by onnxruntime and compared with torch."""
     import numpy as np
     import onnx
     import onnxruntime as ort
-    from onnx import TensorProto, helper
+    import torch
 
-    graph = helper.make_graph(
-        [helper.make_node("Relu", ["x"], ["y"])], "self_test",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = min(model.ir_version, 8)
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    (out,) = session.run(None, {"x": np.array([-1.0, 2.0], dtype=np.float32)})
-    if out.tolist() != [0.0, 2.0]:
-        raise RuntimeError(f"a one-node Relu model gave {out.tolist()}")
+    from engine.export.graph import to_onnx
+    from engine.models.backbones import build_backbone
+
+    model, _ = build_backbone("smallcnn", in_channels=1, image_size=28)
+    example = torch.rand(2, 1, 28, 28)
+    with torch.no_grad():
+        expected = model.eval()(example).numpy()
+    exported = to_onnx(model, example, "images", ["features"], {0: "batch"})
+    session = ort.InferenceSession(exported.SerializeToString(), providers=["CPUExecutionProvider"])
+    (features,) = session.run(None, {"images": example.numpy()})
+    gap = float(np.abs(features - expected).max())
+    if gap > 1e-3:
+        raise RuntimeError(f"the exported small backbone differs from torch by {gap:.2g}")
     providers = ", ".join(ort.get_available_providers())
-    return f"onnxruntime {ort.__version__} (onnx {onnx.__version__}), providers: {providers}, tiny model ran"
+    return (f"onnxruntime {ort.__version__} (onnx {onnx.__version__}), providers: {providers}, "
+            f"small backbone exported (dynamo) and matched torch to {gap:.1g}")
 
 
 def run_self_test(argv: list[str] | None = None, say: Callable[[str], None] | None = None) -> int:
@@ -134,7 +142,7 @@ def run_self_test(argv: list[str] | None = None, say: Callable[[str], None] | No
     frozen = "bundle" if getattr(sys, "frozen", False) else "Python install"
     say(f"Pretext Studio {version} self-test ({frozen}, Python {sys.version.split()[0]}, {sys.platform})")
     checks = (("resources", check_resources), ("Qt", lambda: check_qt(argv)),
-              ("torch", check_torch), ("engine", check_engine), ("onnxruntime", check_onnxruntime))
+              ("torch", check_torch), ("engine", check_engine), ("export", check_export))
     failed = []
     for name, check in checks:
         try:

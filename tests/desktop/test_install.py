@@ -114,7 +114,7 @@ def test_self_test_from_the_installed_entry_point(tmp_path):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     done = subprocess.run([str(LAUNCHER), "--self-test"], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    for name in ("resources", "Qt", "torch", "engine", "onnxruntime"):
+    for name in ("resources", "Qt", "torch", "engine", "export"):
         assert f"  ok    {name}: " in done.stdout
     assert "sample dataset 1,500 images" in done.stdout
     assert done.stdout.rstrip().endswith("self-test passed")
@@ -130,7 +130,7 @@ def test_self_test_names_the_failing_check_and_exits_1(monkeypatch):
     lines = []
     assert self_test.run_self_test(say=lines.append) == 1
     assert "  FAIL  torch: ImportError: No module named 'torch'" in lines
-    assert any(line.startswith("  ok    onnxruntime: ") for line in lines)      # the others still ran
+    assert any(line.startswith("  ok    export: ") for line in lines)      # the others still ran
     assert lines[-1].startswith("self-test FAILED: torch")
 
 
