@@ -19,6 +19,10 @@ seed):
     python bench/pretraining_gain.py --quick              # budgets 0 1, K 10, seed 0, 30 s fine-tunes: minutes
     python bench/pretraining_gain.py --resume             # continue a stopped run (same --work folder)
     python bench/pretraining_gain.py --report-only        # the table and plot of what the work folder holds
+    python bench/pretraining_gain.py --resume --budgets 30 --backbone mediumcnn   # another network, beside auto's
+
+``--backbone`` pretrains the budgets above 0 with that network instead of auto's choice; its rows
+join auto's in the same work folder's table, each with the untrained control of its network.
 
 Each pretraining run is reused across K, seeds and fine-tune budgets (``--finetune-minutes``
 with ``--resume`` adds the cells of another fine-tune budget to the same work folder). Every
@@ -102,6 +106,19 @@ class Results:
         return next((r for r in reversed(self.records)
                      if r["kind"] == kind and all(r.get(k) == v for k, v in keys.items())), None)
 
+    def pretraining(self, budget: float, network: str = "") -> dict | None:
+        """The latest pretraining of ``budget`` minutes: for budget 0 the untrained control of
+        ``network``; above 0 with ``network`` asked for ("": auto's choice)."""
+        if budget == 0:
+            return self.find("pretrain", budget=0, backbone=network)
+        return next((r for r in reversed(self.records) if r["kind"] == "pretrain" and r["budget"] == budget
+                     and r.get("asked", "") == network), None)
+
+    def asked_networks(self, budget: float) -> list[str]:
+        """The networks asked for with ``--backbone`` that have a pretraining of ``budget`` minutes."""
+        return sorted({r["asked"] for r in self.records if r["kind"] == "pretrain" and r["budget"] == budget
+                       and r.get("asked")})
+
 
 def prepare_folders(work: Path, source: Path, train: int, test: int) -> dict[str, dict[str, str]]:
     """Write the pool and test PNGs once per work folder; return {"pool"|"test": {file name: class}}."""
@@ -121,10 +138,10 @@ def prepare_folders(work: Path, source: Path, train: int, test: int) -> dict[str
 
 
 def pretrain(budget: float, work: Path, results: Results, backbone: str = "") -> dict:
-    """The pretraining run of ``budget`` CPU minutes with everything on auto, made or reused. Budget
-    0 is the untrained control of ``backbone``: a pretraining of a few seconds of that network."""
-    keys = {"budget": budget, **({"backbone": backbone} if backbone else {})}
-    done = results.find("pretrain", **keys)
+    """The pretraining run of ``budget`` CPU minutes with everything else on auto (the network too
+    when ``backbone`` is ""), made or reused. Budget 0 is the untrained control of ``backbone``: a
+    pretraining of a few seconds of that network."""
+    done = results.pretraining(budget, backbone)
     if done and Path(done["run_dir"]).is_dir():
         return done
     minutes = budget or UNTRAINED_MINUTES
@@ -138,6 +155,7 @@ def pretrain(budget: float, work: Path, results: Results, backbone: str = "") ->
     run_dir = printed_value(stdout, "run folder:")
     config = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
     return results.add({"kind": "pretrain", "budget": budget, "minutes": minutes, "backbone": config["backbone"],
+                        **({"asked": backbone} if budget and backbone else {}),
                         "seconds": round(time.monotonic() - started, 1),
                         "steps": int(status.split()[1].split("/")[0]), "final_loss": status.rsplit(" ", 1)[-1],
                         "run_dir": run_dir})
@@ -152,7 +170,7 @@ def score(predictions_csv: Path, truth: dict[str, str]) -> float:
 
 def cell(pretraining: dict, k: int, seed: int, args, truth: dict[str, dict[str, str]], results: Results) -> dict:
     """Fine-tune, export and predict for one (budget, K, seed); return its result record."""
-    network = f"-{pretraining['backbone']}" if pretraining["budget"] == 0 else ""
+    network = f"-{pretraining['backbone']}" if pretraining["budget"] == 0 or pretraining.get("asked") else ""
     folder = args.work / "cells" / f"{pretraining['budget']:g}min{network}-k{k}-seed{seed}-ft{args.finetune_minutes:g}"
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / "stderr.log"
@@ -192,7 +210,7 @@ def run(args) -> None:
     truth = prepare_folders(args.work, args.source, args.train, args.test)
     try:
         for budget in (b for b in args.budgets if b > 0):
-            run_budget(budget, "", args, truth, results)
+            run_budget(budget, args.backbone, args, truth, results)
         if 0 in args.budgets:
             for backbone in control_backbones(args, results):
                 run_budget(0, backbone, args, truth, results)
@@ -204,19 +222,24 @@ def run(args) -> None:
 
 
 def control_backbones(args, results: Results) -> list[str]:
-    """The networks that auto chose for the budgets above 0 (the small CNN when there are none):
-    each gets an untrained control with the same fine-tune."""
+    """The networks that the budgets above 0 trained, auto's choices and those asked for (the small
+    CNN when there are none): each gets an untrained control with the same fine-tune."""
     chosen = [found["backbone"] for budget in args.budgets if budget > 0
-              if (found := results.find("pretrain", budget=budget))]
+              for network in ("", *results.asked_networks(budget), args.backbone)
+              if (found := results.pretraining(budget, network))]
     return list(dict.fromkeys(chosen)) or ["smallcnn"]
 
 
-def row_name(budget: float, backbone: str) -> str:
-    return f"untrained {backbone}" if budget == 0 else f"{budget:g} min"
+def row_name(budget: float, network: str) -> str:
+    """Budget 0: the control of ``network``; above 0: auto's network, or ``network`` asked for."""
+    if budget == 0:
+        return f"untrained {network}"
+    return f"{budget:g} min" + (f", {network} asked" if network else "")
 
 
 def run_budget(budget: float, backbone: str, args, truth: dict[str, dict[str, str]], results: Results) -> None:
-    """Pretrain for ``budget`` minutes (or reuse that run), then every K and seed not done with it yet."""
+    """Pretrain for ``budget`` minutes (or reuse that run), then every K and seed not done with it yet.
+    ``backbone``: the control's network for budget 0, the network asked for above 0 ("": auto's)."""
     name = row_name(budget, backbone)
     try:
         pretraining = pretrain(budget, args.work, results, backbone)
@@ -252,9 +275,10 @@ def mean_spread(values: list[float]) -> str:
 
 def cell_values(results: Results, budget: float, k: int, seeds: list[int], finetune_minutes: float,
                 backbone: str = "") -> list[float]:
-    """The accuracies of the budget's latest pretraining run (for budget 0, ``backbone``'s control)
-    with K labels per class and ``finetune_minutes`` fine-tunes, one per finished seed."""
-    pretraining = results.find("pretrain", budget=budget, **({"backbone": backbone} if backbone else {}))
+    """The accuracies of the budget's latest pretraining run (for budget 0, ``backbone``'s control;
+    above 0, ``backbone`` asked for, "" for auto's) with K labels per class and ``finetune_minutes``
+    fine-tunes, one per finished seed."""
+    pretraining = results.pretraining(budget, backbone)
     if pretraining is None:
         return []
     found = (results.find("cell", run_dir=pretraining["run_dir"], k=k, seed=seed, finetune_minutes=finetune_minutes)
@@ -263,10 +287,12 @@ def cell_values(results: Results, budget: float, k: int, seeds: list[int], finet
 
 
 def report_rows(args, results: Results) -> list[tuple[float, str]]:
-    """(budget, control backbone or "") for each row of the table, in the order of ``--budgets``."""
+    """(budget, network) for each row of the table, in the order of ``--budgets``: the controls for
+    budget 0; auto's run ("") and each network asked for above 0."""
     rows = []
     for budget in args.budgets:
-        rows += [(0, backbone) for backbone in control_backbones(args, results)] if budget == 0 else [(budget, "")]
+        networks = control_backbones(args, results) if budget == 0 else ["", *results.asked_networks(budget)]
+        rows += [(budget, network) for network in networks]
     return rows
 
 
@@ -293,12 +319,12 @@ def report(args, results: Results) -> None:
              "| --- | --- | --- | --- | " + " | ".join("---" for _ in args.ks) + " |"]
     for minutes in finetune_budgets(args, results):
         for budget, backbone in report_rows(args, results):
-            pretraining = results.find("pretrain", budget=budget, **({"backbone": backbone} if backbone else {}))
+            pretraining = results.pretraining(budget, backbone)
             values = [cell_values(results, budget, k, args.seeds, minutes, backbone) for k in args.ks]
             if minutes != args.finetune_minutes and not any(values):
                 continue
             steps = f"{pretraining['steps']} in {pretraining['seconds']:.0f} s" if pretraining else "—"
-            network = pretraining["backbone"] if pretraining else backbone or "—"
+            network = pretraining["backbone"] if pretraining else backbone or "auto"
             table.append(f"| {row_name(budget, backbone)} | {network} | {steps} | {minutes:g} min | "
                          + " | ".join(mean_spread(v) for v in values) + " |")
     lines = [f"# {title}", "", *(f"- {session}" for session in sessions), "",
@@ -347,6 +373,13 @@ def plot(args, results: Results, title: str) -> None:
             colour = line[0].get_color()
         else:
             colour = None
+        for network in sorted({n for budget in args.budgets if budget > 0 for n in results.asked_networks(budget)}):
+            asked = [(budget, values) for budget in args.budgets if budget > 0
+                     if (values := cell_values(results, budget, k, args.seeds, args.finetune_minutes, network))]
+            means += [100 * statistics.mean(v) for _, v in asked]
+            axes.errorbar([b for b, _ in asked], means[len(means) - len(asked):],
+                          yerr=[100 * statistics.stdev(v) if len(v) > 1 else 0 for _, v in asked],
+                          marker="x", capsize=4, linestyle="--", color=colour, label=f"K = {k}, {network} asked")
         for marker, (backbone, values) in zip("sD^v", controls):
             means.append(100 * statistics.mean(values))
             axes.errorbar([0], [means[-1]], yerr=[100 * statistics.stdev(values) if len(values) > 1 else 0],
@@ -379,6 +412,7 @@ def main() -> None:
     parser.add_argument("--ks", type=int, nargs="+", help="labels per class (default 5 10 25)")
     parser.add_argument("--seeds", type=int, nargs="+", help="label seeds (default 0 1 2)")
     parser.add_argument("--finetune-minutes", type=float, help="every fine-tune's budget (default 2)")
+    parser.add_argument("--backbone", default="", help="the network for the budgets above 0 (default: auto's choice)")
     parser.add_argument("--train", type=int, default=5000, help="images in the unlabeled pool")
     parser.add_argument("--test", type=int, help="test images scored (default 2000)")
     parser.add_argument("--resume", action="store_true", help="keep the work folder's finished steps")
