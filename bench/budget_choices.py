@@ -12,7 +12,10 @@ test images:
     python bench/budget_choices.py [--setups smallcnn/standard smallcnn/small] [--minutes 3 12] [--seeds 0 1 2]
     python bench/budget_choices.py --resume --work DIR    # skip what DIR/results.jsonl already holds
     python bench/budget_choices.py --report-only --work DIR
+    python bench/budget_choices.py --resume --work DIR --runs RUN_DIR ...   # score finished pretraining runs
 
+``--runs`` scores pretraining run folders made elsewhere (by the CLI, or by
+``bench/pretraining_gain.py``) on the same pool and test images, instead of pretraining.
 Each finished pretraining is appended to ``WORK/results.jsonl``; the table is printed and
 written to ``docs/budget_choices.md``.
 """
@@ -86,6 +89,15 @@ def pretrain(setup: str, minutes: float, args) -> dict:
             "load": os.getloadavg()[0]}
 
 
+def finished_run(run_dir: str) -> dict:
+    """The record fields of a pretraining run folder made elsewhere: its setup, budget and steps."""
+    run = PretrainRun(Path(run_dir))
+    config, last = run.config_dict(), run.read_metrics()[-1]
+    return {"setup": f"{config['backbone']}/{config['stem']}", "minutes": config["minutes"],
+            "run_dir": str(run.path), "steps": last["step"], "method": config["method"],
+            "batch": config["batch_size"], "load": None}
+
+
 def table(results: list[dict]) -> str:
     lines = ["| setup | budget | steps | epochs | K=10 linear (mean ± std) | all labels linear | load |",
              "|---|---|---|---|---|---|---|"]
@@ -93,9 +105,10 @@ def table(results: list[dict]) -> str:
         k10 = r["k10"]
         spread = statistics.stdev(k10) if len(k10) > 1 else 0.0
         epochs = r["steps"] * r["batch"] / r["images"]
+        load = "—" if r["load"] is None else f"{r['load']:.1f}"
         lines.append(f"| {r['setup']} ({r['method']}) | {r['minutes']:g} min | {r['steps']} | {epochs:.0f} | "
                      f"{100 * statistics.mean(k10):.1f} ± {100 * spread:.1f} % | {100 * r['all']:.1f} % | "
-                     f"{r['load']:.1f} |")
+                     f"{load} |")
     return "\n".join(lines)
 
 
@@ -103,7 +116,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--setups", nargs="+", default=["smallcnn/standard", "smallcnn/small"],
                         help="BACKBONE/STEM pairs")
-    parser.add_argument("--minutes", type=float, nargs="+", default=[3, 12])
+    parser.add_argument("--minutes", type=float, nargs="+",
+                        help="pretraining budgets (default 3 12; none when --runs is given)")
+    parser.add_argument("--runs", nargs="+", default=[], metavar="RUN_DIR",
+                        help="score these finished pretraining runs")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--train", type=int, default=5000)
     parser.add_argument("--test", type=int, default=2000)
@@ -112,6 +128,8 @@ def main() -> None:
     parser.add_argument("--report-only", action="store_true", help="write the table of WORK/results.jsonl, run nothing")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "budget_choices.md")
     args = parser.parse_args()
+    if args.minutes is None:
+        args.minutes = [] if args.runs else [3, 12]
     with tempfile.TemporaryDirectory(prefix="budget-choices-") as temp:
         args.work = args.work or Path(temp)
         run(args)
@@ -125,16 +143,27 @@ def measure(args, results: list[dict], log) -> None:
     test_labels = read_idx(SOURCE / "t10k-labels-idx1-ubyte.gz")[:args.test]
     truth = write_pool(args.work / "images", pool, pool_labels)
     done = {(r["setup"], r["minutes"]) for r in results}
+    scored = {r["run_dir"] for r in results}
+    for run_dir in args.runs:
+        if str(Path(run_dir).resolve()) in scored:
+            continue
+        record = {"images": len(pool), **finished_run(run_dir)}
+        record.update(score(record["run_dir"], pool, test, test_labels, truth, args.seeds))
+        _keep(record, results, log)
     for minutes in args.minutes:
         for setup in args.setups:
             if (setup, minutes) in done:
                 continue
             record = {"setup": setup, "minutes": minutes, "images": len(pool), **pretrain(setup, minutes, args)}
             record.update(score(record["run_dir"], pool, test, test_labels, truth, args.seeds))
-            results.append(record)
-            with open(log, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
-            print(table([record]).splitlines()[-1], flush=True)
+            _keep(record, results, log)
+
+
+def _keep(record: dict, results: list[dict], log: Path) -> None:
+    results.append(record)
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+    print(table([record]).splitlines()[-1], flush=True)
 
 
 def run(args) -> None:
@@ -147,7 +176,7 @@ def run(args) -> None:
             f" ({torch.get_num_threads()} threads), Fashion-MNIST: {args.train} unlabeled images, {args.test} test"
             f" images, label seeds {' '.join(map(str, args.seeds))}. Every pretraining is SimCLR with the other"
             f" settings on auto. Load: the 1-minute load average when the pretraining ended (the machine was"
-            f" shared, so the steps that fit a budget vary with it).\n\n{table(results)}\n")
+            f" shared, so the steps that fit a budget vary with it; — for runs made elsewhere, scored with --runs).\n\n{table(results)}\n")
     args.out.write_text(text, encoding="utf-8")
     print(text)
 
