@@ -358,7 +358,7 @@ def plot(args, results: Results, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=120)
+    figure, axes = plt.subplots(figsize=(9.5, 4.5), dpi=120)
     means = []
     for k in args.ks:
         points = [(budget, values) for budget in args.budgets if budget > 0
@@ -397,7 +397,7 @@ def plot(args, results: Results, title: str) -> None:
                    fontsize=10)
     axes.grid(alpha=0.3)
     if means:
-        axes.legend()
+        axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))   # beside the plot, never on a point
     figure.tight_layout()
     figure.savefig(args.plot)
     plt.close(figure)
