@@ -16,7 +16,7 @@ Each choice comes with a one-line reason, stored in the run and shown in the UI.
   network                     3 minutes           12 minutes          30 minutes
   ==========================  ==================  ==================  ==================
   small CNN, stride-2 stem    72.6 % / 83.7 %     73.7 % / 85.5 %     76.0 % / 87.7 %
-  small CNN, stride-1 stem                        72.6 % / 85.0 %
+  small CNN, stride-1 stem                        72.6 % / 85.0 %     74.1 % / 84.7 %
   medium CNN (two convs)      70.7 % / 73.5 %     71.9 % / 81.1 %     74.8 % / 85.8 %
   large CNN (twice as wide)   66.6 % / 75.9 %
   ==========================  ==================  ==================  ==================
