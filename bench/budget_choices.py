@@ -91,7 +91,7 @@ def pretrain(setup: str, minutes: float, args) -> dict:
 
 def finished_run(run_dir: str) -> dict:
     """The record fields of a pretraining run folder made elsewhere: its setup, budget and steps."""
-    run = PretrainRun(Path(run_dir))
+    run = PretrainRun(Path(run_dir).resolve())
     config, last = run.config_dict(), run.read_metrics()[-1]
     return {"setup": f"{config['backbone']}/{config['stem']}", "minutes": config["minutes"],
             "run_dir": str(run.path), "steps": last["step"], "method": config["method"],

@@ -225,7 +225,7 @@ def control_backbones(args, results: Results) -> list[str]:
     """The networks that the budgets above 0 trained, auto's choices and those asked for (the small
     CNN when there are none): each gets an untrained control with the same fine-tune."""
     chosen = [found["backbone"] for budget in args.budgets if budget > 0
-              for network in ("", *results.asked_networks(budget), args.backbone)
+              for network in ("", *results.asked_networks(budget))
               if (found := results.pretraining(budget, network))]
     return list(dict.fromkeys(chosen)) or ["smallcnn"]
 
