@@ -46,19 +46,19 @@ def test_the_page_shows_what_a_quick_fine_tune_on_the_folders_labels_reaches(qtb
     page = window.pretrain_page
     assert page.start()
     assert page.gain.text() == f"Measuring what a quick fine-tune on your {labels} labels reaches…"
-    with qtbot.waitSignal(page.job.progress, check_params_cb=is_probe_after(0), timeout=60_000) as untrained:
-        pass
-    assert page.gain.text().startswith(f"A quick fine-tune on your {labels} labels reaches ")
-    with qtbot.waitSignal(page.job.progress, check_params_cb=is_probe_after(1), timeout=60_000) as trained:
-        pass
-    result = trained.args[0].metrics
-    assert result.untrained_accuracy == untrained.args[0].metrics.accuracy
-    assert page.gain.text() == (f"A quick fine-tune on your {labels} labels now reaches "
-                                f"{100 * result.accuracy:.0f} % (untrained backbone: "
-                                f"{100 * result.untrained_accuracy:.0f} %).")
-    assert page.gain.isVisible()
-    with qtbot.waitSignal(page.job.finished, timeout=60_000):
-        pass
+    job = page.job
+    with qtbot.waitSignal(job.finished, timeout=60_000):     # listens from here: the run may end in the block
+        with qtbot.waitSignal(job.progress, check_params_cb=is_probe_after(0), timeout=60_000) as untrained:
+            pass
+        assert page.gain.text().startswith(f"A quick fine-tune on your {labels} labels reaches ")
+        with qtbot.waitSignal(job.progress, check_params_cb=is_probe_after(1), timeout=60_000) as trained:
+            pass
+        result = trained.args[0].metrics
+        assert result.untrained_accuracy == untrained.args[0].metrics.accuracy
+        assert page.gain.text() == (f"A quick fine-tune on your {labels} labels now reaches "
+                                    f"{100 * result.accuracy:.0f} % (untrained backbone: "
+                                    f"{100 * result.untrained_accuracy:.0f} %).")
+        assert page.gain.isVisible()
     assert page.banner.kind() == "success"
 
 
@@ -69,15 +69,15 @@ def test_without_labels_the_page_explains_the_collapse_metric(qtbot, window, ima
     page = window.pretrain_page
     assert page.start()
     assert not page.gain.isVisible()
+    job = page.job
     handled = []          # connected after the page's own slot: the last one here is the last the page showed
-    page.job.progress.connect(lambda e: handled.append(e) if e.stage is Stage.PRETRAIN else None)
-    with qtbot.waitSignal(page.job.progress, check_params_cb=lambda e: e.stage is Stage.PRETRAIN, timeout=60_000):
-        pass
-    assert page.gain.isVisible()
-    assert page.gain.text() == collapse_sentence(handled[-1].step, handled[-1].metrics)
-    assert page.gain.text().startswith("Embedding spread ")
-    with qtbot.waitSignal(page.job.finished, timeout=60_000):
-        pass
+    job.progress.connect(lambda e: handled.append(e) if e.stage is Stage.PRETRAIN else None)
+    with qtbot.waitSignal(job.finished, timeout=60_000):     # listens from here: the run may end in the block
+        with qtbot.waitSignal(job.progress, check_params_cb=lambda e: e.stage is Stage.PRETRAIN, timeout=60_000):
+            pass
+        assert page.gain.isVisible()
+        assert page.gain.text() == collapse_sentence(handled[-1].step, handled[-1].metrics)
+        assert page.gain.text().startswith("Embedding spread ")
     assert page.probe is None
 
 
