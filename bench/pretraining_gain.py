@@ -172,13 +172,22 @@ def cell(pretraining: dict, k: int, seed: int, args, truth: dict[str, dict[str, 
     """Fine-tune, export and predict for one (budget, K, seed); return its result record."""
     network = f"-{pretraining['backbone']}" if pretraining["budget"] == 0 or pretraining.get("asked") else ""
     folder = args.work / "cells" / f"{pretraining['budget']:g}min{network}-k{k}-seed{seed}-ft{args.finetune_minutes:g}"
+    scored = labelled_model(pretraining["run_dir"], random_labels(truth["pool"], k, seed), seed, folder, args,
+                            truth["test"])
+    return results.add({"kind": "cell", "budget": pretraining["budget"], "run_dir": pretraining["run_dir"],
+                        "k": k, "seed": seed, "finetune_minutes": args.finetune_minutes, **scored})
+
+
+def labelled_model(run_dir: str, labels: dict[str, str], seed: int, folder: Path, args,
+                   test_truth: dict[str, str]) -> dict:
+    """Fine-tune the pretraining ``run_dir`` on ``labels`` (pool file name: class) for
+    ``args.finetune_minutes``, export, predict the test folder; return the accuracy, the mode and the times."""
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / "stderr.log"
-    labels = random_labels(truth["pool"], k, seed)
     with open(folder / "labels.csv", "w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows(sorted(labels.items()))
     started = time.monotonic()
-    stdout = cli(["finetune", pretraining["run_dir"], "--labels", str(folder / "labels.csv"),
+    stdout = cli(["finetune", run_dir, "--labels", str(folder / "labels.csv"),
                   "--minutes", f"{args.finetune_minutes:g}", "--device", "cpu", "--seed", str(seed),
                   "--out", str(folder / "finetune"), "--cache-dir", str(args.work / "cache")],
                  log, args.finetune_minutes * 60 * 2 + STEP_SLACK_S)
@@ -187,11 +196,8 @@ def cell(pretraining: dict, k: int, seed: int, args, truth: dict[str, dict[str, 
     cli(["export", printed_value(stdout, "run folder:"), "--out", str(model), "--overwrite"], log, STEP_SLACK_S)
     cli(["predict", str(model), str(args.work / "test"), "--csv", str(folder / "predictions.csv"), "--overwrite"],
         log, STEP_SLACK_S)
-    return results.add({"kind": "cell", "budget": pretraining["budget"], "run_dir": pretraining["run_dir"],
-                        "k": k, "seed": seed, "finetune_minutes": args.finetune_minutes,
-                        "accuracy": score(folder / "predictions.csv", truth["test"]),
-                        "mode": printed_value(stdout, "mode:"), "finetune_s": round(finetune_s, 1),
-                        "cell_s": round(time.monotonic() - started, 1)})
+    return {"accuracy": score(folder / "predictions.csv", test_truth), "mode": printed_value(stdout, "mode:"),
+            "finetune_s": round(finetune_s, 1), "cell_s": round(time.monotonic() - started, 1)}
 
 
 def run(args) -> None:
