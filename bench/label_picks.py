@@ -2,7 +2,7 @@
 
 A user of the app labels the images its Label step suggests (the medoids of clusters of the
 pretrained embedding, see ``engine.maps.suggest``); the gain bench labels K random images per
-class. This bench compares the two on one pretraining run of the gain bench's work folder, with
+class. This bench compares the two on the gain bench's pretraining runs (``--budgets``), with
 the same fine-tune, export and predict steps (``pretraining_gain.labelled_model``), for each K and
 label seed:
 
@@ -11,11 +11,11 @@ label seed:
     suggested:  the K × 10 images that ``suggest RUN --n K×10 --seed SEED`` prints, each labelled
                 with its true class, as a user who labels what the app suggests
 
-The suggested picks need not hold K images of every class; the table gives how many classes
-they cover and the fewest labels of a class.
+The suggested picks need not hold K images of every class; each seed's line gives how many
+classes they cover and the fewest labels of a class.
 
     python bench/pretraining_gain.py --budgets 6 --ks 10           # makes the 6-minute run first
-    python bench/label_picks.py --budget 6 --ks 10 --seeds 0 1 2   # then compares the picks on it
+    python bench/label_picks.py --budgets 6 --ks 10 --seeds 0 1 2  # then compares the picks on it
 
 The suggested cells go to ``WORK/label_picks.jsonl`` (``--resume`` skips what is done), the table
 to ``docs/label_picks.md``.
@@ -62,60 +62,67 @@ def suggested_cell(pretraining: dict, k: int, seed: int, args, truth, results: R
 
 def run(args) -> None:
     gain = Results(args.work / "results.jsonl", resume=True)
-    pretraining = gain.pretraining(args.budget)
-    if pretraining is None or not Path(pretraining["run_dir"]).is_dir():
-        sys.exit(f"label_picks: {args.work} holds no {args.budget:g}-minute pretraining run; make it with "
-                 f"python bench/pretraining_gain.py --work {args.work} --budgets {args.budget:g}")
+    runs = [gain.pretraining(budget) for budget in args.budgets]
+    for budget, pretraining in zip(args.budgets, runs):
+        if pretraining is None or not Path(pretraining["run_dir"]).is_dir():
+            sys.exit(f"label_picks: {args.work} holds no {budget:g}-minute pretraining run; make it with "
+                     f"python bench/pretraining_gain.py --work {args.work} --budgets {budget:g}")
     results = {"random": gain, "suggested": Results(args.work / "label_picks.jsonl", args.resume)}
     make = {"random": cell, "suggested": suggested_cell}
     truth = prepare_folders(args.work, args.source, args.train, args.test)
     session = {"kind": "session", "argv": sys.argv[1:], "started": now(), "load_start": os.getloadavg()[0]}
     cells_before = len(results["suggested"].records) + len(gain.records)
-    for k in args.ks:
-        for seed in args.seeds:
-            for picks, found in results.items():
-                done = found.find(RECORD_KIND[picks], run_dir=pretraining["run_dir"], k=k, seed=seed,
-                                  finetune_minutes=args.finetune_minutes)
-                try:
-                    done = done or make[picks](pretraining, k, seed, args, truth, found)
-                except (StepFailed, OSError, KeyError, ValueError) as error:
-                    print(f"{picks}, K={k}, seed {seed}: failed: {error}", flush=True)
-                    continue
-                print(f"{picks}, K={k}, seed {seed}: {done['accuracy']:.1%}, {done['cell_s']:.0f} s", flush=True)
+    for pretraining in runs:
+        for k in args.ks:
+            for seed in args.seeds:
+                for picks, found in results.items():
+                    where = f"{pretraining['budget']:g} min, {picks}, K={k}, seed {seed}"
+                    done = found.find(RECORD_KIND[picks], run_dir=pretraining["run_dir"], k=k, seed=seed,
+                                      finetune_minutes=args.finetune_minutes)
+                    try:
+                        done = done or make[picks](pretraining, k, seed, args, truth, found)
+                    except (StepFailed, OSError, KeyError, ValueError) as error:
+                        print(f"{where}: failed: {error}", flush=True)
+                        continue
+                    print(f"{where}: {done['accuracy']:.1%}, {done['cell_s']:.0f} s", flush=True)
     if len(results["suggested"].records) + len(gain.records) > cells_before:   # a session that did work
         results["suggested"].add({**session, "ended": now(), "load_end": os.getloadavg()[0]})
-    report(args, pretraining, results)
+    report(args, runs, results)
 
 
-def report(args, pretraining: dict, results: dict[str, Results]) -> None:
-    """Write the Markdown table: a row per way of picking, a column per K, and each seed's pair."""
-    def records(picks: str, k: int) -> list[dict]:
+def report(args, runs: list[dict], results: dict[str, Results]) -> None:
+    """Write the Markdown table: a row per pretraining run and way of picking, a column per K; then
+    each seed's pair."""
+    def records(pretraining: dict, picks: str, k: int) -> dict[int, dict]:
         found = (results[picks].find(RECORD_KIND[picks], run_dir=pretraining["run_dir"], k=k, seed=seed,
                                      finetune_minutes=args.finetune_minutes) for seed in args.seeds)
-        return [r for r in found if r]
+        return {r["seed"]: r for r in found if r}
 
-    table = ["| labels | " + " | ".join(f"K = {k} ({k * len(CLASSES)} labels)" for k in args.ks) + " |",
-             "| --- | " + " | ".join("---" for _ in args.ks) + " |"]
-    for picks in results:
-        cells = [mean_spread([r["accuracy"] for r in records(picks, k)]) for k in args.ks]
-        table.append(f"| {picks} | " + " | ".join(cells) + " |")
+    table = ["| pretraining | labels | " + " | ".join(f"K = {k} ({k * len(CLASSES)} labels)" for k in args.ks)
+             + " |", "| --- | --- | " + " | ".join("---" for _ in args.ks) + " |"]
     pairs = []
-    for k in args.ks:
-        random_cells, suggested_cells = ({r["seed"]: r for r in records(picks, k)} for picks in results)
-        pairs += [f"- K = {k}, seed {seed}: random {100 * random_cells[seed]['accuracy']:.1f} %, suggested "
-                  f"{100 * suggested_cells[seed]['accuracy']:.1f} % ({suggested_cells[seed]['classes_covered']} "
-                  f"classes covered, the fewest labels of a class {suggested_cells[seed]['fewest_per_class']})"
-                  for seed in args.seeds if seed in random_cells and seed in suggested_cells]
+    for pretraining in runs:
+        name = f"{pretraining['budget']:g} min ({pretraining['steps']:,} steps)"
+        for picks in results:
+            cells = [mean_spread([r["accuracy"] for r in records(pretraining, picks, k).values()]) for k in args.ks]
+            table.append(f"| {name} | {picks} | " + " | ".join(cells) + " |")
+        for k in args.ks:
+            random_cells, suggested_cells = (records(pretraining, picks, k) for picks in results)
+            pairs += [f"- {pretraining['budget']:g} min, K = {k}, seed {seed}: random "
+                      f"{100 * random_cells[seed]['accuracy']:.1f} %, suggested "
+                      f"{100 * suggested_cells[seed]['accuracy']:.1f} % ({suggested_cells[seed]['classes_covered']} "
+                      f"classes covered, the fewest labels of a class {suggested_cells[seed]['fewest_per_class']})"
+                      for seed in args.seeds if seed in random_cells and seed in suggested_cells]
     sessions = [f"- `{' '.join(['python bench/label_picks.py', *r['argv']])}` from {r['started']} to "
                 f"{r['ended'][-9:]}, load average (1 min) {r['load_start']:.2f} at the start and "
                 f"{r['load_end']:.2f} at the end" for r in results["suggested"].records if r["kind"] == "session"]
+    networks = ", ".join(sorted({r["backbone"] for r in runs}))
     lines = ["# Label picks: random or suggested", "", *sessions, "",
              f"Fashion-MNIST, the gain bench's pool of {args.train} images and its first {args.test} test images. "
-             f"Pretraining: the gain bench's {args.budget:g}-minute run ({pretraining['backbone']}, "
-             f"{pretraining['steps']} steps). Each cell fine-tunes it for {args.finetune_minutes:g} min (mode auto), "
-             "exports and predicts through the CLI; accuracy is the exported ONNX model's. The random row picks "
-             "K images per class; the suggested row labels the images the CLI's `suggest` prints, as many as the "
-             "random row holds, with their true class.", "",
+             f"Pretraining: the gain bench's runs ({networks}, everything on auto). Each cell fine-tunes one "
+             f"for {args.finetune_minutes:g} min (mode auto), exports and predicts through the CLI; accuracy is the "
+             "exported ONNX model's. The random rows pick K images per class; the suggested rows label the images "
+             "the CLI's `suggest` prints, as many as the random row holds, with their true class.", "",
              f"Machine: {os.cpu_count()} CPUs; {versions()}.", "",
              f"Test accuracy in %, mean ± std over the label seeds ({', '.join(map(str, args.seeds))}):", "", *table, "",
              "Each seed's pair (the same pretraining run, fine-tune seed and budget):", "", *pairs, ""]
@@ -127,7 +134,8 @@ def report(args, pretraining: dict, results: dict[str, Results]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=6, help="the gain bench's pretraining minutes to use")
+    parser.add_argument("--budgets", type=float, nargs="+", default=[6],
+                        help="the gain bench's pretraining runs to use, by their minutes (default 6)")
     parser.add_argument("--ks", type=int, nargs="+", default=[10], help="labels per class (default 10)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="label seeds (default 0 1 2)")
     parser.add_argument("--finetune-minutes", type=float, default=2.0, help="every fine-tune's budget (default 2)")
