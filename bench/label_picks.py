@@ -31,9 +31,16 @@ from pathlib import Path
 
 from label_efficiency import CLASSES, SOURCE
 from pretraining_gain import (ROOT, STEP_SLACK_S, Results, StepFailed, cell, cli, labelled_model, mean_spread,
-                              now, prepare_folders, versions)
+                              now, prepare_folders, session_lines, versions)
 
 RECORD_KIND = {"random": "cell", "suggested": "suggested"}   # the random picks are the gain bench's cells
+
+
+def finished_cell(results: dict[str, Results], picks: str, pretraining: dict, k: int, seed: int,
+                  finetune_minutes: float) -> dict | None:
+    """The record of the (``picks``, run, K, seed, fine-tune minutes) cell, or None when it is not done."""
+    return results[picks].find(RECORD_KIND[picks], run_dir=pretraining["run_dir"], k=k, seed=seed,
+                               finetune_minutes=finetune_minutes)
 
 
 def suggested_labels(run_dir: str, count: int, seed: int, pool_truth: dict[str, str], log: Path, args) -> dict:
@@ -77,8 +84,7 @@ def run(args) -> None:
             for seed in args.seeds:
                 for picks, found in results.items():
                     where = f"{pretraining['budget']:g} min, {picks}, K={k}, seed {seed}"
-                    done = found.find(RECORD_KIND[picks], run_dir=pretraining["run_dir"], k=k, seed=seed,
-                                      finetune_minutes=args.finetune_minutes)
+                    done = finished_cell(results, picks, pretraining, k, seed, args.finetune_minutes)
                     try:
                         done = done or make[picks](pretraining, k, seed, args, truth, found)
                     except (StepFailed, OSError, KeyError, ValueError) as error:
@@ -94,8 +100,7 @@ def report(args, runs: list[dict], results: dict[str, Results]) -> None:
     """Write the Markdown table: a row per pretraining run and way of picking, a column per K; then
     each seed's pair."""
     def records(pretraining: dict, picks: str, k: int) -> dict[int, dict]:
-        found = (results[picks].find(RECORD_KIND[picks], run_dir=pretraining["run_dir"], k=k, seed=seed,
-                                     finetune_minutes=args.finetune_minutes) for seed in args.seeds)
+        found = (finished_cell(results, picks, pretraining, k, seed, args.finetune_minutes) for seed in args.seeds)
         return {r["seed"]: r for r in found if r}
 
     table = ["| pretraining | labels | " + " | ".join(f"K = {k} ({k * len(CLASSES)} labels)" for k in args.ks)
@@ -113,18 +118,17 @@ def report(args, runs: list[dict], results: dict[str, Results]) -> None:
                       f"{100 * suggested_cells[seed]['accuracy']:.1f} % ({suggested_cells[seed]['classes_covered']} "
                       f"classes covered, the fewest labels of a class {suggested_cells[seed]['fewest_per_class']})"
                       for seed in args.seeds if seed in random_cells and seed in suggested_cells]
-    sessions = [f"- `{' '.join(['python bench/label_picks.py', *r['argv']])}` from {r['started']} to "
-                f"{r['ended'][-9:]}, load average (1 min) {r['load_start']:.2f} at the start and "
-                f"{r['load_end']:.2f} at the end" for r in results["suggested"].records if r["kind"] == "session"]
     networks = ", ".join(sorted({r["backbone"] for r in runs}))
-    lines = ["# Label picks: random or suggested", "", *sessions, "",
+    sessions = session_lines("label_picks.py", results["suggested"])
+    lines = ["# Label picks: random or suggested", "", *(f"- {session}" for session in sessions), "",
              f"Fashion-MNIST, the gain bench's pool of {args.train} images and its first {args.test} test images. "
              f"Pretraining: the gain bench's runs ({networks}, everything on auto). Each cell fine-tunes one "
              f"for {args.finetune_minutes:g} min (mode auto), exports and predicts through the CLI; accuracy is the "
              "exported ONNX model's. The random rows pick K images per class; the suggested rows label the images "
              "the CLI's `suggest` prints, as many as the random row holds, with their true class.", "",
              f"Machine: {os.cpu_count()} CPUs; {versions()}.", "",
-             f"Test accuracy in %, mean ± std over the label seeds ({', '.join(map(str, args.seeds))}):", "", *table, "",
+             f"Test accuracy in %, mean ± std over the label seeds ({', '.join(map(str, args.seeds))}):", "",
+             *table, "",
              "Each seed's pair (the same pretraining run, fine-tune seed and budget):", "", *pairs, ""]
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text("\n".join(lines), encoding="utf-8")

@@ -272,6 +272,13 @@ def now() -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
 
 
+def session_lines(script: str, results: Results) -> list[str]:
+    """How each recorded session of ``bench/SCRIPT`` ran: its command, when, and how loaded."""
+    return [f"`{' '.join([f'python bench/{script}', *r['argv']])}` from {r['started']} to {r['ended'][-9:]}, "
+            f"load average (1 min) {r['load_start']:.2f} at the start and {r['load_end']:.2f} at the end"
+            for r in results.records if r["kind"] == "session"]
+
+
 def mean_spread(values: list[float]) -> str:
     if not values:
         return "—"
@@ -317,9 +324,7 @@ def versions() -> str:
 
 def report(args, results: Results) -> None:
     """Write the Markdown table and the plot for the chosen budgets, Ks and seeds."""
-    sessions = [f"`{' '.join(['python bench/pretraining_gain.py', *r['argv']])}` from {r['started']} to "
-                f"{r['ended'][-9:]}, load average (1 min) {r['load_start']:.2f} at the start and {r['load_end']:.2f} "
-                f"at the end" for r in results.records if r["kind"] == "session"]
+    sessions = session_lines("pretraining_gain.py", results)
     title = "Pretraining gain: harness check (--quick), not a result" if args.quick else "Pretraining gain"
     table = ["| pretraining | backbone | steps | fine-tune | " + " | ".join(f"K = {k}" for k in args.ks) + " |",
              "| --- | --- | --- | --- | " + " | ".join("---" for _ in args.ks) + " |"]
